@@ -1,0 +1,51 @@
+// Build: bundle each Node.js entry point with esbuild (no TypeScript loader at run time) and compile the
+// rune launcher (src/launcher/rune.c) with the system C compiler. Output goes to dist/.
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = join(root, 'dist');
+mkdirSync(dist, { recursive: true });
+const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+
+// Bundled ESM still meets CommonJS dependencies that call require() for Node built-ins.
+const banner = [
+  '#!/usr/bin/env node',
+  "import { createRequire as __rune_createRequire } from 'node:module';",
+  'const require = __rune_createRequire(import.meta.url);',
+].join('\n');
+
+/** Node.js programs: dist/<name>.mjs. */
+const entries = { rune: 'src/cli/rune.ts' };
+
+await build({
+  entryPoints: Object.fromEntries(Object.entries(entries).map(([name, file]) => [name, join(root, file)])),
+  outdir: dist,
+  outExtension: { '.js': '.mjs' },
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  banner: { js: banner },
+  sourcemap: 'linked',
+  logLevel: 'warning',
+  legalComments: 'none',
+  define: { RUNE_VERSION: JSON.stringify(version) },
+});
+for (const name of Object.keys(entries)) chmodSync(join(dist, `${name}.mjs`), 0o755);
+
+// The launcher finds Node.js at the path it was built with (override with RUNE_NODE at run time).
+const cc = process.env.CC ?? 'cc';
+execFileSync(
+  cc,
+  [
+    '-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong',
+    `-DRUNE_NODE_PATH=${JSON.stringify(process.execPath)}`,
+    '-o', join(dist, 'rune'), join(root, 'src/launcher/rune.c'),
+  ],
+  { stdio: 'inherit' },
+);
+console.log('built dist/rune (launcher), dist/rune.mjs');

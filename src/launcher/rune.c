@@ -1,0 +1,445 @@
+/*
+ * rune launcher: the fast path that keeps Node.js out of every call on a plain container.
+ *
+ * Engines call an OCI runtime several times per container (create, start, kill, delete, ...). Starting
+ * Node.js costs 60-75 ms a call, more than a whole `runc run`; so this small program is what `rune` is.
+ * It handles exactly one case itself: a call it fully understands, on a container with no enclave, where it
+ * only has to point the backend runtime (runc) at the container's state directory:
+ *
+ *     rune [globals] CMD [flags] ID ...   ->   runc --root ROOT/ID/runc [globals] CMD [flags] ID ...
+ *
+ * Everything else (help, version, list, spec, errors to explain, enclave containers, any flag it does not
+ * know) is handed to the Node.js implementation (rune.mjs beside this binary) with argv unchanged. The Node
+ * implementation is complete on its own and produces the same result; this launcher is only faster. So the
+ * rule here is: when in doubt, hand over. docs/rune-fast-path.md explains the design.
+ *
+ * State layout (shared with src/rune/state.ts):
+ *     ROOT/ID/             rune's state directory for the container (created by create/run, removed by delete)
+ *     ROOT/ID/runc/        the backend's --root; the backend keeps ROOT/ID/runc/ID/state.json inside
+ *     ROOT/ID/enclave.json present only for enclave containers: those always go to Node.js
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "json-check.h"
+
+#ifndef RUNE_NODE_PATH
+#define RUNE_NODE_PATH "/usr/bin/node"
+#endif
+
+#define DEFAULT_ROOT "/run/rune"
+#define MAX_CONFIG_BYTES (8 * 1024 * 1024)
+#define MAX_ARGS 512
+
+static char **orig_argv;
+
+/* Hand the whole call, argv unchanged, to the Node.js implementation. Never returns. */
+static void __attribute__((noreturn)) hand_over(void) {
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) {
+    fprintf(stderr, "rune: cannot find the rune installation: /proc/self/exe: %s\n", strerror(errno));
+    exit(1);
+  }
+  self[n] = '\0';
+  char *slash = strrchr(self, '/');
+  char script[PATH_MAX];
+  if (slash == NULL || snprintf(script, sizeof(script), "%.*s/rune.mjs", (int)(slash - self), self) >= (int)sizeof(script)) {
+    fprintf(stderr, "rune: cannot find rune.mjs beside %s\n", self);
+    exit(1);
+  }
+  const char *node = getenv("RUNE_NODE");
+  if (node == NULL || node[0] == '\0') node = RUNE_NODE_PATH;
+
+  int argc = 0;
+  while (orig_argv[argc] != NULL) argc++;
+  char **args = calloc((size_t)argc + 3, sizeof(char *));
+  if (args == NULL) exit(1);
+  args[0] = (char *)node;
+  args[1] = script;
+  for (int i = 1; i < argc; i++) args[i + 1] = orig_argv[i];
+  args[argc + 1] = NULL;
+  execv(node, args);
+  fprintf(stderr, "rune: cannot start Node.js at %s: %s (set RUNE_NODE to the node binary)\n", node, strerror(errno));
+  exit(1);
+}
+
+/* Matches "--name" / "-n" exactly, or "--name=value" (then *inline_value points at value). */
+static bool flag_is(const char *arg, const char *long_name, const char *short_name, const char **inline_value) {
+  *inline_value = NULL;
+  if (short_name != NULL && strcmp(arg, short_name) == 0) return true;
+  size_t len = strlen(long_name);
+  if (strncmp(arg, long_name, len) != 0) return false;
+  if (arg[len] == '\0') return true;
+  if (arg[len] == '=') {
+    *inline_value = arg + len + 1;
+    return true;
+  }
+  return false;
+}
+
+/* One flag of a command: whether it takes a value. */
+struct flag_spec {
+  const char *long_name;
+  const char *short_name;
+  bool takes_value;
+};
+
+static const struct flag_spec create_flags[] = {
+    {"--bundle", "-b", true}, {"--console-socket", NULL, true}, {"--pid-file", NULL, true},
+    {"--preserve-fds", NULL, true}, {"--no-pivot", NULL, false}, {"--no-new-keyring", NULL, false},
+    {NULL, NULL, false}};
+static const struct flag_spec run_flags[] = {
+    {"--bundle", "-b", true}, {"--console-socket", NULL, true}, {"--pid-file", NULL, true},
+    {"--preserve-fds", NULL, true}, {"--no-pivot", NULL, false}, {"--no-new-keyring", NULL, false},
+    {"--detach", "-d", false}, {"--keep", NULL, false}, {"--no-subreaper", NULL, false},
+    {NULL, NULL, false}};
+static const struct flag_spec no_flags[] = {{NULL, NULL, false}};
+static const struct flag_spec kill_flags[] = {{"--all", "-a", false}, {NULL, NULL, false}};
+static const struct flag_spec delete_flags[] = {{"--force", "-f", false}, {NULL, NULL, false}};
+static const struct flag_spec ps_flags[] = {{"--format", "-f", true}, {NULL, NULL, false}};
+static const struct flag_spec events_flags[] = {{"--interval", NULL, true}, {"--stats", NULL, false}, {NULL, NULL, false}};
+static const struct flag_spec exec_flags[] = {
+    {"--console-socket", NULL, true}, {"--cwd", NULL, true}, {"--env", "-e", true}, {"--user", "-u", true},
+    {"--additional-gids", "-g", true}, {"--process", "-p", true}, {"--pid-file", NULL, true},
+    {"--process-label", NULL, true}, {"--apparmor", NULL, true}, {"--cap", "-c", true},
+    {"--preserve-fds", NULL, true}, {"--cgroup", NULL, true}, {"--tty", "-t", false},
+    {"--detach", "-d", false}, {"--no-new-privs", NULL, false}, {"--ignore-paused", NULL, false},
+    {NULL, NULL, false}};
+
+/* What a command's flags told us. */
+struct parsed {
+  int id_index;         /* index in argv of the container id */
+  const char *bundle;   /* create/run: --bundle */
+  bool detach, keep;    /* run: --detach, --keep */
+};
+
+/*
+ * Parses the flags of a command starting at argv[i] up to the container id. Returns false (hand over) on
+ * anything unknown, so the Node.js implementation reports it.
+ */
+static bool parse_command(char **argv, int i, const struct flag_spec *flags, struct parsed *out) {
+  for (; argv[i] != NULL; i++) {
+    const char *arg = argv[i];
+    if (arg[0] != '-') {
+      out->id_index = i;
+      return true;
+    }
+    const struct flag_spec *match = NULL;
+    const char *value = NULL;
+    for (const struct flag_spec *f = flags; f->long_name != NULL; f++) {
+      if (flag_is(arg, f->long_name, f->short_name, &value)) {
+        match = f;
+        break;
+      }
+    }
+    if (match == NULL) return false;
+    if (!match->takes_value && value != NULL) return false; /* --detach=true and the like: let Node decide */
+    if (match->takes_value && value == NULL) {
+      if (argv[i + 1] == NULL) return false;
+      value = argv[++i];
+    }
+    if (strcmp(match->long_name, "--bundle") == 0) out->bundle = value;
+    if (strcmp(match->long_name, "--detach") == 0) out->detach = true;
+    if (strcmp(match->long_name, "--keep") == 0) out->keep = true;
+  }
+  return false; /* no container id */
+}
+
+/* runc's rule for container ids: ^[\w+-\.]+$, and never "." or ".." (they would escape the root). */
+static bool valid_id(const char *id) {
+  if (id[0] == '\0' || strcmp(id, ".") == 0 || strcmp(id, "..") == 0 || strlen(id) > 1024) return false;
+  for (const char *c = id; *c; c++) {
+    bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_' ||
+              *c == '+' || *c == '-' || *c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/*
+ * True when the bundle's config.json is valid JSON that cannot configure an enclave. Conservative: any
+ * mention of the enclave settings, or any \u escape (which could spell them), makes it false and the Node.js
+ * implementation decides. Invalid JSON also goes to Node.js, which names the file and the position.
+ */
+static bool plain_bundle(const char *bundle) {
+  char path[PATH_MAX];
+  if (snprintf(path, sizeof(path), "%s/config.json", bundle) >= (int)sizeof(path)) return false;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > MAX_CONFIG_BYTES) {
+    close(fd);
+    return false;
+  }
+  size_t size = (size_t)st.st_size;
+  char *buf = malloc(size);
+  if (buf == NULL) {
+    close(fd);
+    return false;
+  }
+  size_t got = 0;
+  while (got < size) {
+    ssize_t n = read(fd, buf + got, size - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += (size_t)n;
+  }
+  close(fd);
+  bool plain = got == size && json_check(buf, size) && memmem(buf, size, "ENCLAVE_", 8) == NULL &&
+               memmem(buf, size, "\"enclave.", 9) == NULL && memmem(buf, size, "\\u", 2) == NULL;
+  free(buf);
+  return plain;
+}
+
+/* A signal runc accepts: a number, or a name with or without SIG (runc upper-cases it). */
+static bool valid_signal(const char *sig) {
+  if (sig[0] >= '0' && sig[0] <= '9') {
+    char *end;
+    long n = strtol(sig, &end, 10);
+    return *end == '\0' && n >= 1 && n <= 64;
+  }
+  if (strncasecmp(sig, "SIG", 3) == 0) sig += 3;
+  for (int n = 1; n < 32; n++) {
+    const char *name = sigabbrev_np(n);
+    if (name != NULL && strcasecmp(sig, name) == 0) return true;
+  }
+  return false;
+}
+
+/* The backend runtime: --backend, then $RUNE_BACKEND, then runc on PATH, then the usual locations. */
+static const char *find_backend(const char *flag_value) {
+  static char found[PATH_MAX];
+  const char *explicit_path = flag_value != NULL ? flag_value : getenv("RUNE_BACKEND");
+  if (explicit_path != NULL && explicit_path[0] != '\0') {
+    return access(explicit_path, X_OK) == 0 ? explicit_path : NULL;
+  }
+  const char *path_env = getenv("PATH");
+  if (path_env != NULL) {
+    const char *p = path_env;
+    while (*p) {
+      const char *end = strchrnul(p, ':');
+      if (end > p && snprintf(found, sizeof(found), "%.*s/runc", (int)(end - p), p) < (int)sizeof(found) &&
+          found[0] == '/' && access(found, X_OK) == 0)
+        return found;
+      p = *end ? end + 1 : end;
+    }
+  }
+  static const char *const usual[] = {"/usr/local/sbin/runc", "/usr/sbin/runc", "/usr/bin/runc", NULL};
+  for (int i = 0; usual[i] != NULL; i++)
+    if (access(usual[i], X_OK) == 0) return usual[i];
+  return NULL;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+  (void)st;
+  (void)type;
+  (void)ftw;
+  return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+/* Removes rune's state directory of a container (the backend has already removed its own state). */
+static void remove_state(const char *dir) { nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+/* True when the backend still keeps state for the container. */
+static bool backend_has_state(const char *state_dir, const char *id) {
+  char path[PATH_MAX];
+  if (snprintf(path, sizeof(path), "%s/runc/%s", state_dir, id) >= (int)sizeof(path)) return true;
+  return access(path, F_OK) == 0;
+}
+
+static pid_t child_pid = -1;
+
+/*
+ * Forwards a signal sent to rune (by kill(2)) to the backend, as runc itself forwards to the container.
+ * Signals the kernel generated for the terminal (Ctrl-C: si_code SI_KERNEL) already reached the backend,
+ * which shares our process group, so they are not sent twice.
+ */
+static void forward_signal(int sig, siginfo_t *info, void *uctx) {
+  (void)uctx;
+  if (child_pid > 0 && info != NULL && info->si_code <= 0) kill(child_pid, sig);
+}
+
+/* Runs the backend as a child, forwarding signals; returns its exit status the way a shell reports it. */
+static int run_backend(const char *backend, char **args) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_sigaction = forward_signal;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  for (int sig = 1; sig < NSIG; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP || sig == SIGCHLD || sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE ||
+        sig == SIGILL || sig == SIGTTIN || sig == SIGTTOU || sig == SIGTSTP || (sig > 31 && sig < SIGRTMIN))
+      continue;
+    sigaction(sig, &sa, NULL);
+  }
+  child_pid = fork();
+  if (child_pid < 0) {
+    fprintf(stderr, "rune: cannot start the backend runtime %s: %s\n", backend, strerror(errno));
+    return 1;
+  }
+  if (child_pid == 0) {
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++) sigaction(sig, &dfl, NULL);
+    execv(backend, args);
+    fprintf(stderr, "rune: cannot start the backend runtime %s: %s\n", backend, strerror(errno));
+    _exit(127);
+  }
+  int status;
+  while (waitpid(child_pid, &status, 0) < 0) {
+    if (errno != EINTR) return 1;
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  orig_argv = argv;
+  if (argc > MAX_ARGS) hand_over();
+  const char *fast = getenv("RUNE_FAST_PATH");
+  if (fast != NULL && strcmp(fast, "0") == 0) hand_over();
+
+  /* Global flags: the ones runc accepts, forwarded unchanged; --root and --backend are ours to resolve. */
+  const char *root = DEFAULT_ROOT;
+  const char *backend_flag = NULL;
+  char *globals[16];
+  int nglobals = 0;
+  int i = 1;
+  for (; i < argc && argv[i][0] == '-'; i++) {
+    const char *arg = argv[i];
+    const char *value = NULL;
+    if (flag_is(arg, "--root", NULL, &value) || flag_is(arg, "--backend", NULL, &value)) {
+      bool is_root = strncmp(arg, "--root", 6) == 0;
+      if (value == NULL) {
+        if (i + 1 >= argc) hand_over();
+        value = argv[++i];
+      }
+      if (value[0] == '\0') hand_over();
+      if (is_root)
+        root = value;
+      else
+        backend_flag = value;
+    } else if (flag_is(arg, "--log", NULL, &value) || flag_is(arg, "--log-format", NULL, &value) ||
+               flag_is(arg, "--rootless", NULL, &value) || flag_is(arg, "--criu", NULL, &value)) {
+      if (nglobals > 12) hand_over();
+      globals[nglobals++] = argv[i];
+      if (value == NULL) {
+        if (i + 1 >= argc) hand_over();
+        globals[nglobals++] = argv[++i];
+      }
+    } else if (strcmp(arg, "--debug") == 0 || strcmp(arg, "--systemd-cgroup") == 0) {
+      if (nglobals > 12) hand_over();
+      globals[nglobals++] = argv[i];
+    } else {
+      hand_over(); /* --help, --version, anything unknown */
+    }
+  }
+  if (i >= argc) hand_over();
+  const char *cmd = argv[i];
+  int cmd_index = i;
+
+  const struct flag_spec *flags;
+  bool creates = false, deletes = false, runs = false;
+  if (strcmp(cmd, "create") == 0) {
+    flags = create_flags;
+    creates = true;
+  } else if (strcmp(cmd, "run") == 0) {
+    flags = run_flags;
+    creates = runs = true;
+  } else if (strcmp(cmd, "delete") == 0) {
+    flags = delete_flags;
+    deletes = true;
+  } else if (strcmp(cmd, "start") == 0 || strcmp(cmd, "state") == 0 || strcmp(cmd, "pause") == 0 ||
+             strcmp(cmd, "resume") == 0) {
+    flags = no_flags;
+  } else if (strcmp(cmd, "kill") == 0) {
+    flags = kill_flags;
+  } else if (strcmp(cmd, "ps") == 0) {
+    flags = ps_flags;
+  } else if (strcmp(cmd, "events") == 0) {
+    flags = events_flags;
+  } else if (strcmp(cmd, "exec") == 0) {
+    flags = exec_flags;
+  } else {
+    hand_over(); /* list, spec, features, update, checkpoint, restore, help, unknown */
+  }
+
+  struct parsed p = {.id_index = -1, .bundle = NULL, .detach = false, .keep = false};
+  if (!parse_command(argv, cmd_index + 1, flags, &p)) hand_over();
+  const char *id = argv[p.id_index];
+  if (!valid_id(id)) hand_over();
+  /* Extra positional arguments: only kill (signal), ps (ps options) and exec (the command) take them. */
+  int extra = argc - p.id_index - 1;
+  if (strcmp(cmd, "kill") == 0) {
+    if (extra > 1 || (extra == 1 && !valid_signal(argv[p.id_index + 1]))) hand_over();
+  } else if (strcmp(cmd, "ps") != 0 && strcmp(cmd, "exec") != 0 && extra != 0) {
+    hand_over();
+  }
+
+  char state_dir[PATH_MAX], backend_root[PATH_MAX];
+  if (snprintf(state_dir, sizeof(state_dir), "%s/%s", root, id) >= (int)sizeof(state_dir) ||
+      snprintf(backend_root, sizeof(backend_root), "%s/%s/runc", root, id) >= (int)sizeof(backend_root))
+    hand_over();
+
+  const char *backend = find_backend(backend_flag);
+  if (backend == NULL) hand_over(); /* Node.js explains what is missing */
+
+  if (creates) {
+    if (!plain_bundle(p.bundle != NULL ? p.bundle : ".")) hand_over();
+    if (mkdir(root, 0700) != 0 && errno != EEXIST) hand_over();
+    if (mkdir(state_dir, 0700) != 0) hand_over(); /* exists: Node.js reports the duplicate id */
+  } else {
+    char marker[PATH_MAX];
+    struct stat st;
+    if (stat(state_dir, &st) != 0 || !S_ISDIR(st.st_mode)) hand_over(); /* unknown id: Node.js says so */
+    if (snprintf(marker, sizeof(marker), "%s/enclave.json", state_dir) >= (int)sizeof(marker) ||
+        access(marker, F_OK) == 0)
+      hand_over(); /* an enclave container */
+  }
+
+  /* backend --root ROOT/ID/runc GLOBALS CMD ARGS... */
+  char *args[MAX_ARGS + 24];
+  int n = 0;
+  args[n++] = (char *)backend;
+  args[n++] = "--root";
+  args[n++] = backend_root;
+  for (int g = 0; g < nglobals; g++) args[n++] = globals[g];
+  for (int a = cmd_index; a < argc; a++) args[n++] = argv[a];
+  args[n] = NULL;
+
+  if (creates) {
+    int rc = run_backend(backend, args);
+    /* A failed create leaves nothing behind; so does a finished foreground run (runc deleted its state). */
+    bool finished = runs && !p.detach && !p.keep;
+    if ((rc != 0 || finished) && !backend_has_state(state_dir, id)) remove_state(state_dir);
+    return rc;
+  }
+  if (deletes) {
+    int rc = run_backend(backend, args);
+    if (!backend_has_state(state_dir, id)) {
+      remove_state(state_dir);
+      /* runc reports an id it no longer knows as missing; rune knew it, so the delete did what was asked. */
+      if (rc != 0) return 0;
+    }
+    return rc;
+  }
+  execv(backend, args);
+  fprintf(stderr, "rune: cannot start the backend runtime %s: %s\n", backend, strerror(errno));
+  return 1;
+}

@@ -1,0 +1,11 @@
+/** `rune features`: the backend's feature document (runtime-spec features.md), as the backend reports it. */
+import { captureBackend, findBackend } from '../backend.ts';
+import type { RuneContext } from '../context.ts';
+
+/** Prints the features JSON. Returns the exit status. */
+export function features(ctx: RuneContext): number {
+  const res = captureBackend(findBackend(ctx.backendFlag), ['features']);
+  process.stdout.write(res.stdout);
+  process.stderr.write(res.stderr);
+  return res.status;
+}

@@ -1,0 +1,66 @@
+/**
+ * What every rune command receives: the global flags, the log, and the way to reach the backend.
+ */
+import { InclavareError } from '../errors/errors.ts';
+import { backendArgs, findBackend, runBackend, type BackendGlobals } from './backend.ts';
+import type { RuneLog } from './log.ts';
+import { backendHasState, findContainer, isEnclaveContainer, removeState, type ContainerPaths } from './state.ts';
+
+/** One rune call's context. */
+export interface RuneContext {
+  /** --root: where rune keeps a state directory per container. */
+  root: string;
+  log: RuneLog;
+  /** Global flags forwarded to the backend unchanged. */
+  globals: BackendGlobals;
+  /** --backend, when given. */
+  backendFlag?: string | undefined;
+}
+
+/** The arguments of a command as the engine passed them (everything after the command name). */
+export interface CommandArgs {
+  id: string;
+  /** The command name and its raw arguments, forwarded to the backend verbatim. */
+  raw: string[];
+}
+
+/** Refuses an enclave container until enclave support lands (issue #4), naming what is missing. */
+export function refuseEnclave(id: string): never {
+  throw new InclavareError(
+    'RUNE_ERR_ENCLAVE_UNSUPPORTED',
+    'failed-precondition',
+    `Cannot operate on enclave container ${JSON.stringify(id)}: this rune build runs plain containers only (enclave runtimes arrive with issue #4)`,
+  );
+}
+
+/** Extra file descriptors the engine passes: --preserve-fds N plus $LISTEN_FDS (socket activation). */
+export function extraFds(preserveFds: string | undefined): number {
+  const preserve = preserveFds === undefined ? 0 : Number(preserveFds);
+  const listen = Number(process.env.LISTEN_FDS ?? '0');
+  return (Number.isInteger(preserve) && preserve > 0 ? preserve : 0) + (Number.isInteger(listen) && listen > 0 ? listen : 0);
+}
+
+/**
+ * Runs a command on an existing plain container through the backend, verbatim. Returns the exit status.
+ * Throws RUNE_ERR_NOT_FOUND for an unknown id.
+ */
+export async function forwardToBackend(
+  args: CommandArgs,
+  ctx: RuneContext,
+  options: { extraFds?: number } = {},
+): Promise<{ status: number; paths: ContainerPaths }> {
+  const paths = findContainer(ctx.root, args.id);
+  if (isEnclaveContainer(paths)) refuseEnclave(args.id);
+  const backend = findBackend(ctx.backendFlag);
+  const argv = backendArgs(paths.backendRoot, ctx.globals, args.raw);
+  ctx.log.debug(`rune: ${backend} ${argv.join(' ')}`);
+  const status = await runBackend(backend, argv, options);
+  return { status, paths };
+}
+
+/** Removes a container's state once the backend no longer has it (after delete, a failed create, a run). */
+export function removeStateIfGone(paths: ContainerPaths, id: string): boolean {
+  if (backendHasState(paths, id)) return false;
+  removeState(paths);
+  return true;
+}
