@@ -199,7 +199,9 @@ static bool plain_bundle(const char *bundle) {
     got += (size_t)n;
   }
   close(fd);
-  bool plain = got == size && json_check(buf, size) && memmem(buf, size, "ENCLAVE_", 8) == NULL &&
+  size_t first = 0;
+  while (first < got && (buf[first] == ' ' || buf[first] == '\t' || buf[first] == '\n' || buf[first] == '\r')) first++;
+  bool plain = got == size && first < got && buf[first] == '{' && json_check(buf, size) && memmem(buf, size, "ENCLAVE_", 8) == NULL &&
                memmem(buf, size, "\"enclave.", 9) == NULL && memmem(buf, size, "\\u", 2) == NULL;
   free(buf);
   return plain;

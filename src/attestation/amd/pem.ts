@@ -10,6 +10,8 @@ export type CertificateInput = Uint8Array | string;
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
 const BASE64_BODY = /^[A-Za-z0-9+/=\s]*$/;
+/** AMD bundles are a few KiB; refusing megabytes keeps PEM scanning cheap on hostile input. */
+const MAX_INPUT_BYTES = 1 << 20;
 
 function malformed(message: string): InclavareError {
   return new InclavareError(AMD_ERROR_CODES.MALFORMED, 'invalid-argument', message);
@@ -28,6 +30,9 @@ function looksLikePem(bytes: Uint8Array): boolean {
  */
 export function decodeCertificates(input: CertificateInput, what: string): Uint8Array[] {
   let text: string | undefined;
+  if ((typeof input === 'string' || input instanceof Uint8Array) && input.length > MAX_INPUT_BYTES) {
+    throw malformed(`Cannot read ${what}: it is larger than ${MAX_INPUT_BYTES} bytes`);
+  }
   if (typeof input === 'string') text = input;
   else if (input instanceof Uint8Array) {
     if (!looksLikePem(input)) return input.length === 0 ? [] : [Uint8Array.from(input)];
