@@ -19,6 +19,7 @@ export function makeBusyboxRootfs(dir: string): void {
   for (const applet of applets) if (applet !== 'busybox') symlinkSync('busybox', join(dir, 'bin', applet));
   writeFileSync(join(dir, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
   writeFileSync(join(dir, 'etc/group'), 'root:x:0:\nnobody:x:65534:\n');
+  writeFileSync(join(dir, 'etc/hosts'), '127.0.0.1 localhost\n');
 }
 
 /** What a test bundle runs. */

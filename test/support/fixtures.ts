@@ -3,10 +3,11 @@
 // created in temp dirs owned by the caller; nothing here touches the network.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as fsConstants, readFileSync } from 'node:fs';
-import { access, mkdir, mkdtemp, readFile, readdir, rm, rmdir, stat, symlink, copyFile, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readFile, readdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { makeBusyboxRootfs as makeBusyboxRootfsSync } from './busybox.ts';
 
 /** Absolute path of the repository (two levels above test/support). */
 export const repoRoot: string = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -207,106 +208,9 @@ export async function exists(p: string): Promise<boolean> {
 // ---------------------------------------------------------------------------------------------
 // Root filesystems, bundles, images
 
-/** Fills `dir` with a minimal busybox root filesystem: /bin/busybox plus one symlink per applet. */
+/** Fills `dir` with a minimal busybox root filesystem (see busybox.ts; bundles come from there too). */
 export async function makeBusyboxRootfs(dir: string): Promise<void> {
-  for (const d of ['bin', 'proc', 'sys', 'dev', 'tmp', 'etc', 'root']) await mkdir(path.join(dir, d), { recursive: true });
-  const busybox = path.join(dir, 'bin', 'busybox');
-  await copyFile('/bin/busybox', busybox);
-  const list = await runOk(busybox, ['--list']);
-  for (const applet of list.stdout.split('\n').map((s) => s.trim())) {
-    if (applet === '' || applet === 'busybox' || applet.includes('/')) continue;
-    await symlink('busybox', path.join(dir, 'bin', applet)).catch((e: NodeJS.ErrnoException) => {
-      if (e.code !== 'EEXIST') throw e;
-    });
-  }
-  // Enough of /etc for `id`, `whoami` and name resolution of localhost.
-  await writeFile(path.join(dir, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
-  await writeFile(path.join(dir, 'etc', 'group'), 'root:x:0:\nnobody:x:65534:\n');
-  await writeFile(path.join(dir, 'etc', 'hosts'), '127.0.0.1 localhost\n');
-}
-
-/** Options of {@link makeBundle}. */
-export interface BundleOptions {
-  args: string[];
-  /** process.terminal; default false. */
-  terminal?: boolean;
-  /** Extra "KEY=value" entries after PATH and TERM. */
-  env?: string[];
-  annotations?: Record<string, string>;
-  /** root.readonly; default true, as in `runc spec`. */
-  readonlyRootfs?: boolean;
-  hostname?: string;
-}
-
-/** The OCI runtime-spec config.json that {@link makeBundle} writes. */
-export type OciSpec = Record<string, unknown>;
-
-/**
- * The default spec of `runc spec` (runtime-spec 1.0.2), built here rather than shelled out so the
- * fixtures do not depend on any particular runtime being installed.
- */
-export function defaultSpec(opts: BundleOptions): OciSpec {
-  const caps = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
-  return {
-    ociVersion: '1.0.2-dev',
-    process: {
-      terminal: opts.terminal ?? false,
-      user: { uid: 0, gid: 0 },
-      args: opts.args,
-      env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'TERM=xterm', ...(opts.env ?? [])],
-      cwd: '/',
-      capabilities: { bounding: caps, effective: caps, permitted: caps, ambient: caps },
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
-      noNewPrivileges: true,
-    },
-    root: { path: 'rootfs', readonly: opts.readonlyRootfs ?? true },
-    hostname: opts.hostname ?? 'rune',
-    mounts: [
-      { destination: '/proc', type: 'proc', source: 'proc' },
-      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-      {
-        destination: '/dev/pts',
-        type: 'devpts',
-        source: 'devpts',
-        options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
-      },
-      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
-      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-      { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
-    ],
-    ...(opts.annotations ? { annotations: opts.annotations } : {}),
-    linux: {
-      resources: { devices: [{ allow: false, access: 'rwm' }] },
-      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
-      maskedPaths: [
-        '/proc/acpi',
-        '/proc/asound',
-        '/proc/kcore',
-        '/proc/keys',
-        '/proc/latency_stats',
-        '/proc/timer_list',
-        '/proc/timer_stats',
-        '/proc/sched_debug',
-        '/sys/firmware',
-        '/proc/scsi',
-      ],
-      readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
-    },
-  };
-}
-
-/**
- * Makes `dir` an OCI bundle: writes config.json (see {@link defaultSpec}) and, unless `dir/rootfs`
- * already exists, a busybox root filesystem. Returns the path of config.json.
- */
-export async function makeBundle(dir: string, opts: BundleOptions): Promise<string> {
-  await mkdir(dir, { recursive: true });
-  const rootfs = path.join(dir, 'rootfs');
-  if (!(await exists(path.join(rootfs, 'bin', 'busybox')))) await makeBusyboxRootfs(rootfs);
-  const configPath = path.join(dir, 'config.json');
-  await writeFile(configPath, JSON.stringify(defaultSpec(opts), null, 2));
-  return configPath;
+  makeBusyboxRootfsSync(dir);
 }
 
 /** An OCI image built by {@link makeOciImage}. */

@@ -1,0 +1,132 @@
+/**
+ * Benchmark: what rune costs on a plain container, as ratios against runc measured in the same run.
+ *
+ * 1. Direct lifecycle: create, start, wait for the process to exit, delete, through rune and through runc
+ *    with the same bundle, alternating, N pairs; prints the median of the per-pair ratios rune/runc.
+ * 2. `podman run --rm` with `--runtime rune` versus `--runtime runc`, alternating, N pairs.
+ *
+ * Usage: node --import tsx bench/rune.ts [--pairs N]   (root; dist/rune must be built)
+ */
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeBundle, makeBusyboxRootfs } from '../test/support/busybox.ts';
+import { makeOciImage, podmanEnv, podmanLoadImage, podmanReset, removeTempDir, repoRoot } from '../test/support/fixtures.ts';
+
+const pairsArg = process.argv.indexOf('--pairs');
+const PAIRS = pairsArg > 0 ? Number(process.argv[pairsArg + 1]) : 25;
+const RUNE = join(repoRoot, 'dist/rune');
+const RUNC = '/usr/sbin/runc';
+
+/** Runs a command; stderr goes to a file, since a created container keeps a pipe open until it exits. */
+function must(cmd: string, args: string[], env?: NodeJS.ProcessEnv): void {
+  const errFile = join(tmpdir(), `rune-bench-stderr-${process.pid}`);
+  const fd = openSync(errFile, 'w');
+  try {
+    const res = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', fd], env: env ?? process.env });
+    if (res.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${res.status}): ${readFileSync(errFile, 'utf8')}`);
+  } finally {
+    closeSync(fd);
+    rmSync(errFile, { force: true });
+  }
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/** Waits until a process has exited (its /proc entry is gone or a zombie), polling without a runtime call. */
+function waitExit(pid: number): void {
+  for (;;) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return;
+    }
+    if (/\) Z /.test(stat)) return;
+    Atomics.wait(pause, 0, 0, 1); // 1 ms, without spawning anything
+  }
+}
+
+/** One full lifecycle of a plain container through `runtime`; returns milliseconds. */
+function lifecycle(runtime: string, root: string, bundle: string, id: string): number {
+  const pidFile = join(root, `${id}.pid`);
+  const t0 = process.hrtime.bigint();
+  must(runtime, ['--root', root, 'create', '--bundle', bundle, '--pid-file', pidFile, id]);
+  must(runtime, ['--root', root, 'start', id]);
+  waitExit(Number(readFileSync(pidFile, 'utf8')));
+  must(runtime, ['--root', root, 'delete', id]);
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+interface Pairs {
+  rune: number[];
+  runc: number[];
+  ratios: number[];
+}
+
+function alternate(pairs: number, one: (which: 'rune' | 'runc', i: number) => number): Pairs {
+  const out: Pairs = { rune: [], runc: [], ratios: [] };
+  for (let i = 0; i < pairs; i++) {
+    // Alternate which goes first so warm caches favour neither.
+    const order: ('rune' | 'runc')[] = i % 2 === 0 ? ['rune', 'runc'] : ['runc', 'rune'];
+    const t: Record<string, number> = {};
+    for (const which of order) t[which] = one(which, i);
+    out.rune.push(t.rune!);
+    out.runc.push(t.runc!);
+    out.ratios.push(t.rune! / t.runc!);
+  }
+  return out;
+}
+
+function report(name: string, p: Pairs): void {
+  console.log(
+    `${name}: median rune ${median(p.rune).toFixed(1)} ms, runc ${median(p.runc).toFixed(1)} ms, ` +
+      `median ratio rune/runc ${median(p.ratios).toFixed(3)} (${p.ratios.length} pairs)`,
+  );
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(RUNE)) throw new Error('dist/rune is missing: run npm run build');
+  console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}, ${spawnSync(RUNC, ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]}`);
+  const work = mkdtempSync(join(tmpdir(), 'rune-bench-'));
+  try {
+    // 1. direct lifecycle
+    const rootfs = join(work, 'rootfs');
+    makeBusyboxRootfs(rootfs);
+    const bundle = makeBundle(join(work, 'bundle'), { args: ['true'], rootfs });
+    const roots = { rune: join(work, 'rune-root'), runc: join(work, 'runc-root') };
+    for (let i = 0; i < 3; i++) for (const which of ['rune', 'runc'] as const) lifecycle(which === 'rune' ? RUNE : RUNC, roots[which], bundle, `warm${i}`);
+    const direct = alternate(PAIRS, (which, i) => lifecycle(which === 'rune' ? RUNE : RUNC, roots[which], bundle, `c${i}`));
+    report('lifecycle (create, start, wait, delete)', direct);
+
+    // 2. podman run --rm
+    const env = await podmanEnv(join(work, 'podman'), { runtimeBinary: RUNE });
+    try {
+      const image = await makeOciImage(join(work, 'image'), { name: 'docker.io/inclavare/busybox:latest', cmd: ['true'] });
+      await podmanLoadImage(env, image);
+      const podmanRun = (which: 'rune' | 'runc'): number => {
+        const t0 = process.hrtime.bigint();
+        must('podman', ['--runtime', which === 'rune' ? RUNE : RUNC, 'run', '--rm', '--network', 'none', '--pull', 'never', image.reference, 'true'], env);
+        return Number(process.hrtime.bigint() - t0) / 1e6;
+      };
+      for (let i = 0; i < 2; i++) {
+        podmanRun('rune');
+        podmanRun('runc');
+      }
+      report('podman run --rm', alternate(PAIRS, podmanRun));
+    } finally {
+      await podmanReset(env);
+    }
+  } finally {
+    await removeTempDir(work).catch(() => rmSync(work, { recursive: true, force: true }));
+  }
+}
+
+await main();
