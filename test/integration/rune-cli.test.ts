@@ -142,6 +142,7 @@ for (const mode of ['fast path', 'Node.js path'] as const) {
       assert.equal(ex.code, 0, ex.stderr);
       assert.equal(ex.stdout, 'hi there /tmp an argument with spaces\n');
       assert.equal(rune(['exec', 'life', 'sh', '-c', 'exit 5']).code, 5);
+      assert.equal(rune(['exec', '-u', '65534:65534', 'life', 'id', '-u']).stdout, '65534\n');
       const processFile = join(work, 'process.json');
       writeFileSync(processFile, JSON.stringify({ args: ['sh', '-c', 'echo from process.json'], cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 } }));
       assert.equal(rune(['exec', '--process', processFile, 'life']).stdout, 'from process.json\n');
