@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "json-check.h"
@@ -263,6 +264,51 @@ static bool backend_has_state(const char *state_dir, const char *id) {
   return access(path, F_OK) == 0;
 }
 
+/* Appends `text` to `out` as the body of a JSON string (the escaping JSON.stringify does). */
+static void json_escape(FILE *out, const char *text) {
+  for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+    if (*c == '"' || *c == '\\')
+      fprintf(out, "\\%c", *c);
+    else if (*c == '\n')
+      fputs("\\n", out);
+    else if (*c < 0x20)
+      fprintf(out, "\\u%04x", *c);
+    else
+      fputc(*c, out);
+  }
+}
+
+/*
+ * Reports an unknown container id exactly as the Node.js implementation does (src/rune/state.ts): one line on
+ * stderr and, with --log, one runc-compatible error line. Handled here because engines routinely ask for the
+ * second `delete --force` of a container that is already gone, and that must not cost a Node.js start.
+ */
+static int report_not_found(const char *id, const char *root, const char *log_path, const char *log_format) {
+  char msg[PATH_MAX + 1200];
+  snprintf(msg, sizeof(msg), "container \"%s\" does not exist under %s", id, root);
+  if (log_path != NULL) {
+    FILE *log = fopen(log_path, "ae");
+    if (log != NULL) {
+      char when[32];
+      time_t now = time(NULL);
+      struct tm tm;
+      strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+      if (log_format != NULL && strcmp(log_format, "json") == 0) {
+        fputs("{\"level\":\"error\",\"msg\":\"", log);
+        json_escape(log, msg);
+        fprintf(log, "\",\"time\":\"%s\"}\n", when);
+      } else {
+        fprintf(log, "time=\"%s\" level=error msg=\"", when);
+        json_escape(log, msg);
+        fputs("\"\n", log);
+      }
+      fclose(log);
+    }
+  }
+  fprintf(stderr, "rune: %s\n", msg);
+  return 1;
+}
+
 static pid_t child_pid = -1;
 
 /*
@@ -320,6 +366,7 @@ int main(int argc, char **argv) {
   /* Global flags: the ones runc accepts, forwarded unchanged; --root and --backend are ours to resolve. */
   const char *root = DEFAULT_ROOT;
   const char *backend_flag = NULL;
+  const char *log_path = NULL, *log_format = NULL;
   char *globals[16];
   int nglobals = 0;
   int i = 1;
@@ -340,11 +387,16 @@ int main(int argc, char **argv) {
     } else if (flag_is(arg, "--log", NULL, &value) || flag_is(arg, "--log-format", NULL, &value) ||
                flag_is(arg, "--rootless", NULL, &value) || flag_is(arg, "--criu", NULL, &value)) {
       if (nglobals > 12) hand_over();
+      bool is_log = strncmp(arg, "--log", 5) == 0 && (arg[5] == '\0' || arg[5] == '=');
+      bool is_log_format = strncmp(arg, "--log-format", 12) == 0;
       globals[nglobals++] = argv[i];
       if (value == NULL) {
         if (i + 1 >= argc) hand_over();
-        globals[nglobals++] = argv[++i];
+        value = argv[++i];
+        globals[nglobals++] = argv[i];
       }
+      if (is_log) log_path = value;
+      if (is_log_format) log_format = value;
     } else if (strcmp(arg, "--debug") == 0 || strcmp(arg, "--systemd-cgroup") == 0) {
       if (nglobals > 12) hand_over();
       globals[nglobals++] = argv[i];
@@ -409,7 +461,11 @@ int main(int argc, char **argv) {
   } else {
     char marker[PATH_MAX];
     struct stat st;
-    if (stat(state_dir, &st) != 0 || !S_ISDIR(st.st_mode)) hand_over(); /* unknown id: Node.js says so */
+    if (stat(state_dir, &st) != 0) {
+      if (errno == ENOENT) return report_not_found(id, root, log_path, log_format);
+      hand_over();
+    }
+    if (!S_ISDIR(st.st_mode)) hand_over();
     if (snprintf(marker, sizeof(marker), "%s/enclave.json", state_dir) >= (int)sizeof(marker) ||
         access(marker, F_OK) == 0)
       hand_over(); /* an enclave container */
