@@ -19,7 +19,10 @@ const banner = [
 ].join('\n');
 
 /** Node.js programs: dist/<name>.mjs. */
-const entries = { rune: 'src/cli/rune.ts' };
+const entries = {
+  rune: 'src/cli/rune.ts',
+  'tee-tools': 'src/cli/tee-tools.ts',
+};
 
 await build({
   entryPoints: Object.fromEntries(Object.entries(entries).map(([name, file]) => [name, join(root, file)])),

@@ -4,7 +4,7 @@
  * beyond loopback.
  */
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,54 +13,25 @@ import { after, before, test } from 'node:test';
 import { fetchIntelCollateral, fetchIntelCollateralForQuote } from '../../../src/attestation/intel/pcs.ts';
 import { loadIntelCollateral } from '../../../src/attestation/intel/collateral.ts';
 import { verifyIntelQuote } from '../../../src/attestation/intel/verify.ts';
-import { codeOfAsync, loadIntelVectors } from './intel-fixtures.test.ts';
+import { codeOfAsync, loadIntelVectors } from '../../support/intel-vectors.ts';
+import { startFakePcs, type FakePcs } from '../../support/fake-pcs.ts';
 
 const vectors = await loadIntelVectors();
 const sgx = vectors.find((v) => v.id === 'sgx-v3-dcapqvl-00a067110000')!;
 const tdx = vectors.find((v) => v.id === 'tdx-v5-alibaba-90c06f000000-2025')!;
 
-let server: Server;
+let pcs: FakePcs;
 let baseUrl: string;
 let cacheDir: string;
-const requests: string[] = [];
-let failWith: number | undefined;
-/** The vector whose collateral the fake PCS serves (PCS serves one platform's view at a time here). */
-let serving = sgx;
 
 before(async () => {
   cacheDir = await mkdtemp(join(tmpdir(), 'inclavare-pcs-'));
-  server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    requests.push(`${url.pathname}${url.search}`);
-    if (failWith) {
-      res.writeHead(failWith, { 'Error-Code': 'InvalidParameter' }).end();
-      return;
-    }
-    const [, tee] = url.pathname.split('/');
-    const v = serving;
-    const c = v.collateral;
-    if ((tee === 'tdx') !== (v.kind === 'intel-tdx') && !url.pathname.startsWith('/sgx/certification/v4/pckcrl') && !url.pathname.endsWith('rootcacrl')) {
-      res.writeHead(404).end();
-      return;
-    }
-    const send = (body: string | Uint8Array, header?: [string, string]) => {
-      res.writeHead(200, header ? { [header[0]]: encodeURIComponent(header[1]) } : {}).end(body);
-    };
-    if (url.pathname.endsWith('/certification/v4/tcb')) {
-      if (url.searchParams.get('fmspc') !== v.expected.pck_certificate!.fmspc) res.writeHead(404).end();
-      else send(c.tcbInfo!, ['TCB-Info-Issuer-Chain', c.tcbInfoIssuerChain!]);
-    } else if (url.pathname.endsWith('/certification/v4/qe/identity')) send(c.qeIdentity!, ['SGX-Enclave-Identity-Issuer-Chain', c.qeIdentityIssuerChain!]);
-    else if (url.pathname === '/sgx/certification/v4/pckcrl' && url.searchParams.get('ca') === v.expected.pck_certificate!.issuing_ca) send(c.pckCrl!, ['SGX-PCK-CRL-Issuer-Chain', c.pckCrlIssuerChain!]);
-    // Root CA CRL as hex text, the way PCCS serves it; the fetcher normalizes to DER.
-    else if (url.pathname === '/sgx/certification/v4/rootcacrl') send(Buffer.from(c.rootCaCrl!).toString('hex'));
-    else res.writeHead(404).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  pcs = await startFakePcs(sgx);
+  baseUrl = pcs.baseUrl;
 });
 
 after(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await pcs.close();
   await rm(cacheDir, { recursive: true, force: true });
 });
 
@@ -70,10 +41,10 @@ for (const v of [sgx, tdx]) {
   const ca = v.expected.pck_certificate!.issuing_ca as 'processor' | 'platform';
 
   void test(`fetchIntelCollateral() fetches ${tee} collateral from PCS, caches it in the vector layout, and it verifies ${v.id}`, async () => {
-    serving = v;
-    requests.length = 0;
+    pcs.serve(v);
+    pcs.requests.length = 0;
     const collateral = await fetchIntelCollateral({ fmspc, tee, baseUrl, cacheDir, at: v.at!, ca });
-    assert.deepEqual(requests.sort(), [
+    assert.deepEqual(pcs.requests.sort(), [
       `/${tee}/certification/v4/qe/identity`,
       `/${tee}/certification/v4/tcb?fmspc=${fmspc}`,
       '/sgx/certification/v4/pckcrl?ca=' + ca + '&encoding=der',
@@ -88,18 +59,18 @@ for (const v of [sgx, tdx]) {
   });
 
   void test(`fetchIntelCollateral() reuses the ${tee} cache while every nextUpdate is in the future and refetches after`, async () => {
-    serving = v;
-    requests.length = 0;
+    pcs.serve(v);
+    pcs.requests.length = 0;
     await fetchIntelCollateral({ fmspc, tee, baseUrl, cacheDir, at: v.at!, ca });
-    assert.equal(requests.length, 0);
+    assert.equal(pcs.requests.length, 0);
     await fetchIntelCollateral({ fmspc, tee, baseUrl, cacheDir, at: new Date(v.window!.until.getTime() + 86_400_000), ca });
-    assert.equal(requests.length, 4);
+    assert.equal(pcs.requests.length, 4);
   });
 }
 
 void test('fetchIntelCollateralForQuote() takes FMSPC, TEE and PCK CA from the quote', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'inclavare-pcs-q-'));
-  serving = tdx;
+  pcs.serve(tdx);
   try {
     const collateral = await fetchIntelCollateralForQuote(tdx.quote, { baseUrl, cacheDir: dir, at: tdx.at! });
     assert.deepEqual(collateral, tdx.collateral);
@@ -109,13 +80,13 @@ void test('fetchIntelCollateralForQuote() takes FMSPC, TEE and PCK CA from the q
 });
 
 void test('fetchIntelCollateral() reports an HTTP error of the service as ATTEST_ERR_COLLATERAL_FETCH', async () => {
-  failWith = 503;
+  pcs.failWith(503);
   try {
     const dir = await mkdtemp(join(tmpdir(), 'inclavare-pcs-e-'));
     assert.equal(await codeOfAsync(() => fetchIntelCollateral({ fmspc: 'ffffffffffff', tee: 'sgx', baseUrl, cacheDir: dir })), 'ATTEST_ERR_COLLATERAL_FETCH');
     await rm(dir, { recursive: true, force: true });
   } finally {
-    failWith = undefined;
+    pcs.failWith(undefined);
   }
 });
 

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { isInclavareError } from '../../../src/errors/errors.ts';
 import { parseIntelQuote } from '../../../src/attestation/intel/quote.ts';
 import { verifyIntelQuote } from '../../../src/attestation/intel/verify.ts';
-import { loadIntelVectors } from './intel-fixtures.test.ts';
+import { loadIntelVectors } from '../../support/intel-vectors.ts';
 
 const vectors = await loadIntelVectors();
 

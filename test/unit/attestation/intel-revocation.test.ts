@@ -1,5 +1,5 @@
 /**
- * Revocation and TCB-status rules, provoked through the test PKI (see intel-fixtures.test.ts): the real
+ * Revocation and TCB-status rules, provoked through the test PKI (see test/support/intel-vectors.ts): the real
  * vectors re-issued with our own keys, so we can honestly list the PCK certificate on a CRL or re-sign a TCB
  * Info / QE Identity with one field changed. Each case has the same positive control.
  */
@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { verifyIntelQuote } from '../../../src/attestation/intel/verify.ts';
 import type { IntelCollateral } from '../../../src/attestation/intel/collateral.ts';
-import { buildTestPki, codeOf, loadIntelVectors, type IntelVector } from './intel-fixtures.test.ts';
+import { buildTestPki, codeOf, loadIntelVectors, type IntelVector } from '../../support/intel-vectors.ts';
 
 const vectors = await loadIntelVectors();
 const sgx = vectors.find((v) => v.id === 'sgx-v3-dcapqvl-00a067110000')!;

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { verifyIntelQuote } from '../../../src/attestation/intel/verify.ts';
 import { parseIntelQuote } from '../../../src/attestation/intel/quote.ts';
 import type { IntelCollateral } from '../../../src/attestation/intel/collateral.ts';
-import { codeOf, flip, loadIntelVectors, quoteRegions, VECTORS_ROOT, type IntelVector } from './intel-fixtures.test.ts';
+import { codeOf, flip, loadIntelVectors, quoteRegions, VECTORS_ROOT, type IntelVector } from '../../support/intel-vectors.ts';
 
 const vectors = await loadIntelVectors();
 const verifying = vectors.filter((v) => v.expected.expected_result.verifies === true);

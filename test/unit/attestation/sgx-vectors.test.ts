@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { verifySgxQuote } from '../../../src/attestation/sgx/verify.ts';
-import { codeOf, defineVectorTests, loadIntelVectors } from './intel-fixtures.test.ts';
+import { codeOf, defineVectorTests, loadIntelVectors } from '../../support/intel-vectors.ts';
 
 await defineVectorTests('intel-sgx', 'verifySgxQuote', verifySgxQuote);
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { verifyTdxQuote } from '../../../src/attestation/tdx/verify.ts';
 import { verifyIntelQuote } from '../../../src/attestation/intel/verify.ts';
-import { codeOf, defineVectorTests, loadIntelVectors } from './intel-fixtures.test.ts';
+import { codeOf, defineVectorTests, loadIntelVectors } from '../../support/intel-vectors.ts';
 
 await defineVectorTests('intel-tdx', 'verifyTdxQuote', verifyTdxQuote);
 

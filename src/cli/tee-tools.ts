@@ -1,0 +1,104 @@
+/**
+ * tee-tools' main: parses argv, runs one subcommand of src/tee-tools/, writes its output and sets the exit
+ * status (0 ok / verified, 1 rejected, 2 usage or I/O error; docs/attestation.md, "tee-tools").
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { collateralFetch } from '../tee-tools/collateral-fetch.ts';
+import { dump } from '../tee-tools/dump.ts';
+import { errorLine, EXIT, exitCodeOf, type CommandResult } from '../tee-tools/io.ts';
+import { verify } from '../tee-tools/verify.ts';
+
+declare const RUNE_VERSION: string | undefined;
+const VERSION = typeof RUNE_VERSION === 'string' ? RUNE_VERSION : '0.0.0-dev';
+
+function collect(value: string, previous: string[] = []): string[] {
+  return previous.concat(value);
+}
+
+function buildProgram(setResult: (r: Promise<CommandResult>) => void): Command {
+  const program = new Command('tee-tools')
+    .description('Parse and verify TEE evidence (Intel SGX/TDX quotes, AMD SEV-SNP reports, sim evidence) and fetch its collateral.')
+    .version(VERSION, '-v, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .exitOverride()
+    .configureOutput({ outputError: () => {} });
+
+  program
+    .command('verify')
+    .description('verify evidence with its collateral at a time; exit 0 verified, 1 rejected, 2 usage or I/O error')
+    .argument('<evidence>', 'evidence file (quote.bin, report.bin, sim evidence)')
+    .addOption(new Option('--tee <tee>', 'the TEE the evidence must be from').choices(['sgx', 'tdx', 'snp', 'sim', 'auto']).default('auto'))
+    .option('--collateral <dir>', 'Intel collateral directory (tcb_info.json, qe_identity.json, CRLs, issuer chains)')
+    .option('--vcek <file>', 'SNP: the VCEK/VLEK certificate (DER or PEM; a VCEK-ASK-ARK bundle works too)')
+    .option('--cert-chain <file>', 'SNP: ASK/ASVK and ARK (PEM)')
+    .option('--trust-anchor <file>', 'trusted root(s) replacing the built-in ones; for sim the platform public key (PEM); repeatable', collect)
+    .option('--at <time>', 'verification time, ISO-8601 (default: now)')
+    .option('--json', 'print one JSON object')
+    .exitOverride()
+    .action((evidence: string, o: { tee: string; collateral?: string; vcek?: string; certChain?: string; trustAnchor?: string[]; at?: string; json?: boolean }) => {
+      setResult(
+        verify({ evidence, tee: o.tee, collateral: o.collateral, vcek: o.vcek, certChain: o.certChain, trustAnchors: o.trustAnchor, at: o.at, json: o.json === true }),
+      );
+    });
+
+  program
+    .command('dump')
+    .description('print every parsed field of evidence (nothing is verified)')
+    .argument('<evidence>', 'evidence file')
+    .option('--json', 'print JSON (bytes as lowercase hex)')
+    .exitOverride()
+    .action((evidence: string, o: { json?: boolean }) => {
+      setResult(dump({ evidence, json: o.json === true }));
+    });
+
+  const collateral = program.command('collateral').description('Intel DCAP collateral').exitOverride();
+  collateral
+    .command('fetch')
+    .description('fetch TCB Info, QE Identity and CRLs from a PCS/PCCS into DIR (the layout --collateral reads)')
+    .requiredOption('--fmspc <hex>', 'FMSPC of the platform (6 bytes hex; see `tee-tools dump`)')
+    .option('--tdx', 'fetch TDX collateral (default SGX)')
+    .requiredOption('--pccs <url>', 'PCS or PCCS base URL, e.g. https://api.trustedservices.intel.com')
+    .requiredOption('--out <dir>', 'output directory')
+    .addOption(new Option('--ca <ca>', 'PCK CA whose CRL to fetch').choices(['processor', 'platform']).default('processor'))
+    .exitOverride()
+    .action((o: { fmspc: string; tdx?: boolean; pccs: string; out: string; ca: string }) => {
+      setResult(collateralFetch({ fmspc: o.fmspc, tdx: o.tdx === true, pccs: o.pccs, out: o.out, ca: o.ca }));
+    });
+  return program;
+}
+
+/** Runs tee-tools with `argv` (without node and script); writes output and resolves to the exit status. */
+export async function main(argv: string[]): Promise<number> {
+  let pending: Promise<CommandResult> | undefined;
+  const program = buildProgram((r) => {
+    pending = r;
+  });
+  try {
+    if (argv.length === 0) {
+      process.stdout.write(program.helpInformation());
+      return EXIT.usage;
+    }
+    await program.parseAsync(argv, { from: 'user' });
+    if (pending === undefined) {
+      process.stdout.write(program.helpInformation());
+      return EXIT.usage;
+    }
+    const result = await pending;
+    if (result.stdout) process.stdout.write(result.stdout);
+    if (result.stderr) process.stderr.write(result.stderr);
+    return result.exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help asked for is success; help shown for a missing subcommand is a usage error.
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') {
+        return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      }
+      process.stderr.write(`tee-tools: ${err.message.replace(/^error: /, '')} (see tee-tools --help)\n`);
+      return EXIT.usage;
+    }
+    process.stderr.write(errorLine(err));
+    return exitCodeOf(err);
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

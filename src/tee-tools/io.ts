@@ -1,0 +1,86 @@
+/**
+ * What every tee-tools subcommand shares: its result shape, the exit statuses of the CLI contract, the two
+ * error codes that mean "usage or I/O" (exit 2, as opposed to "rejected", exit 1), file reading and the
+ * rendering of parsed values as JSON (bytes as lowercase hex).
+ */
+import { readFile } from 'node:fs/promises';
+import { describeError, InclavareError, isInclavareError } from '../errors/errors.ts';
+
+/** Exit statuses of the tee-tools contract. */
+export const EXIT = Object.freeze({ ok: 0, rejected: 1, usage: 2 } as const);
+
+/** Codes of errors in the invocation itself rather than in the evidence. */
+export const TEE_TOOLS_ERROR_CODES = Object.freeze({
+  /** A flag value is invalid (bad --at, --fmspc, ...). */
+  USAGE: 'TEE_TOOLS_ERR_USAGE',
+  /** A file or directory named on the command line cannot be read or written. */
+  IO: 'TEE_TOOLS_ERR_IO',
+} as const);
+
+/** What a subcommand produced: the exit status and the text for stdout and stderr. */
+export interface CommandResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** An invalid flag value (exit 2). */
+export function usageError(message: string, cause?: unknown): InclavareError {
+  return new InclavareError(TEE_TOOLS_ERROR_CODES.USAGE, 'invalid-argument', message, cause === undefined ? {} : { cause });
+}
+
+/** True for the errors the contract maps to exit 2. */
+export function isUsageOrIoError(err: unknown): boolean {
+  return isInclavareError(err) && (err.code === TEE_TOOLS_ERROR_CODES.USAGE || err.code === TEE_TOOLS_ERROR_CODES.IO);
+}
+
+/** Exit status for an error: 2 for usage and I/O, 1 for everything else (the evidence was rejected). */
+export function exitCodeOf(err: unknown): number {
+  return isUsageOrIoError(err) ? EXIT.usage : EXIT.rejected;
+}
+
+/** The one-line form users see: `tee-tools: <message and causes>`. */
+export function errorLine(err: unknown): string {
+  return `tee-tools: ${describeError(err)}\n`;
+}
+
+/** Reads a file named on the command line; failures are I/O errors (exit 2). */
+export async function readInputFile(path: string, what: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (err) {
+    throw new InclavareError(TEE_TOOLS_ERROR_CODES.IO, 'not-found', `Cannot read ${what} ${path}`, { cause: err });
+  }
+}
+
+/** True when the bytes are PEM text (they are then passed on as a string, DER as bytes). */
+export function isPem(bytes: Uint8Array): boolean {
+  return Buffer.from(bytes.subarray(0, 256)).toString('latin1').trimStart().startsWith('-----BEGIN');
+}
+
+/** Parses --at (ISO-8601); absent means now. */
+export function parseTime(value: string | undefined, now: () => Date = () => new Date()): Date {
+  if (value === undefined) return now();
+  // Date.parse accepts more than ISO-8601 (e.g. "March 7"); insist on the ISO shape so a typo is not a date.
+  const iso = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+  const at = new Date(value);
+  if (!iso.test(value) || Number.isNaN(at.getTime())) {
+    throw usageError(`Invalid --at "${value}": expected an ISO-8601 time such as 2025-07-04T10:28:44Z`);
+  }
+  return at;
+}
+
+/** Renders a parsed structure as JSON-safe data: bytes as lowercase hex, bigints as 0x-hex, dates as ISO. */
+export function toJsonValue(value: unknown): unknown {
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
+  if (typeof value === 'bigint') return `0x${value.toString(16)}`;
+  if (value instanceof Date) return value.toISOString();
+  if (Array.isArray(value)) return value.map(toJsonValue);
+  if (value instanceof Set) return [...value].map(toJsonValue);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toJsonValue(v);
+    return out;
+  }
+  return value;
+}

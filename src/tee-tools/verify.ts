@@ -1,0 +1,143 @@
+/**
+ * `tee-tools verify EVIDENCE`: reads evidence and its inputs from files, verifies it through the evidence
+ * registry at --at (default now), and reports the verdict as one JSON object (--json) or a short text.
+ * Exit 0 verified, 1 rejected, 2 usage or I/O error (the contract in docs/attestation.md).
+ */
+import type { Claims, TeeType } from '../attestation/claims.ts';
+import { loadIntelCollateral, type IntelCollateral } from '../attestation/intel/collateral.ts';
+import { detectTee, verifyEvidence, type TeeSelector, type VerifyEvidenceOptions } from '../attestation/verify-evidence.ts';
+import { describeError, InclavareError, isInclavareError } from '../errors/errors.ts';
+import { errorLine, EXIT, exitCodeOf, isPem, parseTime, readInputFile, TEE_TOOLS_ERROR_CODES, usageError, type CommandResult } from './io.ts';
+
+/** The flags of `tee-tools verify`. */
+export interface VerifyCommandOptions {
+  evidence: string;
+  tee?: string;
+  collateral?: string;
+  vcek?: string;
+  certChain?: string;
+  trustAnchors?: string[];
+  at?: string;
+  json?: boolean;
+  /** The clock for a missing --at (tests inject one). */
+  now?: () => Date;
+}
+
+/** The JSON object of `verify --json` (the contract other tools parse). */
+export interface VerifyReport {
+  verified: boolean;
+  tee: TeeType | null;
+  tcbStatus: string | null;
+  advisoryIds: string[];
+  claims: Claims | null;
+  error: { code: string; message: string } | null;
+}
+
+const TEE_CHOICES: readonly TeeSelector[] = ['sgx', 'tdx', 'snp', 'sim', 'auto'];
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/g;
+
+async function readText(path: string, what: string): Promise<string | Uint8Array> {
+  const bytes = await readInputFile(path, what);
+  return isPem(bytes) ? Buffer.from(bytes).toString('latin1') : bytes;
+}
+
+async function readCollateral(dir: string): Promise<IntelCollateral> {
+  try {
+    return await loadIntelCollateral(dir);
+  } catch (err) {
+    throw new InclavareError(TEE_TOOLS_ERROR_CODES.IO, 'not-found', `Cannot read collateral directory ${dir}`, { cause: err });
+  }
+}
+
+/** Reads every file the flags name (only those the evidence's TEE uses are needed, but all must be readable). */
+async function buildOptions(o: VerifyCommandOptions, tee: TeeSelector, at: Date): Promise<VerifyEvidenceOptions> {
+  const options: VerifyEvidenceOptions = { tee, at };
+  if (o.collateral !== undefined) options.intelCollateral = await readCollateral(o.collateral);
+  let chain = o.certChain === undefined ? undefined : await readText(o.certChain, 'certificate chain');
+  if (o.vcek !== undefined) {
+    const vcek = await readText(o.vcek, 'VCEK/VLEK');
+    // A KDS-style bundle (VCEK, then ASK and ARK) is accepted: the first certificate is the leaf.
+    const blocks = typeof vcek === 'string' ? (vcek.match(PEM_CERT) ?? []) : [];
+    if (blocks.length > 1) {
+      options.vcek = blocks[0]!;
+      const rest = blocks.slice(1).join('');
+      chain = chain === undefined ? rest : typeof chain === 'string' ? `${chain}\n${rest}` : chain;
+    } else {
+      options.vcek = vcek;
+    }
+  }
+  if (chain !== undefined) options.certChain = chain;
+  if (o.trustAnchors !== undefined && o.trustAnchors.length > 0) {
+    const anchors = await Promise.all(o.trustAnchors.map((f) => readText(f, 'trust anchor')));
+    options.trustAnchors = anchors;
+    options.simPlatformKeys = anchors;
+  }
+  return options;
+}
+
+/** The report of a verification that returned claims. */
+function verifiedReport(claims: Claims): VerifyReport {
+  return { verified: true, tee: claims.tee, tcbStatus: claims.tcbStatus, advisoryIds: claims.advisoryIds, claims, error: null };
+}
+
+/** The report of a rejection (or of an input that could not be read). */
+function rejectedReport(tee: TeeType | null, err: unknown): VerifyReport {
+  const code = isInclavareError(err) ? err.code : 'ATTEST_ERR_INTERNAL';
+  const details = isInclavareError(err) ? err.details : undefined;
+  // A partial Intel verification still knows the platform's TCB status; report it rather than hide it.
+  const tcbStatus = typeof details?.platformTcbStatus === 'string' ? details.platformTcbStatus : null;
+  const advisoryIds = Array.isArray(details?.platformAdvisoryIds) ? (details.platformAdvisoryIds as string[]) : [];
+  return { verified: false, tee, tcbStatus, advisoryIds, claims: null, error: { code, message: describeError(err) } };
+}
+
+/** The short human-readable verdict. */
+export function formatVerdict(report: VerifyReport): string {
+  const lines: string[] = [];
+  const tee = report.tee ?? 'unknown';
+  if (!report.verified || !report.claims) {
+    lines.push(`rejected: ${tee} evidence: ${report.error?.code ?? 'unknown error'}`);
+    lines.push(`  ${report.error?.message ?? ''}`);
+    if (report.tcbStatus) lines.push(`  platform TCB status: ${report.tcbStatus}${report.advisoryIds.length ? ` (${report.advisoryIds.join(', ')})` : ''}`);
+    return `${lines.join('\n')}\n`;
+  }
+  const c = report.claims;
+  const status = c.tcbStatus ? `, TCB status ${c.tcbStatus}${c.advisoryIds.length ? ` (${c.advisoryIds.join(', ')})` : ''}` : '';
+  lines.push(`verified: ${tee} evidence v${c.evidenceVersion}${status}`);
+  const m = c.measurements;
+  const keys = ['mrenclave', 'mrsigner', 'mrtd', 'rtmr0', 'rtmr1', 'rtmr2', 'rtmr3', 'measurement', 'hostData'] as const;
+  for (const k of keys) if (m[k] !== undefined) lines.push(`  ${k}: ${m[k]}`);
+  lines.push(`  reportData: ${c.reportData}`);
+  if (c.platform.fmspc) lines.push(`  fmspc: ${c.platform.fmspc}`);
+  if (c.platform.productName) lines.push(`  product: ${c.platform.productName}`);
+  lines.push(`  debug: ${c.debug}`);
+  if (c.tee === 'sim') lines.push('  WARNING: sim evidence isolates nothing (software enclave)');
+  lines.push(`  valid: ${c.validFrom} .. ${c.validUntil}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function render(report: VerifyReport, json: boolean): string {
+  return json ? `${JSON.stringify(report)}\n` : formatVerdict(report);
+}
+
+/** Runs `tee-tools verify`; never throws for a rejection (that is exit 1 with a report). */
+export async function verify(o: VerifyCommandOptions): Promise<CommandResult> {
+  const json = o.json === true;
+  let tee: TeeType | null = null;
+  try {
+    const wanted = (o.tee ?? 'auto') as TeeSelector;
+    if (!TEE_CHOICES.includes(wanted)) throw usageError(`Invalid --tee "${o.tee}": expected one of ${TEE_CHOICES.join(', ')}`);
+    const at = parseTime(o.at, o.now);
+    const evidence = await readInputFile(o.evidence, 'evidence');
+    tee = wanted === 'auto' ? detectTee(evidence) : wanted;
+    const options = await buildOptions(o, wanted, at);
+    const report = verifiedReport(verifyEvidence(evidence, options));
+    return { exitCode: EXIT.ok, stdout: render(report, json), stderr: '' };
+  } catch (err) {
+    const exitCode = exitCodeOf(err);
+    const report = rejectedReport(tee, err);
+    // Usage and I/O errors also go to stderr as one line; rejections are the command's normal output.
+    if (exitCode === EXIT.usage) return { exitCode, stdout: json ? render(report, true) : '', stderr: errorLine(err) };
+    return { exitCode, stdout: render(report, json), stderr: '' };
+  }
+}
