@@ -2,12 +2,13 @@
 // rune launcher (src/launcher/rune.c) with the system C compiler. Output goes to dist/.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
+rmSync(join(dist, 'chunks'), { recursive: true, force: true });
 mkdirSync(dist, { recursive: true });
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 
@@ -22,6 +23,8 @@ const banner = [
 const entries = {
   rune: 'src/cli/rune.ts',
   'tee-tools': 'src/cli/tee-tools.ts',
+  // PID 1 of enclave containers, run by the host's node inside the container (see src/rune/enclave/bundle.ts).
+  'init-runelet': 'src/init/init-runelet.ts',
 };
 
 await build({
@@ -36,6 +39,12 @@ await build({
   sourcemap: 'linked',
   logLevel: 'warning',
   legalComments: 'none',
+  // koffi loads a prebuilt native module at run time; it is mounted beside init-runelet for native PALs.
+  external: ['koffi'],
+  // Dynamic imports stay lazy (a sim container never loads koffi): code they reach goes to dist/chunks/,
+  // which is mounted beside init-runelet in enclave containers.
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
   define: { RUNE_VERSION: JSON.stringify(version) },
 });
 for (const name of Object.keys(entries)) chmodSync(join(dist, `${name}.mjs`), 0o755);

@@ -14,6 +14,8 @@ import { forwarded } from '../rune/commands/forwarded.ts';
 import { kill } from '../rune/commands/kill.ts';
 import { list } from '../rune/commands/list.ts';
 import { spec } from '../rune/commands/spec.ts';
+import { start } from '../rune/commands/start.ts';
+import { state } from '../rune/commands/state.ts';
 import type { RuneContext } from '../rune/context.ts';
 import { RuneLog } from '../rune/log.ts';
 import { DEFAULT_ROOT } from '../rune/state.ts';
@@ -128,9 +130,13 @@ function buildProgram(argv: string[], split: SplitArgv, setResult: (p: Promise<n
       setResult(create({ id, raw: raw(), bundle: o.bundle, preserveFds: o.preserveFds, run: true, detach: o.detach === true, keep: o.keep === true }, context()));
     });
 
+  program.command('start').description('start the process of a created container').argument('<container-id>').action((id: string) => {
+    setResult(start({ id, raw: raw() }, context()));
+  });
+  program.command('state').description('print the state of a container as JSON').argument('<container-id>').action((id: string) => {
+    setResult(state({ id, raw: raw() }, context()));
+  });
   for (const [name, description] of [
-    ['start', 'start the process of a created container'],
-    ['state', 'print the state of a container as JSON'],
     ['pause', 'suspend all processes of a container'],
     ['resume', 'resume all processes of a paused container'],
   ] as const) {
@@ -199,7 +205,7 @@ function buildProgram(argv: string[], split: SplitArgv, setResult: (p: Promise<n
       if (o.process === undefined && command.length === 0) {
         throw new InclavareError('RUNE_ERR_USAGE', 'invalid-argument', 'Cannot exec: give a command after the container id, or --process FILE');
       }
-      setResult(exec({ id, raw: raw(), preserveFds: o.preserveFds }, context()));
+      setResult(exec({ id, raw: raw(), preserveFds: o.preserveFds, command, processFile: o.process }, context()));
     });
   program
     .command('events')

@@ -1,10 +1,9 @@
 /**
  * What every rune command receives: the global flags, the log, and the way to reach the backend.
  */
-import { InclavareError } from '../errors/errors.ts';
 import { backendArgs, findBackend, runBackend, type BackendGlobals } from './backend.ts';
 import type { RuneLog } from './log.ts';
-import { backendHasState, findContainer, isEnclaveContainer, removeState, type ContainerPaths } from './state.ts';
+import { backendHasState, findContainer, removeState, type ContainerPaths } from './state.ts';
 
 /** One rune call's context. */
 export interface RuneContext {
@@ -24,15 +23,6 @@ export interface CommandArgs {
   raw: string[];
 }
 
-/** Refuses an enclave container until enclave support lands (issue #4), naming what is missing. */
-export function refuseEnclave(id: string): never {
-  throw new InclavareError(
-    'RUNE_ERR_ENCLAVE_UNSUPPORTED',
-    'failed-precondition',
-    `Cannot operate on enclave container ${JSON.stringify(id)}: this rune build runs plain containers only (enclave runtimes arrive with issue #4)`,
-  );
-}
-
 /** Extra file descriptors the engine passes: --preserve-fds N plus $LISTEN_FDS (socket activation). */
 export function extraFds(preserveFds: string | undefined): number {
   const preserve = preserveFds === undefined ? 0 : Number(preserveFds);
@@ -41,16 +31,16 @@ export function extraFds(preserveFds: string | undefined): number {
 }
 
 /**
- * Runs a command on an existing plain container through the backend, verbatim. Returns the exit status.
- * Throws RUNE_ERR_NOT_FOUND for an unknown id.
+ * Runs a command on an existing container through the backend, verbatim (for an enclave container the
+ * backend's container is init-runelet, which forwards signals into the enclave runtime). Returns the exit
+ * status. Throws RUNE_ERR_NOT_FOUND for an unknown id.
  */
 export async function forwardToBackend(
   args: CommandArgs,
   ctx: RuneContext,
-  options: { extraFds?: number } = {},
+  options: { extraFds?: number; paths?: ContainerPaths } = {},
 ): Promise<{ status: number; paths: ContainerPaths }> {
-  const paths = findContainer(ctx.root, args.id);
-  if (isEnclaveContainer(paths)) refuseEnclave(args.id);
+  const paths = options.paths ?? findContainer(ctx.root, args.id);
   const backend = findBackend(ctx.backendFlag);
   const argv = backendArgs(paths.backendRoot, ctx.globals, args.raw);
   ctx.log.debug(`rune: ${backend} ${argv.join(' ')}`);

@@ -2,9 +2,12 @@
  * `rune create` and `rune run`: claim the id, check the bundle, hand it to the backend with the container's
  * own state root. A failed create leaves nothing behind.
  */
-import { readBundleConfig, enclaveType } from '../../oci/config.ts';
+import { readBundleConfig } from '../../oci/config.ts';
 import { backendArgs, findBackend, runBackend } from '../backend.ts';
-import { extraFds, refuseEnclave, removeStateIfGone, type CommandArgs, type RuneContext } from '../context.ts';
+import { extraFds, removeStateIfGone, type CommandArgs, type RuneContext } from '../context.ts';
+import { readEnclaveConfig } from '../enclave/config.ts';
+import { createEnclaveContainer } from '../enclave/lifecycle.ts';
+import { runEnclaveContainer } from '../enclave/run.ts';
 import { claimContainer, validateId } from '../state.ts';
 
 /** Flags of create and run that rune itself looks at (the rest pass through). */
@@ -20,8 +23,13 @@ export interface CreateArgs extends CommandArgs {
 /** Creates (or, for `run`, creates, starts and waits for) a container. Returns the exit status. */
 export async function create(args: CreateArgs, ctx: RuneContext): Promise<number> {
   validateId(args.id);
-  const { config } = readBundleConfig(args.bundle ?? '.');
-  if (enclaveType(config) !== undefined) refuseEnclave(args.id);
+  const { config, bundle } = readBundleConfig(args.bundle ?? '.');
+  const enclave = readEnclaveConfig(config);
+  if (enclave !== undefined) {
+    const options = { id: args.id, raw: args.raw, bundle, config, enclave, extraFds: extraFds(args.preserveFds) };
+    if (args.run === true) return runEnclaveContainer(options, { detach: args.detach === true, keep: args.keep === true }, ctx);
+    return createEnclaveContainer(options, ctx);
+  }
   const backend = findBackend(ctx.backendFlag);
   const paths = claimContainer(ctx.root, args.id);
   let status = 1;

@@ -1,7 +1,41 @@
-/** `rune exec`: run a new process in a plain container through the backend, every flag passed verbatim. */
+/**
+ * `rune exec`: run a new process in a container through the backend, every flag passed verbatim. In an
+ * enclave container the process runs inside the enclave runtime: rune has the backend exec a *runelet*
+ * (init-runelet in runelet mode), which runs the command in a runtime of the container's kind with the
+ * exec's stdio. Arguments are passed as an argv array end to end, so arguments with spaces survive.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { InclavareError } from '../../errors/errors.ts';
 import { extraFds, forwardToBackend, type CommandArgs, type RuneContext } from '../context.ts';
+import { hostNode, initCommand } from '../enclave/bundle.ts';
+import { findContainer, isEnclaveContainer } from '../state.ts';
+
+/** The runelet command line that runs `argv` inside the enclave runtime. */
+export function runeletCommand(argv: string[]): string[] {
+  return [...initCommand(hostNode()), '--runelet', '--', ...argv];
+}
 
 /** Runs a process in a container. Returns the exit status (the process's, unless --detach). */
-export async function exec(args: CommandArgs & { preserveFds?: string | undefined }, ctx: RuneContext): Promise<number> {
-  return (await forwardToBackend(args, ctx, { extraFds: extraFds(args.preserveFds) })).status;
+export async function exec(args: CommandArgs & { preserveFds?: string | undefined; command: string[]; processFile?: string | undefined }, ctx: RuneContext): Promise<number> {
+  const paths = findContainer(ctx.root, args.id);
+  let raw = args.raw;
+  if (isEnclaveContainer(paths)) {
+    if (args.processFile !== undefined) {
+      let spec: { args?: string[] };
+      try {
+        spec = JSON.parse(readFileSync(args.processFile, 'utf8')) as { args?: string[] };
+      } catch (err) {
+        throw new InclavareError('RUNE_ERR_USAGE', 'invalid-argument', `Cannot read the process file ${args.processFile}`, { cause: err });
+      }
+      const rewritten = join(paths.dir, `exec-${randomBytes(6).toString('hex')}.json`);
+      writeFileSync(rewritten, JSON.stringify({ ...spec, args: runeletCommand(spec.args ?? []) }), { mode: 0o600 });
+      raw = raw.map((a, i) => (raw[i - 1] === '--process' || raw[i - 1] === '-p' ? rewritten : a.startsWith('--process=') ? `--process=${rewritten}` : a));
+    } else {
+      // The command is the tail of the arguments, right after the container id.
+      raw = raw.slice(0, raw.length - args.command.length).concat(runeletCommand(args.command));
+    }
+  }
+  return (await forwardToBackend({ id: args.id, raw }, ctx, { paths, extraFds: extraFds(args.preserveFds) })).status;
 }

@@ -7,7 +7,8 @@ import { readdirSync } from 'node:fs';
 import { InclavareError } from '../../errors/errors.ts';
 import { captureBackend, findBackend } from '../backend.ts';
 import type { RuneContext } from '../context.ts';
-import { backendHasState, containerPaths } from '../state.ts';
+import { patchEnclaveState } from '../enclave/lifecycle.ts';
+import { backendHasState, containerPaths, isEnclaveContainer } from '../state.ts';
 
 /** One container as `list --format json` prints it (runc's containerState). */
 export interface ListedContainer {
@@ -39,7 +40,8 @@ export function listContainers(ctx: RuneContext): ListedContainer[] {
     backend ??= findBackend(ctx.backendFlag);
     const res = captureBackend(backend, ['--root', paths.backendRoot, 'state', id]);
     if (res.status !== 0) continue; // deleted while we looked
-    const state = JSON.parse(res.stdout) as ListedContainer;
+    const parsed = JSON.parse(res.stdout) as Record<string, unknown>;
+    const state = (isEnclaveContainer(paths) ? patchEnclaveState(paths, parsed) : parsed) as unknown as ListedContainer;
     result.push({
       ociVersion: state.ociVersion,
       id: state.id,

@@ -1,0 +1,145 @@
+/**
+ * The `sim` enclave runtime: it runs the workload as an ordinary child process of init-runelet.
+ *
+ * It ISOLATES NOTHING beyond the container itself: no enclave, no encrypted memory, no sandbox. It exists so
+ * that the whole stack (rune, init-runelet, attestation with `sim` evidence) runs on any machine, for
+ * development and CI; evidence for it says so (DESIGN.md, "Enclave runtimes").
+ *
+ * createProcess only resolves and checks the entrypoint; the child is spawned by exec, because the PAL
+ * contract is that create_process does not run the process. Pids are runtime-local (1, 2, ...), not OS pids.
+ * The program is started directly (never through `process.execPath`, which is ld.so inside a container:
+ * reference/environment.md §5).
+ */
+import { spawn } from 'node:child_process';
+import { constants as fsConstants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { constants } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { PAL_ERR_ARGS, PAL_ERR_ENTRYPOINT, palError } from '../codes.ts';
+import { PalLifecycle } from '../lifecycle.ts';
+import { ProcessTable, type RunningProcess } from '../process-table.ts';
+import { envRecord, validateInitOptions, validateProcessSpec } from '../spec.ts';
+import type { EnclaveRuntime, LoadEnclaveRuntimeOptions, PalInitOptions, PalProcessSpec } from '../types.ts';
+
+/** PATH used to find a program when the process env sets none (runc's default for OCI specs). */
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+interface SimProcess {
+  file: string;
+  spec: PalProcessSpec;
+}
+
+/** The `sim` runtime: workloads run as plain child processes (no isolation at all; see the module comment). */
+export class SimRuntime implements EnclaveRuntime {
+  readonly name = 'sim';
+  readonly version = 2 as const;
+  readonly #lifecycle = new PalLifecycle('sim');
+  readonly #processes = new ProcessTable<SimProcess>('sim');
+  readonly #graceMs: number;
+
+  constructor(options: LoadEnclaveRuntimeOptions = {}) {
+    this.#graceMs = options.graceMs ?? 2000;
+  }
+
+  /** Accepts no runtime arguments: sim has nothing to configure. */
+  async init(options: PalInitOptions): Promise<void> {
+    this.#lifecycle.beginInit();
+    try {
+      validateInitOptions('sim', options);
+      if (options.args.trim() !== '') {
+        throw palError(PAL_ERR_ARGS, `Cannot initialize enclave runtime sim: it takes no arguments, got "${options.args}"`);
+      }
+      this.#lifecycle.endInit(true);
+    } catch (err) {
+      this.#lifecycle.endInit(false);
+      throw err;
+    }
+  }
+
+  /** Resolves the program (PATH from the spec's env when it has no slash) and checks it is an executable file. */
+  async createProcess(spec: PalProcessSpec): Promise<number> {
+    this.#lifecycle.requireInitialized('createProcess');
+    validateProcessSpec('sim', spec);
+    const file = await resolveProgram(spec);
+    return this.#processes.add({ file, spec: { ...spec, argv: [...spec.argv], env: [...spec.env] } });
+  }
+
+  /** Spawns the process with its stdio fds, env and cwd, and waits for it to end. */
+  async exec(pid: number): Promise<number> {
+    this.#lifecycle.requireInitialized('exec');
+    return this.#processes.exec(pid, startChild);
+  }
+
+  /** Signals one process, every process (-1) or the current one (0). */
+  async kill(pid: number, signal: number): Promise<void> {
+    this.#lifecycle.requireInitialized('kill');
+    this.#processes.kill(pid, signal);
+  }
+
+  /** Kills leftover processes (SIGKILL) and waits for them. */
+  async destroy(): Promise<void> {
+    if (this.#lifecycle.markDestroyed() === 'destroyed') return;
+    await this.#processes.killAll(this.#graceMs);
+  }
+}
+
+function startChild({ file, spec }: SimProcess): RunningProcess {
+  const { stdin, stdout, stderr } = spec.stdio;
+  const child = spawn(file, spec.argv.slice(1), {
+    argv0: spec.argv[0] ?? spec.path,
+    env: envRecord(spec.env),
+    cwd: spec.cwd,
+    stdio: [stdin, stdout, stderr],
+  });
+  const exited = new Promise<number>((resolvePromise, reject) => {
+    child.once('error', (err) => {
+      reject(palError(PAL_ERR_ENTRYPOINT, `Cannot start process ${file}: ${err.message}`, { cause: err }));
+    });
+    child.once('exit', (code, signal) => {
+      if (signal !== null) resolvePromise(128 + (constants.signals[signal] ?? 0));
+      else resolvePromise(code ?? 0);
+    });
+  });
+  return {
+    exited,
+    signal(sig: number): void {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      try {
+        child.kill(sig);
+      } catch {
+        // ESRCH: it ended between the check and the signal.
+      }
+    },
+  };
+}
+
+/** The absolute path of the program `spec.path`, as execvp(3) would find it; PAL_ERR_ENTRYPOINT if there is none. */
+export async function resolveProgram(spec: Pick<PalProcessSpec, 'path' | 'env' | 'cwd'>): Promise<string> {
+  const candidates: string[] = [];
+  if (spec.path.includes('/')) {
+    candidates.push(isAbsolute(spec.path) ? spec.path : resolve(spec.cwd ?? process.cwd(), spec.path));
+  } else {
+    const path = envRecord(spec.env).PATH ?? DEFAULT_PATH;
+    for (const dir of path.split(':')) {
+      if (dir !== '') candidates.push(resolve(spec.cwd ?? process.cwd(), join(dir, spec.path)));
+    }
+  }
+  let reason = 'does not exist';
+  for (const candidate of candidates) {
+    try {
+      const info = await stat(candidate);
+      if (!info.isFile()) {
+        reason = 'is not a regular file';
+        continue;
+      }
+      await access(candidate, fsConstants.X_OK);
+      return candidate;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EACCES') reason = 'is not executable';
+    }
+  }
+  const where = spec.path.includes('/') ? '' : ' in PATH';
+  throw palError(PAL_ERR_ENTRYPOINT, `Cannot create process: entrypoint ${spec.path}${where} ${reason}`, {
+    details: { path: spec.path },
+  });
+}

@@ -1,0 +1,111 @@
+/**
+ * The derived bundle of an enclave container: the engine's config.json, unchanged except that PID 1 is
+ * init-runelet, run by the host's Node.js injected read-only under /.rune (reference/environment.md §5: the
+ * node binary and the libraries it links, started through the dynamic loader, so nothing in the image is
+ * needed), with the container's enclave description, its control directory and its attestation socket
+ * bind-mounted beside it. The engine's bundle is never written to.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, realpathSync } from 'node:fs';
+import { basename, isAbsolute, join } from 'node:path';
+import { InclavareError } from '../../errors/errors.ts';
+import type { OciConfig } from '../../oci/config.ts';
+
+/** Where things appear inside an enclave container. */
+export const IN_CONTAINER = {
+  dir: '/.rune',
+  node: '/.rune/node',
+  libDir: '/.rune/lib',
+  init: '/.rune/init-runelet.mjs',
+  chunks: '/.rune/chunks',
+  enclave: '/.rune/enclave.json',
+  control: '/.rune/control',
+  attestDir: '/.rune/attest',
+  attestSocket: '/.rune/attest/attest.sock',
+  palDir: '/.rune/pal',
+  modules: '/.rune/node_modules',
+} as const;
+
+/** The host's Node.js as it will be injected: the binary, the loader and the libraries it links. */
+export interface HostNode {
+  node: string;
+  loader: string;
+  libs: string[];
+}
+
+/** Finds the host's node binary and its shared libraries (with ldd). */
+export function hostNode(nodePath: string = process.execPath): HostNode {
+  const node = realpathSync(nodePath);
+  const res = spawnSync('ldd', [node], { encoding: 'utf8' });
+  if (res.status !== 0) {
+    throw new InclavareError('RUNE_ERR_HOST_NODE', 'failed-precondition', `Cannot list the libraries of ${node} with ldd: ${res.stderr.trim() || res.error?.message}`);
+  }
+  const libs: string[] = [];
+  let loader: string | undefined;
+  for (const line of res.stdout.split('\n')) {
+    const linked = /=>\s+(\/\S+)/.exec(line);
+    const direct = /^\s*(\/\S+)\s+\(/.exec(line);
+    if (linked?.[1]) libs.push(linked[1]);
+    else if (direct?.[1]) loader = direct[1];
+  }
+  if (loader === undefined) {
+    throw new InclavareError('RUNE_ERR_HOST_NODE', 'failed-precondition', `Cannot inject ${node} into the container: it is not dynamically linked (no loader in ldd's output)`);
+  }
+  return { node, loader, libs };
+}
+
+/** The command line of init-runelet inside the container: the loader runs node, node runs init-runelet. */
+export function initCommand(host: HostNode): string[] {
+  return [join(IN_CONTAINER.libDir, basename(host.loader)), '--library-path', IN_CONTAINER.libDir, IN_CONTAINER.node, IN_CONTAINER.init];
+}
+
+/** Host paths the derived bundle mounts. */
+export interface DerivedBundleSources {
+  host: HostNode;
+  /** dist/init-runelet.mjs */
+  initScript: string;
+  /** dist/chunks: code init-runelet imports lazily. */
+  chunksDir?: string | undefined;
+  /** ROOT/ID/enclave.json */
+  enclaveFile: string;
+  /** ROOT/ID/control */
+  controlDir: string;
+  /** inclavared's per-container socket directory, when attestation is available. */
+  attestDir?: string | undefined;
+  /** A native PAL library (host path). */
+  palLibrary?: string | undefined;
+  /** Node.js packages init-runelet loads at run time (koffi for native PALs): name → host directory. */
+  modules?: Record<string, string>;
+}
+
+const RO = ['rbind', 'ro', 'nosuid', 'nodev'];
+
+function bind(source: string, destination: string, options: string[] = RO): Record<string, unknown> {
+  return { destination, type: 'bind', source, options };
+}
+
+/**
+ * The derived config: the original with an absolute rootfs, init-runelet as the process, the workload's env
+ * (ENCLAVE_* removed) and the /.rune mounts appended.
+ */
+export function deriveConfig(original: OciConfig, bundle: string, workloadEnv: string[], sources: DerivedBundleSources): OciConfig {
+  const config = structuredClone(original);
+  const rootPath = config.root?.path ?? 'rootfs';
+  config.root = { ...config.root, path: isAbsolute(rootPath) ? rootPath : join(bundle, rootPath) };
+  config.process = { ...config.process, args: initCommand(sources.host), env: workloadEnv };
+  const mounts = Array.isArray(config.mounts) ? [...(config.mounts as unknown[])] : [];
+  mounts.push({ destination: IN_CONTAINER.dir, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=755', 'size=4m'] });
+  mounts.push(bind(sources.host.node, IN_CONTAINER.node));
+  for (const lib of [...sources.host.libs, sources.host.loader]) mounts.push(bind(lib, join(IN_CONTAINER.libDir, basename(lib))));
+  mounts.push(bind(sources.initScript, IN_CONTAINER.init));
+  if (sources.chunksDir !== undefined && existsSync(sources.chunksDir)) mounts.push(bind(sources.chunksDir, IN_CONTAINER.chunks));
+  mounts.push(bind(sources.enclaveFile, IN_CONTAINER.enclave));
+  mounts.push(bind(sources.controlDir, IN_CONTAINER.control, ['rbind', 'nosuid', 'nodev', 'noexec']));
+  if (sources.attestDir !== undefined) mounts.push(bind(sources.attestDir, IN_CONTAINER.attestDir));
+  if (sources.palLibrary !== undefined) mounts.push(bind(sources.palLibrary, join(IN_CONTAINER.palDir, basename(sources.palLibrary))));
+  for (const [name, dir] of Object.entries(sources.modules ?? {})) {
+    if (existsSync(dir)) mounts.push(bind(dir, join(IN_CONTAINER.modules, name)));
+  }
+  config.mounts = mounts;
+  return config;
+}

@@ -1,0 +1,82 @@
+/**
+ * Enclave configuration of a container, read as the original did: each setting from the process env in
+ * config.json first (`ENCLAVE_TYPE=...`), then from the annotation (`enclave.type`). Unlike the original, an
+ * invalid value is an error naming the setting and the allowed values; nothing falls back silently.
+ */
+import { isAbsolute } from 'node:path';
+import { InclavareError } from '../../errors/errors.ts';
+import { enclaveSetting, type OciConfig } from '../../oci/config.ts';
+
+/** Enclave types: the original's hardware types, software enclaves, and confidential-VM nodes. */
+export const ENCLAVE_TYPES = ['intelSgx', 'AwsNitroEnclaves', 'Jailhouse', 'sim', 'tdx', 'snp'] as const;
+export type EnclaveType = (typeof ENCLAVE_TYPES)[number];
+
+/** Built-in enclave runtimes; anything else must be an absolute path to a PAL shared library. */
+export const BUILTIN_RUNTIMES = ['sim', 'wasm'] as const;
+
+/** PAL log levels (reference/runtime.md). */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warning', 'error', 'fatal', 'panic', 'off'] as const;
+export type EnclaveLogLevel = (typeof LOG_LEVELS)[number];
+
+/** The settings, by env var name and annotation. */
+const SETTINGS = {
+  type: ['ENCLAVE_TYPE', 'enclave.type'],
+  runtimePath: ['ENCLAVE_RUNTIME_PATH', 'enclave.runtime.path'],
+  runtimeArgs: ['ENCLAVE_RUNTIME_ARGS', 'enclave.runtime.args'],
+  logLevel: ['ENCLAVE_RUNTIME_LOGLEVEL', 'enclave.runtime.loglevel'],
+  raType: ['ENCLAVE_RA_TYPE', 'enclave.attestation.ra_type'],
+} as const;
+
+/** A validated enclave configuration. */
+export interface EnclaveConfig {
+  type: EnclaveType;
+  /** 'sim', 'wasm', or the absolute host path of a PAL library. */
+  runtime: string;
+  /** Runtime arguments with the original's commas turned into spaces (what pal_init receives). */
+  runtimeArgs: string;
+  logLevel: EnclaveLogLevel;
+  /** The workload's env: the container's env without the ENCLAVE_* settings rune consumed. */
+  workloadEnv: string[];
+}
+
+function invalid(message: string): InclavareError {
+  return new InclavareError('RUNE_ERR_ENCLAVE_CONFIG', 'invalid-argument', message);
+}
+
+/** Reads the enclave configuration; undefined for a plain container (no type, or an empty one). */
+export function readEnclaveConfig(config: OciConfig): EnclaveConfig | undefined {
+  const get = (key: keyof typeof SETTINGS): string | undefined => enclaveSetting(config, SETTINGS[key][0], SETTINGS[key][1]);
+  const type = get('type');
+  if (type === undefined || type === '') return undefined;
+  if (!(ENCLAVE_TYPES as readonly string[]).includes(type)) {
+    throw invalid(`Invalid enclave type ${JSON.stringify(type)} (ENCLAVE_TYPE / enclave.type): use one of ${ENCLAVE_TYPES.join(', ')}`);
+  }
+  const runtime = get('runtimePath') ?? '';
+  if (runtime === '') {
+    throw invalid(
+      `Missing enclave runtime for enclave type ${type}: set ENCLAVE_RUNTIME_PATH / enclave.runtime.path to sim, wasm or the absolute path of a PAL library (liberpal-*.so)`,
+    );
+  }
+  if (!(BUILTIN_RUNTIMES as readonly string[]).includes(runtime) && !isAbsolute(runtime)) {
+    throw invalid(
+      `Invalid enclave runtime ${JSON.stringify(runtime)} (ENCLAVE_RUNTIME_PATH / enclave.runtime.path): use sim, wasm or the absolute path of a PAL library`,
+    );
+  }
+  const logLevel = get('logLevel') || 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw invalid(`Invalid enclave runtime log level ${JSON.stringify(logLevel)} (ENCLAVE_RUNTIME_LOGLEVEL / enclave.runtime.loglevel): use one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const raType = get('raType');
+  if (raType !== undefined && raType !== '' && !['epidUnlinkable', 'epidLinkable', 'ecdsa'].includes(raType)) {
+    throw invalid(`Invalid attestation type ${JSON.stringify(raType)} (ENCLAVE_RA_TYPE / enclave.attestation.ra_type): use epidUnlinkable, epidLinkable or ecdsa`);
+  }
+  const consumed = Object.values(SETTINGS).map(([env]) => `${env}=`);
+  const workloadEnv = (config.process?.env ?? []).filter((e) => !consumed.some((prefix) => e.startsWith(prefix)));
+  return {
+    type: type as EnclaveType,
+    runtime,
+    runtimeArgs: (get('runtimeArgs') ?? '').split(',').map((a) => a.trim()).filter(Boolean).join(' '),
+    logLevel: logLevel as EnclaveLogLevel,
+    workloadEnv,
+  };
+}

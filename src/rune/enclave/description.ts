@@ -1,0 +1,45 @@
+/**
+ * The enclave description rune writes at create (ROOT/ID/enclave.json) and init-runelet reads inside the
+ * container (/.rune/enclave.json), and the control files they exchange (ROOT/ID/control, /.rune/control).
+ */
+
+/** What init-runelet needs to run the workload inside the enclave runtime. */
+export interface EnclaveDescription {
+  version: 1;
+  id: string;
+  /** The engine's bundle (rune runs the container from a derived bundle beside its state). */
+  bundle: string;
+  type: string;
+  /** 'sim', 'wasm', or the PAL library's path inside the container. */
+  runtime: string;
+  /** The PAL library's host path (native runtimes only). */
+  runtimeHostPath?: string;
+  runtimeArgs: string;
+  logLevel: string;
+  /** SHA-384 measurement computed on the host at create (lowercase hex). */
+  measurement: string;
+  process: {
+    /** The entrypoint as the container sees it (resolved in PATH). */
+    path: string;
+    args: string[];
+    env: string[];
+    cwd: string;
+    terminal: boolean;
+  };
+  /** The attestation socket inside the container, when inclavared serves this container. */
+  attestationSocket?: string;
+  created: string;
+}
+
+/** Files of the control directory. */
+export const CONTROL = {
+  /** FIFO: init-runelet waits on it after PAL init; `rune start` writes one byte. */
+  start: 'start',
+  /** JSON written by init-runelet after PAL init: {"state":"ready"} or {"state":"error","message":…}. */
+  status: 'status',
+  /** JSON written by init-runelet when the workload ended: {"exitCode":n}. */
+  exit: 'exit',
+} as const;
+
+/** init-runelet's report after PAL init. */
+export type InitStatus = { state: 'ready' } | { state: 'error'; message: string };

@@ -1,0 +1,67 @@
+/**
+ * Resolving a path inside a container's root filesystem from the host, the way the container will see it:
+ * symlinks (absolute or relative) are followed relative to the rootfs, never out of it. Used to find and
+ * measure the entrypoint before the container exists.
+ */
+import { lstatSync, readlinkSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { InclavareError } from '../../errors/errors.ts';
+
+const MAX_LINKS = 40;
+
+/** The host path of `path` (absolute, as seen inside the container) in `rootfs`, symlinks resolved inside it. */
+export function resolveInRootfs(rootfs: string, path: string): string {
+  let pending = posix.normalize(path).split('/').filter(Boolean);
+  const done: string[] = [];
+  let links = 0;
+  while (pending.length > 0) {
+    const part = pending.shift()!;
+    if (part === '.') continue;
+    if (part === '..') {
+      done.pop(); // never above the root, as in the container
+      continue;
+    }
+    const host = join(rootfs, ...done, part);
+    let isLink = false;
+    try {
+      isLink = lstatSync(host).isSymbolicLink();
+    } catch {
+      // a missing component: the caller decides what a missing file means
+    }
+    if (!isLink) {
+      done.push(part);
+      continue;
+    }
+    if (++links > MAX_LINKS) {
+      throw new InclavareError('RUNE_ERR_ENTRYPOINT', 'invalid-argument', `Cannot resolve ${path} in the container's rootfs: too many levels of symbolic links`);
+    }
+    const target = readlinkSync(host);
+    const rest = target.split('/').filter(Boolean);
+    if (target.startsWith('/')) done.length = 0;
+    pending = rest.concat(pending);
+  }
+  return join(rootfs, ...done);
+}
+
+/** Finds the container's entrypoint as runc would: an absolute path, or searched in the process's PATH. */
+export function findEntrypoint(rootfs: string, arg0: string, env: readonly string[], cwd = '/'): { inContainer: string; host: string } | undefined {
+  const exists = (p: string): boolean => {
+    try {
+      return lstatSync(p).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (arg0.includes('/')) {
+    const inContainer = posix.resolve(cwd, arg0);
+    const host = resolveInRootfs(rootfs, inContainer);
+    return exists(host) ? { inContainer, host } : undefined;
+  }
+  const pathVar = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+  for (const dir of pathVar.split(':').filter((d) => d.startsWith('/'))) {
+    const inContainer = posix.join(dir, arg0);
+    const host = resolveInRootfs(rootfs, inContainer);
+    if (exists(host)) return { inContainer, host };
+  }
+  return undefined;
+}

@@ -1,0 +1,156 @@
+/**
+ * Enclave containers run by rune against real runc: init-runelet is PID 1 (the host's node injected under
+ * /.rune), the workload runs inside the enclave runtime, the PAL lifecycle follows create/start/kill/delete,
+ * and bad enclave configurations fail at create with a clear error and nothing left behind.
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeBundle, makeBusyboxRootfs } from '../support/busybox.ts';
+import { buildWasm } from '../support/wasm.ts';
+
+const repo = new URL('../..', import.meta.url).pathname;
+const RUNE = join(repo, 'dist/rune');
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+const SIM = ['ENCLAVE_TYPE=sim', 'ENCLAVE_RUNTIME_PATH=sim'];
+
+let work: string;
+let rootfs: string;
+let root: string;
+let n = 0;
+
+/** Runs rune with stdout/stderr in files (a created container keeps its stdio open). */
+function rune(args: string[]): Result {
+  const out = join(work, 'stdout');
+  const err = join(work, 'stderr');
+  const outFd = openSync(out, 'w');
+  const errFd = openSync(err, 'w');
+  try {
+    const res = spawnSync(RUNE, ['--root', root, ...args], { cwd: work, timeout: 60_000, stdio: ['ignore', outFd, errFd] });
+    return { code: res.status, stdout: readFileSync(out, 'utf8'), stderr: readFileSync(err, 'utf8') };
+  } finally {
+    closeSync(outFd);
+    closeSync(errFd);
+  }
+}
+
+function bundle(args: string[], opts: Omit<Parameters<typeof makeBundle>[1], 'args'> = {}): string {
+  return makeBundle(join(work, `bundle-${++n}`), { rootfs, ...opts, args });
+}
+
+function status(id: string): string {
+  return (JSON.parse(rune(['state', id]).stdout) as { status: string }).status;
+}
+
+async function waitFor(pred: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !pred(); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(pred(), 'condition not reached in 10 s');
+}
+
+before(() => {
+  assert.ok(existsSync(RUNE), 'dist/rune is missing: run `npm run build` first');
+  work = mkdtempSync(join(tmpdir(), 'rune-enclave-'));
+  rootfs = join(work, 'rootfs');
+  makeBusyboxRootfs(rootfs);
+  root = join(work, 'root');
+});
+after(() => {
+  for (const id of existsSync(root) ? readdirSync(root) : []) rune(['delete', '--force', id]);
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('sim enclave containers', () => {
+  test('rune run of a sim enclave: the workload runs under init-runelet and its exit code comes back', () => {
+    const b = bundle(['sh', '-c', 'echo "in enclave: $(tr "\\0" " " < /proc/1/cmdline)"; env | grep -c ^ENCLAVE_; exit 7'], { env: SIM });
+    const res = rune(['run', '--bundle', b, 'sim-run']);
+    assert.equal(res.code, 7, res.stderr);
+    const [first, second] = res.stdout.split('\n');
+    assert.match(first!, /^in enclave: \/\.rune\/lib\/ld-linux\S+ --library-path \/\.rune\/lib \/\.rune\/node \/\.rune\/init-runelet\.mjs/);
+    assert.equal(second, '0', 'the ENCLAVE_* settings rune consumed are removed from the workload env');
+    assert.equal(existsSync(join(root, 'sim-run')), false);
+  });
+
+  test('annotations configure an enclave as the env does', () => {
+    const b = bundle(['sh', '-c', 'exit 3'], { annotations: { 'enclave.type': 'sim', 'enclave.runtime.path': 'sim' } });
+    assert.equal(rune(['run', '--bundle', b, 'sim-annot']).code, 3);
+  });
+
+  test('create initialises the runtime and leaves the container "created"; start runs the workload; kill is forwarded', async () => {
+    const b = bundle(['sh', '-c', 'trap "echo got TERM >> /tmp/log; exit 5" TERM; echo started > /tmp/log; while true; do sleep 0.1; done'], {
+      env: SIM,
+      edit: (c) => {
+        c.root = { path: rootfs, readonly: false };
+      },
+    });
+    const created = rune(['create', '--bundle', b, 'sim-life']);
+    assert.equal(created.code, 0, created.stderr);
+    const state = JSON.parse(rune(['state', 'sim-life']).stdout) as { status: string; bundle: string; pid: number };
+    assert.equal(state.status, 'created');
+    assert.equal(state.bundle, b, "state reports the engine's bundle");
+    assert.ok(state.pid > 0);
+    assert.equal(rune(['start', 'sim-life']).code, 0);
+    assert.equal(status('sim-life'), 'running');
+    await waitFor(() => rune(['exec', 'sim-life', 'cat', '/tmp/log']).stdout.includes('started'));
+
+    const ex = rune(['exec', 'sim-life', 'sh', '-c', 'echo "$0|$1"', 'an argument with spaces', 'x']);
+    assert.equal(ex.code, 0, ex.stderr);
+    assert.equal(ex.stdout, 'an argument with spaces|x\n');
+    assert.equal(rune(['exec', 'sim-life', 'sh', '-c', 'exit 4']).code, 4);
+    const listed = JSON.parse(rune(['list', '--format', 'json']).stdout) as { id: string; status: string }[];
+    assert.deepEqual(listed.find((c) => c.id === 'sim-life')?.status, 'running');
+
+    assert.equal(rune(['kill', 'sim-life', 'TERM']).code, 0);
+    await waitFor(() => status('sim-life') === 'stopped');
+    assert.match(readFileSync(join(rootfs, 'tmp/log'), 'utf8'), /got TERM/);
+    assert.equal(rune(['delete', 'sim-life']).code, 0);
+    assert.equal(existsSync(join(root, 'sim-life')), false);
+  });
+});
+
+describe('wasm enclave containers', () => {
+  test('a WASI module runs as the workload with its args and env, and exits with its code', async () => {
+    const wasmRoot = mkdtempSync(join(work, 'wasm-rootfs-'));
+    makeBusyboxRootfs(wasmRoot);
+    writeFileSync(join(wasmRoot, 'hello.wasm'), await buildWasm('hello'));
+    const b = bundle(['/hello.wasm', 'first-arg'], { rootfs: wasmRoot, env: ['ENCLAVE_TYPE=sim', 'ENCLAVE_RUNTIME_PATH=wasm', 'GREETING=hi'] });
+    const res = rune(['run', '--bundle', b, 'wasm-run']);
+    assert.equal(res.stderr, '');
+    assert.equal(res.stdout, 'hello from wasm\n');
+    assert.equal(res.code, 0);
+  });
+});
+
+describe('bad enclave configurations fail at create, naming the cause, leaving nothing behind', () => {
+  const cases: { name: string; env?: string[]; args?: string[]; annotations?: Record<string, string>; expect: RegExp; setup?: (b: string) => void }[] = [
+    { name: 'an unknown enclave type', env: ['ENCLAVE_TYPE=quantum', 'ENCLAVE_RUNTIME_PATH=sim'], expect: /Invalid enclave type "quantum" \(ENCLAVE_TYPE \/ enclave\.type\): use one of intelSgx, .*sim/ },
+    { name: 'a missing runtime path', env: ['ENCLAVE_TYPE=sim'], expect: /Missing enclave runtime for enclave type sim: set ENCLAVE_RUNTIME_PATH/ },
+    { name: 'a relative runtime path', env: ['ENCLAVE_TYPE=sim', 'ENCLAVE_RUNTIME_PATH=libpal.so'], expect: /Invalid enclave runtime "libpal\.so"/ },
+    { name: 'an invalid log level', env: [...SIM, 'ENCLAVE_RUNTIME_LOGLEVEL=loud'], expect: /Invalid enclave runtime log level "loud"/ },
+    { name: 'a hardware type this host lacks', env: ['ENCLAVE_TYPE=intelSgx', 'ENCLAVE_RUNTIME_PATH=sim'], expect: /Cannot run enclave type intelSgx: this host has no SGX device/ },
+    { name: 'a missing entrypoint', env: SIM, args: ['no-such-program'], expect: /entrypoint "no-such-program" is not a file in the container's rootfs/ },
+    { name: 'a .wasm entrypoint that is not WebAssembly', env: ['ENCLAVE_TYPE=sim', 'ENCLAVE_RUNTIME_PATH=wasm'], args: ['/bin/busybox'], expect: /\/bin\/busybox is not a WebAssembly module/ },
+    { name: 'a runtime library that does not exist', env: ['ENCLAVE_TYPE=sim', 'ENCLAVE_RUNTIME_PATH=/nonexistent/liberpal-x.so'], expect: /Cannot load enclave runtime \/nonexistent\/liberpal-x\.so: the file does not exist/ },
+    { name: 'a runtime library that is not a shared library', env: ['ENCLAVE_TYPE=sim', 'ENCLAVE_RUNTIME_PATH=/etc/hostname'], expect: /Cannot load enclave runtime \/etc\/hostname: it is not a shared library/ },
+  ];
+  for (const c of cases) {
+    test(`rune create rejects ${c.name}`, () => {
+      const b = bundle(c.args ?? ['true'], { ...(c.env ? { env: c.env } : {}), ...(c.annotations ? { annotations: c.annotations } : {}) });
+      const id = `bad-${n}`;
+      const res = rune(['create', '--bundle', b, id]);
+      assert.equal(res.code, 1);
+      const lines = res.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, res.stderr);
+      assert.match(lines[0]!, c.expect);
+      assert.equal(existsSync(join(root, id)), false, 'nothing is left behind');
+    });
+  }
+});

@@ -1,0 +1,150 @@
+/** The `wasm` enclave runtime with real WASI programs: stdio, args, env, exit codes, preopens, kill, errors. */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadEnclaveRuntime } from '../../../src/pal/registry.ts';
+import { PAL_ERR_ARGS, PAL_ERR_CALL, PAL_ERR_ENTRYPOINT, PAL_ERR_STATE, PAL_ERR_WASM } from '../../../src/pal/codes.ts';
+import { WASM_TRAP_EXIT_CODE } from '../../../src/pal/wasm/runtime.ts';
+import type { EnclaveRuntime, PalProcessSpec } from '../../../src/pal/types.ts';
+import { CapturedStdio, rejectsWith, TempDir, waitFor } from './support.ts';
+import * as programs from './wasi-programs.ts';
+
+const dir = new TempDir();
+const modules: Record<string, string> = {};
+const wasm = (name: string): string => {
+  const path = modules[name];
+  assert.ok(path, `module ${name} was not built`);
+  return path;
+};
+
+before(async () => {
+  const sources: Record<string, string> = {
+    hello: programs.helloWat('hello from wasm\n', 'warning from wasm\n', 7),
+    echo: programs.echoArgsEnvWat,
+    catInside: programs.catFileWat('hello.txt'),
+    catOutside: programs.catFileWat('../outside.txt'),
+    spin: programs.spinWat,
+    ret: programs.returnWat,
+    trap: programs.trapWat,
+    noStart: programs.noStartWat,
+    foreign: programs.foreignImportWat,
+  };
+  for (const [name, wat] of Object.entries(sources)) {
+    modules[name] = dir.file(`${name}.wasm`);
+    writeFileSync(modules[name], await programs.assemble(wat));
+  }
+  mkdirSync(dir.file('data'));
+  writeFileSync(dir.file('data/hello.txt'), 'inside the preopen\n');
+  writeFileSync(dir.file('outside.txt'), 'secret outside every preopen\n');
+});
+after(() => dir.remove());
+
+async function started(args = ''): Promise<EnclaveRuntime> {
+  const rt = await loadEnclaveRuntime('wasm');
+  await rt.init({ args, logLevel: 'info' });
+  return rt;
+}
+
+async function run(rt: EnclaveRuntime, name: string, spec: Omit<PalProcessSpec, 'stdio'>): Promise<{ code: number; out: string; err: string }> {
+  const io = new CapturedStdio(dir, name);
+  try {
+    const code = await rt.exec(await rt.createProcess({ ...spec, stdio: io.stdio }));
+    return { code, out: io.stdout, err: io.stderr };
+  } finally {
+    io.close();
+  }
+}
+
+describe('wasm runtime', () => {
+  test('a WASI program writes to the stdout and stderr fds and its proc_exit code is the exit code', async () => {
+    const rt = await started();
+    assert.equal(rt.name, 'wasm');
+    const r = await run(rt, 'hello', { path: wasm('hello'), argv: ['hello'], env: [] });
+    assert.deepEqual(r, { code: 7, out: 'hello from wasm\n', err: 'warning from wasm\n' });
+    const ret = await run(rt, 'ret', { path: wasm('ret'), argv: ['ret'], env: [] });
+    assert.equal(ret.code, 0);
+    await rt.destroy();
+  });
+
+  test('args (argv[0] included, spaces intact) and env reach the module through args_get and environ_get', async () => {
+    const rt = await started();
+    const r = await run(rt, 'echo', { path: wasm('echo'), argv: ['echo.wasm', 'an argument with spaces', 'x'], env: ['GREETING=hi there', 'EMPTY='] });
+    assert.equal(r.code, 3);
+    assert.deepEqual(r.out.split('\0'), ['echo.wasm', 'an argument with spaces', 'x', '']);
+    assert.deepEqual(r.err.split('\0'), ['GREETING=hi there', 'EMPTY=', '']);
+    await rt.destroy();
+  });
+
+  test('a file inside a preopened directory can be opened; one outside every preopen cannot', async () => {
+    const rt = await started(`preopen=/data:${dir.file('data')}`);
+    const inside = await run(rt, 'inside', { path: wasm('catInside'), argv: ['cat'], env: [] });
+    assert.deepEqual(inside, { code: 0, out: 'inside the preopen\n', err: '' });
+    const outside = await run(rt, 'outside', { path: wasm('catOutside'), argv: ['cat'], env: [] });
+    assert.equal(outside.code, 100 + 76, 'path_open fails with ENOTCAPABLE (76)');
+    assert.equal(outside.out, '');
+    await rt.destroy();
+  });
+
+  test('without preopens the module sees no directory at all', async () => {
+    const rt = await started();
+    const r = await run(rt, 'nopreopen', { path: wasm('catInside'), argv: ['cat'], env: [] });
+    assert.equal(r.code, 100 + 8, 'path_open on fd 3 fails with EBADF (8)');
+    await rt.destroy();
+  });
+
+  test('kill while the module runs terminates it with 128+sig; an ignored signal does not', async () => {
+    const rt = await started();
+    const io = new CapturedStdio(dir, 'spin');
+    const pid = await rt.createProcess({ path: wasm('spin'), argv: ['spin'], env: [], stdio: io.stdio });
+    const exec = rt.exec(pid);
+    await waitFor(() => io.stdout, (s) => s === 'started\n');
+    await rt.kill(-1, 28); // SIGWINCH: default-ignored, the module keeps running
+    await rt.kill(pid, 0);
+    await rt.kill(0, 15);
+    assert.equal(await exec, 143);
+    io.close();
+    await rejectsWith(rt.kill(pid, 15), PAL_ERR_CALL, 'pal kill() failed with -3 (ESRCH)');
+    await rt.destroy();
+  });
+
+  test('destroy terminates modules still running', async () => {
+    const rt = await started();
+    const io = new CapturedStdio(dir, 'spin-destroy');
+    const exec = rt.exec(await rt.createProcess({ path: wasm('spin'), argv: ['spin'], env: [], stdio: io.stdio }));
+    await waitFor(() => io.stdout, (s) => s === 'started\n');
+    await rt.destroy();
+    assert.equal(await exec, 137);
+    io.close();
+  });
+
+  test('a trap is reported on stderr with exit code 134', async () => {
+    const rt = await started();
+    const r = await run(rt, 'trap', { path: wasm('trap'), argv: ['trap'], env: [] });
+    assert.equal(r.code, WASM_TRAP_EXIT_CODE);
+    assert.match(r.err, /^wasm trap in .*trap\.wasm: unreachable/);
+    await rt.destroy();
+  });
+
+  test('modules that are not WASI commands are PAL_ERR_WASM at createProcess; a missing file is PAL_ERR_ENTRYPOINT', async () => {
+    const rt = await started();
+    const stdio = { stdin: 0, stdout: 1, stderr: 2 };
+    writeFileSync(dir.file('text.wasm'), 'not webassembly');
+    await rejectsWith(rt.createProcess({ path: dir.file('text.wasm'), argv: [], env: [], stdio }), PAL_ERR_WASM, /is not a valid WebAssembly module/);
+    await rejectsWith(rt.createProcess({ path: wasm('noStart'), argv: [], env: [], stdio }), PAL_ERR_WASM, /exports no _start function/);
+    await rejectsWith(rt.createProcess({ path: wasm('foreign'), argv: [], env: [], stdio }), PAL_ERR_WASM, /imports function env\.host_secret/);
+    await rejectsWith(rt.createProcess({ path: dir.file('missing.wasm'), argv: [], env: [], stdio }), PAL_ERR_ENTRYPOINT, /missing\.wasm does not exist$/);
+    await rejectsWith(rt.createProcess({ path: dir.path, argv: [], env: [], stdio }), PAL_ERR_ENTRYPOINT, /is a directory$/);
+    await rt.destroy();
+  });
+
+  test('runtime arguments: unknown keys and missing preopen directories fail init with PAL_ERR_ARGS', async () => {
+    const rt = await loadEnclaveRuntime('wasm');
+    await rejectsWith(rt.init({ args: 'preopen=/data,mount=/x', logLevel: 'info' }), PAL_ERR_ARGS, /unknown key "mount" \(allowed: preopen\)/);
+    await rejectsWith(rt.init({ args: `preopen=/data:${dir.file('nope')}`, logLevel: 'info' }), PAL_ERR_ARGS, /does not exist/);
+    await rejectsWith(rt.init({ args: `preopen=/hello:${wasm('hello')}`, logLevel: 'info' }), PAL_ERR_ARGS, /is not a directory/);
+    await rt.init({ args: `preopen=/data:${dir.file('data')} preopen=${dir.path}`, logLevel: 'info' });
+    await rejectsWith(rt.init({ args: '', logLevel: 'info' }), PAL_ERR_STATE);
+    await rt.destroy();
+    await rejectsWith(rt.exec(1), PAL_ERR_STATE, /destroyed/);
+  });
+});
