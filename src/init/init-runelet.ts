@@ -72,10 +72,10 @@ async function init(description: EnclaveDescription): Promise<number> {
     writeControl(CONTROL.status, status);
     return fail(status.message);
   }
+  // Open the start FIFO before reporting ready, so `rune start` always finds a reader. O_RDWR never blocks
+  // on a FIFO (Linux fifo(7)); the read then waits on libuv's thread pool, leaving the event loop free.
+  const fifo = await open(control(CONTROL.start), 'r+');
   writeControl(CONTROL.status, { state: 'ready' } satisfies InitStatus);
-
-  // Wait for `rune start` without blocking the event loop (the open happens on libuv's thread pool).
-  const fifo = await open(control(CONTROL.start), 'r');
   await fifo.read(Buffer.alloc(1), 0, 1);
   await fifo.close();
 

@@ -5,7 +5,7 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -126,6 +126,55 @@ describe('wasm enclave containers', () => {
     assert.equal(res.stderr, '');
     assert.equal(res.stdout, 'hello from wasm\n');
     assert.equal(res.code, 0);
+  });
+});
+
+describe('native PAL enclave containers (the skeleton PAL, compiled here)', () => {
+  const libs: Record<string, string> = {};
+  before(() => {
+    const fixtures = join(repo, 'test/fixtures/pal');
+    for (const version of [1, 2, 3]) {
+      libs[`v${version}`] = join(work, `liberpal-skeleton-v${version}.so`);
+      execFileSync('cc', ['-shared', '-fPIC', `-DPAL_VERSION=${version}`, '-o', libs[`v${version}`]!, join(fixtures, 'skeleton.c')]);
+    }
+    libs.none = join(work, 'libnot-a-pal.so');
+    execFileSync('cc', ['-shared', '-fPIC', '-o', libs.none, join(fixtures, 'not-a-pal.c')]);
+  });
+  const env = (lib: string, args = ''): string[] => ['ENCLAVE_TYPE=sim', `ENCLAVE_RUNTIME_PATH=${lib}`, `ENCLAVE_RUNTIME_ARGS=${args}`];
+
+  for (const version of ['v1', 'v2', 'v3']) {
+    test(`a PAL ${version} library runs the workload through pal_exec and its exit value comes back`, () => {
+      const b = bundle(['/bin/sh', 'exit=3'], { env: env(libs[version]!) });
+      const res = rune(['run', '--bundle', b, `native-${version}`]);
+      assert.equal(res.code, 3, res.stderr);
+      assert.match(res.stdout, /\/bin\/sh/);
+    });
+  }
+
+  test('rune kill reaches a running PAL v2 workload through pal_kill', async () => {
+    const b = bundle(['/bin/sh'], { env: env(libs.v2!, 'wait_timeout,30') });
+    assert.equal(rune(['create', '--bundle', b, 'native-kill']).code, 0);
+    assert.equal(rune(['start', 'native-kill']).code, 0);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(rune(['kill', 'native-kill', 'TERM']).code, 0);
+    await waitFor(() => status('native-kill') === 'stopped');
+    assert.equal(rune(['delete', 'native-kill']).code, 0);
+  });
+
+  test('a PAL init that fails with -EINVAL fails rune create with the PAL message, leaving nothing', () => {
+    const b = bundle(['/bin/sh'], { env: env(libs.v3!, 'fail_init') });
+    const res = rune(['create', '--bundle', b, 'native-fail']);
+    assert.equal(res.code, 1);
+    assert.match(res.stderr, /Cannot create enclave container "native-fail": .*pal init\(\) failed with -22 \(EINVAL\)/);
+    assert.equal(existsSync(join(root, 'native-fail')), false);
+  });
+
+  test('a shared library without the PAL symbols fails rune create naming the missing symbol', () => {
+    const b = bundle(['/bin/sh'], { env: env(libs.none!) });
+    const res = rune(['create', '--bundle', b, 'native-nosym']);
+    assert.equal(res.code, 1);
+    assert.match(res.stderr, /Cannot create enclave container "native-nosym": .*pal_/);
+    assert.equal(existsSync(join(root, 'native-nosym')), false);
   });
 });
 

@@ -214,7 +214,13 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     const description = prepared.description;
     writeFileSync(paths.enclaveFile, JSON.stringify(description, null, 2), { mode: 0o644 });
     const modules: Record<string, string> = {};
-    if (description.runtimeHostPath !== undefined) modules.koffi = join(distDir(), '..', 'node_modules', 'koffi');
+    if (description.runtimeHostPath !== undefined) {
+      // koffi and its prebuilt native module (a separate package per platform) for the native PAL loader.
+      const nodeModules = join(distDir(), '..', 'node_modules');
+      modules.koffi = join(nodeModules, 'koffi');
+      const native = `@koromix/koffi-${process.platform}-${process.arch}`;
+      modules[native] = join(nodeModules, native);
+    }
     const derived = deriveConfig(options.config, options.bundle, options.enclave.workloadEnv, {
       host,
       initScript,
