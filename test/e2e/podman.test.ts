@@ -10,6 +10,7 @@ import {
   describeRun,
   exists,
   guardHostDirs,
+  isRunc,
   makeOciImage,
   makeTempDir,
   podmanEnv,
@@ -29,6 +30,7 @@ import {
   type RunOptions,
   type RunResult,
 } from '../support/fixtures.ts';
+import { buildWasm } from '../support/wasm.ts';
 
 const IMAGE = 'docker.io/inclavare/busybox:latest';
 const BLOB_CACHE_DIR = '/var/lib/containers/cache';
@@ -168,5 +170,39 @@ void describe(`podman --runtime ${runtimeBinary()}`, { timeout: 120_000 }, () =>
     await podmanOk(['kill', 'kill-default']);
     assert.equal((await podmanOk(['wait', 'kill-default'])).stdout.trim(), '137');
     await podmanOk(['rm', 'kill-term', 'kill-default']);
+  });
+  // Enclave containers (issue #4): only meaningful through rune; runc would just run the workload.
+  const enclaveTest = isRunc(runtime) ? test.skip : test;
+  const SIM_ENV = ['--env', 'ENCLAVE_TYPE=sim', '--env', 'ENCLAVE_RUNTIME_PATH=sim'];
+
+  void enclaveTest('podman runs a sim enclave container configured by --env: init-runelet is PID 1, the exit code comes back', async () => {
+    const r = await podman(['run', '--rm', '--pull', 'never', '--network', 'none', ...SIM_ENV, IMAGE,
+      'sh', '-c', 'tr "\\0" " " < /proc/1/cmdline; echo; env | grep -c ^ENCLAVE_; exit 9']);
+    assert.equal(r.code, 9, describeRun('podman run (sim enclave)', [], r));
+    assert.match(r.stdout, /\/\.rune\/node \/\.rune\/init-runelet\.mjs \n0\n/);
+  });
+
+  void enclaveTest('podman runs a wasm enclave container configured by annotations, the module from a volume', async () => {
+    const modules = path.join(tmp, 'wasm');
+    await mkdir(modules, { recursive: true });
+    await writeFile(path.join(modules, 'hello.wasm'), await buildWasm('hello'));
+    const r = await podman(['run', '--rm', '--pull', 'never', '--network', 'none',
+      '--annotation', 'enclave.type=sim', '--annotation', 'enclave.runtime.path=wasm', '-v', `${modules}:/w:ro`, IMAGE, '/w/hello.wasm']);
+    assert.equal(r.code, 0, describeRun('podman run (wasm enclave)', [], r));
+    assert.equal(r.stdout, 'hello from wasm\n');
+  });
+
+  void enclaveTest('podman exec runs inside a sim enclave container, and podman stop ends it gracefully', async () => {
+    const id = (await podmanOk(['run', '-d', '--pull', 'never', '--network', 'none', '--name', 'enclave-stop', ...SIM_ENV, IMAGE,
+      'sh', '-c', 'trap "exit 42" TERM; while :; do sleep 0.05; done'])).stdout.trim();
+    await assertRuntimeStateDir(stateRoot, id);
+    assert.equal(await exists(path.join(stateRoot, id, 'enclave.json')), true);
+    const ex = await podmanOk(['exec', 'enclave-stop', 'sh', '-c', 'echo "$0"', 'an argument with spaces']);
+    assert.equal(ex.stdout, 'an argument with spaces\n');
+    assert.equal((await podman(['exec', 'enclave-stop', 'sh', '-c', 'exit 4'])).code, 4);
+    await podmanOk(['stop', '--time', '10', 'enclave-stop']);
+    assert.equal(await inspect('enclave-stop', '{{.State.Status}} {{.State.ExitCode}}'), 'exited 42');
+    await podmanOk(['rm', 'enclave-stop']);
+    assert.equal(await exists(path.join(stateRoot, id)), false);
   });
 });

@@ -25,7 +25,7 @@ import { deriveConfig, hostNode, IN_CONTAINER } from './bundle.ts';
 import type { EnclaveConfig } from './config.ts';
 import { CONTROL, type EnclaveDescription, type InitStatus } from './description.ts';
 import { computeMeasurement, runtimeIdentity, sha384Hex } from './measurement.ts';
-import { findEntrypoint } from './rootfs-path.ts';
+import { findEntrypoint, type MountLike } from './rootfs-path.ts';
 
 /** Where rune's own files are installed (dist/, beside rune.mjs). */
 function distDir(): string {
@@ -97,7 +97,8 @@ export function prepareEnclave(id: string, bundle: string, config: OciConfig, en
     throw configError(`Cannot create enclave container ${JSON.stringify(id)}: config.json has no process.args (the workload to run in the enclave)`);
   }
   const cwd = typeof config.process?.cwd === 'string' ? config.process.cwd : '/';
-  const entry = findEntrypoint(rootfs, args[0]!, enclave.workloadEnv, cwd);
+  const mounts = Array.isArray(config.mounts) ? (config.mounts as MountLike[]) : [];
+  const entry = findEntrypoint(rootfs, args[0]!, enclave.workloadEnv, cwd, mounts);
   if (entry === undefined) {
     throw new InclavareError(
       'RUNE_ERR_ENTRYPOINT',

@@ -43,8 +43,40 @@ export function resolveInRootfs(rootfs: string, path: string): string {
   return join(rootfs, ...done);
 }
 
+/** An OCI mount, as far as resolving paths goes. */
+export interface MountLike {
+  destination?: unknown;
+  source?: unknown;
+  type?: unknown;
+  options?: unknown;
+}
+
+/**
+ * The host path of a container path, looking through bind mounts first (the longest destination that
+ * contains the path wins; e.g. a module from `podman run -v DIR:/w`), then the rootfs.
+ */
+export function resolveInContainer(rootfs: string, mounts: readonly MountLike[], path: string): string {
+  const target = posix.normalize(path);
+  let best: { destination: string; source: string } | undefined;
+  for (const m of mounts) {
+    const isBind = m.type === 'bind' || (Array.isArray(m.options) && m.options.some((o) => o === 'bind' || o === 'rbind'));
+    if (!isBind || typeof m.destination !== 'string' || typeof m.source !== 'string') continue;
+    const destination = posix.normalize(m.destination);
+    const inside = target === destination || target.startsWith(destination.endsWith('/') ? destination : `${destination}/`);
+    if (inside && (best === undefined || destination.length > best.destination.length)) best = { destination, source: m.source };
+  }
+  if (best === undefined) return resolveInRootfs(rootfs, target);
+  return resolveInRootfs(best.source, posix.relative(best.destination, target) || '.');
+}
+
 /** Finds the container's entrypoint as runc would: an absolute path, or searched in the process's PATH. */
-export function findEntrypoint(rootfs: string, arg0: string, env: readonly string[], cwd = '/'): { inContainer: string; host: string } | undefined {
+export function findEntrypoint(
+  rootfs: string,
+  arg0: string,
+  env: readonly string[],
+  cwd = '/',
+  mounts: readonly MountLike[] = [],
+): { inContainer: string; host: string } | undefined {
   const exists = (p: string): boolean => {
     try {
       return lstatSync(p).isFile();
@@ -54,13 +86,13 @@ export function findEntrypoint(rootfs: string, arg0: string, env: readonly strin
   };
   if (arg0.includes('/')) {
     const inContainer = posix.resolve(cwd, arg0);
-    const host = resolveInRootfs(rootfs, inContainer);
+    const host = resolveInContainer(rootfs, mounts, inContainer);
     return exists(host) ? { inContainer, host } : undefined;
   }
   const pathVar = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
   for (const dir of pathVar.split(':').filter((d) => d.startsWith('/'))) {
     const inContainer = posix.join(dir, arg0);
-    const host = resolveInRootfs(rootfs, inContainer);
+    const host = resolveInContainer(rootfs, mounts, inContainer);
     if (exists(host)) return { inContainer, host };
   }
   return undefined;
