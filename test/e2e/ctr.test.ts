@@ -9,6 +9,7 @@ import { startContainerd, type Containerd } from '../support/containerd.ts';
 import {
   assertRuntimeStateDir,
   describeRun,
+  isRunc,
   exists,
   makeOciImage,
   makeTempDir,
@@ -133,5 +134,21 @@ void describe(`ctr --runc-binary ${runtimeBinary()}`, { timeout: 120_000 }, () =
     const r = await child.exited;
     assert.equal(r.code, 5, describeRun('ctr', args, r));
     assert.equal(await exists(path.join(stateRoot(), 'ct-kill')), false);
+  });
+  void (isRunc(runtime) ? test.skip : test)('ctr runs a sim enclave container configured by --env: exec runs inside it, SIGTERM ends it with its status', async () => {
+    const env = ['--env', 'ENCLAVE_TYPE=sim', '--env', 'ENCLAVE_RUNTIME_PATH=sim'];
+    const args = ctrRun('ct-enclave', ['--rm', ...env], ['sh', '-c', 'trap "exit 8" TERM; echo ready; while :; do sleep 0.05; done']);
+    const child = runInBackground('ctr', [...global(), ...args], { timeoutMs: 60_000 });
+    await waitForOutput(child, 'ready\n');
+    await assertRuntimeStateDir(stateRoot(), 'ct-enclave');
+    assert.equal(await exists(path.join(stateRoot(), 'ct-enclave', 'enclave.json')), true);
+    const execArgs = ['tasks', 'exec', '--fifo-dir', fifoDir, '--exec-id', 'e2', 'ct-enclave', 'sh', '-c', 'tr "\\0" " " < /proc/1/cmdline; exit 3'];
+    const ex = await cd().ctr(execArgs, { namespace: NAMESPACE });
+    assert.equal(ex.code, 3, describeRun('ctr', execArgs, ex));
+    assert.match(ex.stdout, /\/\.rune\/init-runelet\.mjs/);
+    await cd().ctrOk(['tasks', 'kill', '--signal', 'SIGTERM', 'ct-enclave'], { namespace: NAMESPACE });
+    const r = await child.exited;
+    assert.equal(r.code, 8, describeRun('ctr', args, r));
+    assert.equal(await exists(path.join(stateRoot(), 'ct-enclave')), false);
   });
 });
