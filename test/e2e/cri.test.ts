@@ -17,6 +17,7 @@ import {
   removeNewCgroups,
   removeTempDir,
   requireTools,
+  isRunc,
   runtimeBinary,
   snapshotCgroups,
   waitFor,
@@ -154,6 +155,31 @@ void describe(`CRI runtime_handler "${CRI_RUNTIME_HANDLER}" -> ${runtimeBinary()
     await assert.rejects(client().containerStatus(containerId), (e: Error) => isGrpcError(e.cause, grpc.status.NOT_FOUND));
     assert.equal(await exists(path.join(stateRoot(), containerId)), false, 'the runtime kept state of the removed container');
     containerId = '';
+  });
+
+  void (isRunc(runtimeBinary()) ? test.skip : test)('a sim enclave container in the pod: configured by envs, ExecSync runs inside it, StopContainer ends it gracefully', async () => {
+    assert.ok(sandboxConfig && podId, 'no sandbox');
+    const config: ContainerConfig = {
+      metadata: { name: 'enclave', attempt: 0 },
+      image: { image: IMAGE },
+      command: ['sh', '-c'],
+      args: ['trap "exit 43" TERM; echo "enclave started"; while :; do sleep 0.05; done'],
+      envs: [{ key: 'ENCLAVE_TYPE', value: 'sim' }, { key: 'ENCLAVE_RUNTIME_PATH', value: 'sim' }],
+      logPath: 'enclave.log',
+      linux: { securityContext: { namespaceOptions: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' } } },
+    };
+    const id = await client().createContainer(podId, config, sandboxConfig);
+    await client().startContainer(id);
+    assert.equal((await client().containerStatus(id)).state, 'CONTAINER_RUNNING');
+    assert.equal(await exists(path.join(stateRoot(), id, 'enclave.json')), true, 'rune runs it as an enclave container');
+    const res = await client().execSync(id, ['sh', '-c', 'tr "\\0" " " < /proc/1/cmdline; echo; echo "$0"', 'an argument with spaces'], 10);
+    assert.equal(res.exitCode, 0, res.stderr.toString('utf8'));
+    assert.match(res.stdout.toString('utf8'), /\/\.rune\/init-runelet\.mjs \nan argument with spaces\n$/);
+    await client().stopContainer(id, 10);
+    const status = await client().containerStatus(id);
+    assert.equal(status.exitCode, 43, `exit code ${status.exitCode} (${status.reason}: ${status.message})`);
+    await client().removeContainer(id);
+    assert.equal(await exists(path.join(stateRoot(), id)), false);
   });
 
   void test('StopPodSandbox and RemovePodSandbox tear the sandbox down', async () => {
