@@ -23,6 +23,7 @@ import { loadEnclaveRuntime } from '../pal/registry.ts';
 import type { EnclaveRuntime, PalLogLevel } from '../pal/types.ts';
 import { IN_CONTAINER } from '../rune/enclave/bundle.ts';
 import { CONTROL, type EnclaveDescription, type InitStatus } from '../rune/enclave/description.ts';
+import { startReaper } from './reaper.ts';
 
 /** Signals init-runelet forwards to the workload (those Node.js lets a program handle). */
 const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGWINCH', 'SIGCONT'];
@@ -79,6 +80,7 @@ async function init(description: EnclaveDescription): Promise<number> {
   await fifo.read(Buffer.alloc(1), 0, 1);
   await fifo.close();
 
+  const stopReaper = startReaper();
   let code: number;
   try {
     code = await runWorkload(runtime, {
@@ -96,6 +98,7 @@ async function init(description: EnclaveDescription): Promise<number> {
   } catch (err) {
     process.stderr.write(`init-runelet: ${describeError(err)}\n`);
   }
+  stopReaper();
   writeControl(CONTROL.exit, { exitCode: code });
   return code;
 }

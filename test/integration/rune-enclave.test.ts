@@ -79,6 +79,14 @@ describe('sim enclave containers', () => {
     assert.equal(existsSync(join(root, 'sim-run')), false);
   });
 
+  test('init-runelet reaps orphaned processes that exit inside the container (no zombies)', () => {
+    const script = 'sh -c "sleep 0.2 &"; sleep 1.5; grep -l "^State:.*Z" /proc/[0-9]*/status 2>/dev/null | wc -l';
+    const b = bundle(['sh', '-c', script], { env: SIM });
+    const res = rune(['run', '--bundle', b, 'sim-reap']);
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal(res.stdout.trim(), '0');
+  });
+
   test('annotations configure an enclave as the env does', () => {
     const b = bundle(['sh', '-c', 'exit 3'], { annotations: { 'enclave.type': 'sim', 'enclave.runtime.path': 'sim' } });
     assert.equal(rune(['run', '--bundle', b, 'sim-annot']).code, 3);

@@ -215,8 +215,9 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     const description = prepared.description;
     writeFileSync(paths.enclaveFile, JSON.stringify(description, null, 2), { mode: 0o644 });
     const modules: Record<string, string> = {};
-    if (description.runtimeHostPath !== undefined) {
-      // koffi and its prebuilt native module (a separate package per platform) for the native PAL loader.
+    {
+      // koffi and its prebuilt native module (a separate package per platform): the native PAL loader and
+      // init-runelet's zombie reaper load it when they need it.
       const nodeModules = join(distDir(), '..', 'node_modules');
       modules.koffi = join(nodeModules, 'koffi');
       const native = `@koromix/koffi-${process.platform}-${process.arch}`;
