@@ -4,14 +4,18 @@
  * 1. Direct lifecycle: create, start, wait for the process to exit, delete, through rune and through runc
  *    with the same bundle, alternating, N pairs; prints the median of the per-pair ratios rune/runc.
  * 2. `podman run --rm` with `--runtime rune` versus `--runtime runc`, alternating, N pairs.
+ * 3. `podman run --rm` of a plain container with runc, and of `sim` and `wasm` enclave containers through
+ *    rune, alternating; ratios against the plain/runc run.
+ * 4. Where a sim enclave container's time goes (each rune call timed) and init-runelet's peak memory.
  *
  * Usage: node --import tsx bench/rune.ts [--pairs N]   (root; dist/rune must be built)
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeBundle, makeBusyboxRootfs } from '../test/support/busybox.ts';
+import { buildWasm } from '../test/support/wasm.ts';
 import { makeOciImage, podmanEnv, podmanLoadImage, podmanReset, removeTempDir, repoRoot } from '../test/support/fixtures.ts';
 
 const pairsArg = process.argv.indexOf('--pairs');
@@ -121,12 +125,76 @@ async function main(): Promise<void> {
         podmanRun('runc');
       }
       report('podman run --rm', alternate(PAIRS, podmanRun));
+
+      // 3. enclave containers: podman run --rm of sim and wasm enclaves through rune against plain/runc.
+      const modules = join(work, 'wasm');
+      mkdirSync(modules);
+      writeFileSync(join(modules, 'hello.wasm'), await buildWasm('hello'));
+      const base = ['run', '--rm', '--network', 'none', '--pull', 'never'];
+      const variants: Record<string, string[]> = {
+        'plain/runc': ['--runtime', RUNC, ...base, image.reference, 'true'],
+        sim: ['--runtime', RUNE, ...base, '--env', 'ENCLAVE_TYPE=sim', '--env', 'ENCLAVE_RUNTIME_PATH=sim', image.reference, 'true'],
+        wasm: ['--runtime', RUNE, ...base, '--env', 'ENCLAVE_TYPE=sim', '--env', 'ENCLAVE_RUNTIME_PATH=wasm', '-v', `${modules}:/w:ro`, image.reference, '/w/hello.wasm'],
+      };
+      const times: Record<string, number[]> = { 'plain/runc': [], sim: [], wasm: [] };
+      const ratios: Record<string, number[]> = { sim: [], wasm: [] };
+      for (let i = 0; i < PAIRS; i++) {
+        const t: Record<string, number> = {};
+        for (const name of i % 2 ? Object.keys(variants).reverse() : Object.keys(variants)) {
+          const t0 = process.hrtime.bigint();
+          must('podman', variants[name]!, env);
+          t[name] = Number(process.hrtime.bigint() - t0) / 1e6;
+          times[name]!.push(t[name]);
+        }
+        ratios.sim!.push(t.sim! / t['plain/runc']!);
+        ratios.wasm!.push(t.wasm! / t['plain/runc']!);
+      }
+      console.log(
+        `podman run --rm, enclave containers: plain/runc ${median(times['plain/runc']!).toFixed(1)} ms, ` +
+          `sim ${median(times.sim!).toFixed(1)} ms (median ratio ${median(ratios.sim!).toFixed(3)}), ` +
+          `wasm ${median(times.wasm!).toFixed(1)} ms (median ratio ${median(ratios.wasm!).toFixed(3)}) (${PAIRS} rounds)`,
+      );
     } finally {
       await podmanReset(env);
     }
+    // 4. where an enclave container's time goes, measured directly (no engine), and init-runelet's memory.
+    enclavePhases(work);
   } finally {
     await removeTempDir(work).catch(() => rmSync(work, { recursive: true, force: true }));
   }
+}
+
+/** Times each rune call of a sim enclave container's lifecycle and reads init-runelet's peak memory. */
+function enclavePhases(work: string): void {
+  const rootfs = join(work, 'rootfs');
+  const root = join(work, 'phases-root');
+  const bundle = makeBundle(join(work, 'enclave-bundle'), {
+    args: ['sh', '-c', 'grep VmHWM /proc/1/status > /tmp/hwm'],
+    rootfs,
+    env: ['ENCLAVE_TYPE=sim', 'ENCLAVE_RUNTIME_PATH=sim'],
+    edit: (c) => {
+      c.root = { path: rootfs, readonly: false };
+    },
+  });
+  const phases: Record<string, number[]> = { 'rune create (Node.js + runc create + init-runelet start + PAL init)': [], 'rune start': [], 'wait for exit': [], 'rune delete': [] };
+  const names = Object.keys(phases);
+  const timed = (name: string, fn: () => void): void => {
+    const t0 = process.hrtime.bigint();
+    fn();
+    phases[name]!.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  };
+  for (let i = 0; i < Math.min(PAIRS, 15); i++) {
+    const id = `phase${i}`;
+    const pidFile = join(work, `${id}.pid`);
+    timed(names[0]!, () => must(RUNE, ['--root', root, 'create', '--bundle', bundle, '--pid-file', pidFile, id]));
+    timed(names[1]!, () => must(RUNE, ['--root', root, 'start', id]));
+    timed(names[2]!, () => waitExit(Number(readFileSync(pidFile, 'utf8'))));
+    timed(names[3]!, () => must(RUNE, ['--root', root, 'delete', id]));
+  }
+  console.log('sim enclave container, direct rune calls (median):');
+  for (const name of names) console.log(`  ${name}: ${median(phases[name]!).toFixed(1)} ms`);
+  console.log('  Node.js starts per container: 2 (rune create; init-runelet); start, kill and delete stay in the launcher');
+  console.log(`  init-runelet peak memory: ${readFileSync(join(rootfs, 'tmp/hwm'), 'utf8').trim().replace(/\s+/g, ' ')}`);
 }
 
 await main();

@@ -16,7 +16,8 @@
  * State layout (shared with src/rune/state.ts):
  *     ROOT/ID/             rune's state directory for the container (created by create/run, removed by delete)
  *     ROOT/ID/runc/        the backend's --root; the backend keeps ROOT/ID/runc/ID/state.json inside
- *     ROOT/ID/enclave.json present only for enclave containers: those always go to Node.js
+ *     ROOT/ID/enclave.json present only for enclave containers: created by Node.js; the launcher handles
+ *                          their start, kill, pause, resume, ps, events and delete
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -309,6 +310,27 @@ static int report_not_found(const char *id, const char *root, const char *log_pa
   return 1;
 }
 
+/*
+ * `start` of an enclave container: one byte into the control FIFO init-runelet waits on, then the `started`
+ * marker. Returns false (hand over: Node.js reports why) when it was started already or nobody waits.
+ */
+static bool start_enclave(const char *state_dir) {
+  char started[PATH_MAX], fifo[PATH_MAX];
+  if (snprintf(started, sizeof(started), "%s/started", state_dir) >= (int)sizeof(started) ||
+      snprintf(fifo, sizeof(fifo), "%s/control/start", state_dir) >= (int)sizeof(fifo))
+    return false;
+  if (access(started, F_OK) == 0) return false;
+  int fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return false;
+  char one = 1;
+  ssize_t written = write(fd, &one, 1);
+  close(fd);
+  if (written != 1) return false;
+  int marker = open(started, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (marker >= 0) close(marker);
+  return true;
+}
+
 static pid_t child_pid = -1;
 
 /*
@@ -466,9 +488,16 @@ int main(int argc, char **argv) {
       hand_over();
     }
     if (!S_ISDIR(st.st_mode)) hand_over();
-    if (snprintf(marker, sizeof(marker), "%s/enclave.json", state_dir) >= (int)sizeof(marker) ||
-        access(marker, F_OK) == 0)
-      hand_over(); /* an enclave container */
+    if (snprintf(marker, sizeof(marker), "%s/enclave.json", state_dir) >= (int)sizeof(marker)) hand_over();
+    if (access(marker, F_OK) == 0) {
+      /*
+       * An enclave container: PID 1 is init-runelet. `start` releases it (as src/rune/enclave/lifecycle.ts
+       * does); kill, pause, resume, ps, events and delete are the backend's, exactly as for a plain
+       * container. `state` and `exec` need Node.js (the state is corrected, exec runs a runelet).
+       */
+      if (strcmp(cmd, "start") == 0) return start_enclave(state_dir) ? 0 : (hand_over(), 1);
+      if (strcmp(cmd, "state") == 0 || strcmp(cmd, "exec") == 0) hand_over();
+    }
   }
 
   /* backend --root ROOT/ID/runc GLOBALS CMD ARGS... */
