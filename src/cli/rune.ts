@@ -6,6 +6,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { describeError, isInclavareError, InclavareError } from '../errors/errors.ts';
 import { captureBackend, findBackend, type BackendGlobals } from '../rune/backend.ts';
+import { attest } from '../rune/commands/attest.ts';
 import { create } from '../rune/commands/create.ts';
 import { deleteContainer } from '../rune/commands/delete.ts';
 import { exec } from '../rune/commands/exec.ts';
@@ -242,6 +243,17 @@ function buildProgram(argv: string[], split: SplitArgv, setResult: (p: Promise<n
           enclave: { type: o.enclaveType, runtimePath: o.enclaveRuntimePath, runtimeArgs: o.enclaveRuntimeArgs, runtimeLogLevel: o.enclaveRuntimeLoglevel },
         }),
       );
+    });
+  program
+    .command('attest')
+    .description("get a running enclave container's evidence from its attestation socket")
+    .argument('<container-id>')
+    .option('--report-data <hex>', 'up to 64 bytes (hex) to bind into the evidence, e.g. a verifier nonce')
+    .option('--out <file>', 'write the evidence to a file')
+    .option('--reportFile <file>', 'the original rune attest flag: same as --out')
+    .option('--json', 'print the result as JSON')
+    .action((id: string, o: { reportData?: string; out?: string; reportFile?: string; json?: boolean }) => {
+      setResult(attest({ id, reportData: o.reportData, out: o.out ?? o.reportFile, json: o.json === true }, context()));
     });
   program
     .command('features')

@@ -59,12 +59,25 @@ async function waitFor(pred: () => boolean): Promise<void> {
 before(() => {
   assert.ok(existsSync(RUNE), 'dist/rune is missing: run `npm run build` first');
   work = mkdtempSync(join(tmpdir(), 'rune-enclave-'));
+  // rune starts inclavared on demand; keep it (socket, state, platform key) in this test's temp dirs.
+  process.env.INCLAVARED_ROOT = join(work, 'inclavared');
+  process.env.INCLAVARED_DATA_DIR = join(work, 'inclavared-data');
   rootfs = join(work, 'rootfs');
   makeBusyboxRootfs(rootfs);
   root = join(work, 'root');
 });
 after(() => {
   for (const id of existsSync(root) ? readdirSync(root) : []) rune(['delete', '--force', id]);
+  const pidFile = join(work, 'inclavared', 'inclavared.pid');
+  if (existsSync(pidFile)) {
+    try {
+      process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+  delete process.env.INCLAVARED_ROOT;
+  delete process.env.INCLAVARED_DATA_DIR;
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -121,6 +134,57 @@ describe('sim enclave containers', () => {
     assert.match(readFileSync(join(rootfs, 'tmp/log'), 'utf8'), /got TERM/);
     assert.equal(rune(['delete', 'sim-life']).code, 0);
     assert.equal(existsSync(join(root, 'sim-life')), false);
+  });
+});
+
+describe('attestation of enclave containers', () => {
+  test('the workload sees its attestation socket; rune attest gets sim evidence that tee-tools verifies against the platform certificate', () => {
+    const b = bundle(['sh', '-c', 'test -S "$INCLAVARE_ATTESTATION_SOCKET" && echo "socket at $INCLAVARE_ATTESTATION_SOCKET"; sleep 1000'], { env: SIM });
+    assert.equal(rune(['create', '--bundle', b, 'attested']).code, 0);
+    assert.equal(rune(['start', 'attested']).code, 0);
+    const description = JSON.parse(readFileSync(join(root, 'attested', 'enclave.json'), 'utf8')) as { measurement: string };
+    const nonce = 'c0ffee'.repeat(10);
+    const out = join(work, 'evidence.bin');
+    const attested = rune(['attest', 'attested', '--report-data', nonce, '--out', out, '--json']);
+    assert.equal(attested.code, 0, attested.stderr);
+    const result = JSON.parse(attested.stdout) as { tee: string; measurement: string; reportData: string };
+    assert.equal(result.tee, 'sim');
+    assert.equal(result.measurement, description.measurement);
+
+    const cert = join(work, 'platform-cert.pem');
+    writeFileSync(cert, execFileSync(process.execPath, [join(repo, 'dist/inclavared.mjs'), 'platform-cert', '--data-dir', process.env.INCLAVARED_DATA_DIR!], { encoding: 'utf8' }));
+    const verify = spawnSync(process.execPath, [join(repo, 'dist/tee-tools.mjs'), 'verify', out, '--tee', 'sim', '--trust-anchor', cert, '--json'], { encoding: 'utf8' });
+    assert.equal(verify.status, 0, verify.stdout + verify.stderr);
+    const verdict = JSON.parse(verify.stdout) as { verified: boolean; tee: string; claims: { measurements: { measurement: string }; reportData: string } };
+    assert.equal(verdict.verified, true);
+    assert.equal(verdict.claims.measurements.measurement, description.measurement, 'the evidence carries the host-computed measurement');
+    assert.equal(verdict.claims.reportData, nonce.padEnd(128, '0'), 'and the report data asked for');
+
+    const other = join(work, 'other-cert.pem');
+    writeFileSync(other, execFileSync(process.execPath, [join(repo, 'dist/inclavared.mjs'), 'platform-cert', '--data-dir', join(work, 'other-data')], { encoding: 'utf8' }));
+    const rejected = spawnSync(process.execPath, [join(repo, 'dist/tee-tools.mjs'), 'verify', out, '--tee', 'sim', '--trust-anchor', other, '--json'], { encoding: 'utf8' });
+    assert.equal(rejected.status, 1, 'another platform key does not verify it');
+
+    const socketDir = readFileSync(join(root, 'attested', 'attestation'), 'utf8').split('\n');
+    const hostSocket = join(socketDir[0]!, '..', 'containers', socketDir[1]!, 'attest.sock');
+    assert.equal(existsSync(hostSocket), true);
+    assert.equal(rune(['delete', '--force', 'attested']).code, 0);
+    assert.equal(existsSync(hostSocket), false, 'the attestation socket goes away at delete');
+  });
+
+  test('the workload finds its attestation socket through INCLAVARE_ATTESTATION_SOCKET', () => {
+    const b = bundle(['sh', '-c', 'test -S "$INCLAVARE_ATTESTATION_SOCKET" && echo "$INCLAVARE_ATTESTATION_SOCKET"'], { env: SIM });
+    const res = rune(['run', '--bundle', b, 'sees-socket']);
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal(res.stdout, '/.rune/attest/attest.sock\n');
+  });
+
+  test('rune attest refuses a plain container and bad report data, naming the problem', () => {
+    const b = bundle(['sleep', '1000']);
+    assert.equal(rune(['create', '--bundle', b, 'plain-attest']).code, 0);
+    assert.match(rune(['attest', 'plain-attest']).stderr, /Cannot attest container "plain-attest": it is not an enclave container/);
+    assert.match(rune(['attest', 'plain-attest', '--report-data', 'xyz']).stderr, /Invalid --report-data "xyz"/);
+    assert.equal(rune(['delete', '--force', 'plain-attest']).code, 0);
   });
 });
 

@@ -9,10 +9,12 @@ import { spawn } from 'node:child_process';
 import {
   describeRun,
   exists,
+  inclavaredEnv,
   isAlive,
   listProcesses,
   makeOciImage,
   run,
+  stopInclavared,
   unmountUnder,
   waitFor,
   type OciImage,
@@ -139,7 +141,9 @@ export async function startContainerd(tmp: string, opts: ContainerdOptions): Pro
   const hadRunContainerd = await exists(path.dirname(SHIM_SOCKET_DIR));
 
   const logFd = openSync(logFile, 'a');
-  const daemon = spawn('containerd', ['--config', configPath], { stdio: ['ignore', logFd, logFd] });
+  // The runtime inherits containerd's env through the shim: rune's inclavared stays in `dir`.
+  const env = { ...process.env, ...inclavaredEnv(dir) };
+  const daemon = spawn('containerd', ['--config', configPath], { stdio: ['ignore', logFd, logFd], env });
   closeSync(logFd);
   let daemonExit: string | undefined;
   daemon.once('exit', (code, signal) => {
@@ -194,6 +198,7 @@ export async function startContainerd(tmp: string, opts: ContainerdOptions): Pro
     }
     if (!hadShimDir) await rmdir(SHIM_SOCKET_DIR).catch(() => undefined);
     if (!hadRunContainerd) await rmdir(path.dirname(SHIM_SOCKET_DIR)).catch(() => undefined);
+    await stopInclavared(inclavaredEnv(dir));
     // 4. Snapshot mounts, sandbox /dev/shm mounts and the like.
     await unmountUnder(dir);
   };

@@ -323,6 +323,8 @@ export async function podmanEnv(tmp: string, opts: PodmanEnvOptions = {}): Promi
     `static_dir = ${q(path.join(dirs.root, 'libpod'))}`,
     `volume_path = ${q(path.join(dirs.root, 'volumes'))}`,
     'lock_type = "file"',
+    // podman hands conmon (and so the runtime) only these variables: keep rune's inclavared in the temp dir.
+    `conmon_env_vars = [${['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...Object.entries(inclavaredEnv(base)).map(([k, v]) => `${k}=${v}`)].map(q).join(', ')}]`,
     `runtime = ${q(name)}`,
     // Treat the runtime under test like runc (conmon passes --log-format=json to runtimes listed here).
     `runtime_supports_json = ["crun", "runc", "kata", "runsc", "youki", "krun", ${q(name)}]`,
@@ -351,7 +353,27 @@ export async function podmanEnv(tmp: string, opts: PodmanEnvOptions = {}): Promi
     // containers/image unpacks archives (podman load) into TMPDIR, default /var/tmp.
     TMPDIR: dirs.copyTmp,
     XDG_DATA_HOME: dirs.xdgData,
+    // rune starts inclavared for enclave containers: keep its sockets and platform key in the temp dir.
+    ...inclavaredEnv(base),
   };
+}
+
+/** Environment that confines the inclavared rune starts (for enclave containers) to `dir`. */
+export function inclavaredEnv(dir: string): { INCLAVARED_ROOT: string; INCLAVARED_DATA_DIR: string } {
+  return { INCLAVARED_ROOT: path.join(dir, 'inclavared'), INCLAVARED_DATA_DIR: path.join(dir, 'inclavared-data') };
+}
+
+/** Stops the inclavared confined by {@link inclavaredEnv}, if one runs. */
+export async function stopInclavared(env: { INCLAVARED_ROOT?: string | undefined }): Promise<void> {
+  if (env.INCLAVARED_ROOT === undefined) return;
+  const pid = Number(await readFile(path.join(env.INCLAVARED_ROOT, 'inclavared.pid'), 'utf8').catch(() => ''));
+  if (!(pid > 0)) return;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  await waitFor('inclavared to stop', async () => !isAlive(pid));
 }
 
 /**
@@ -377,6 +399,7 @@ export async function podmanLoadImage(env: NodeJS.ProcessEnv, image: OciImage): 
 export async function podmanReset(env: NodeJS.ProcessEnv): Promise<void> {
   await run('podman', ['rm', '--all', '--force', '--time', '0'], { env, timeoutMs: 60_000 });
   await run('podman', ['system', 'reset', '--force'], { env, timeoutMs: 60_000 });
+  await stopInclavared(env);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import type { OciConfig } from '../../oci/config.ts';
 import { backendArgs, captureBackend, findBackend, runBackend } from '../backend.ts';
 import type { RuneContext } from '../context.ts';
 import { claimContainer, type ContainerPaths } from '../state.ts';
+import { attestationTee, registerAttestation, unregisterAttestation } from './attestation.ts';
 import { deriveConfig, hostNode, IN_CONTAINER } from './bundle.ts';
 import type { EnclaveConfig } from './config.ts';
 import { CONTROL, type EnclaveDescription, type InitStatus } from './description.ts';
@@ -213,6 +214,13 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
       chownSync(ep.fifo, user.uid, user.gid ?? 0);
     }
     const description = prepared.description;
+    const tee = attestationTee(description.type, options.enclave.runtime);
+    let attestDir: string | undefined;
+    if (tee !== undefined) {
+      const registration = await registerAttestation(paths, description.measurement, tee);
+      attestDir = registration.socketDir;
+      description.attestationSocket = join(IN_CONTAINER.attestDir, basename(registration.socket));
+    }
     writeFileSync(paths.enclaveFile, JSON.stringify(description, null, 2), { mode: 0o644 });
     const modules: Record<string, string> = {};
     {
@@ -229,6 +237,7 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
       chunksDir: join(distDir(), 'chunks'),
       enclaveFile: paths.enclaveFile,
       controlDir: ep.control,
+      attestDir,
       palLibrary: description.runtimeHostPath,
       modules,
     });
@@ -256,6 +265,7 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     return 0;
   } catch (err) {
     if (created) captureBackend(backend, backendArgs(paths.backendRoot, ctx.globals, ['delete', '--force', id]));
+    await unregisterAttestation(paths).catch(() => undefined);
     rmSync(paths.dir, { recursive: true, force: true });
     throw err;
   }

@@ -8,6 +8,7 @@ import { InclavareError } from '../../errors/errors.ts';
 import { backendArgs, captureBackend, findBackend } from '../backend.ts';
 import type { RuneContext } from '../context.ts';
 import { containerPaths, removeState } from '../state.ts';
+import { unregisterAttestation } from './attestation.ts';
 import { createEnclaveContainer, enclavePaths, startEnclaveContainer, type CreateEnclaveOptions } from './lifecycle.ts';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGWINCH', 'SIGCONT'];
@@ -48,6 +49,7 @@ export async function runEnclaveContainer(options: CreateEnclaveOptions, run: { 
     const code = existsSync(exitFile) ? (JSON.parse(readFileSync(exitFile, 'utf8')) as { exitCode: number }).exitCode : 137;
     if (!run.keep) {
       captureBackend(backend, backendArgs(paths.backendRoot, ctx.globals, ['delete', '--force', options.id]));
+      await unregisterAttestation(paths);
       removeState(paths);
     }
     return code;

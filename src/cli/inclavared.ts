@@ -1,0 +1,109 @@
+/**
+ * inclavared's main: `serve` runs the host attestation daemon until SIGTERM/SIGINT; `platform-cert` prints
+ * the platform certificate. Errors are one line, `inclavared: <message>`, and the exit status of their class.
+ */
+import { Command, CommanderError } from 'commander';
+import { describeError, isInclavareError } from '../errors/errors.ts';
+import { startDaemon } from '../inclavared/daemon.ts';
+import { createDaemonLog } from '../inclavared/log.ts';
+import { DEFAULT_DATA_DIR, DEFAULT_ROOT, DEFAULT_TSM_PATH } from '../inclavared/paths.ts';
+import { loadPlatformIdentity } from '../inclavared/platform-key.ts';
+
+declare const RUNE_VERSION: string | undefined;
+const VERSION = typeof RUNE_VERSION === 'string' ? RUNE_VERSION : '0.0.0-dev';
+
+interface ServeFlags {
+  root: string;
+  dataDir: string;
+  tsmPath: string;
+  log?: string;
+  debug?: boolean;
+}
+
+/** Serves until SIGTERM or SIGINT, then closes every socket (the registry stays for the next start). */
+async function serve(flags: ServeFlags): Promise<number> {
+  const log = createDaemonLog({ path: flags.log, debug: flags.debug === true });
+  // Handlers first: clients can connect as soon as the control socket is bound, before startDaemon()
+  // returns, and a SIGTERM in that window must stop the daemon cleanly, not kill it with its pid file left.
+  let signalled: (signal: NodeJS.Signals) => void = () => {};
+  const stopRequest = new Promise<NodeJS.Signals>((resolve) => {
+    signalled = resolve;
+  });
+  process.once('SIGTERM', signalled);
+  process.once('SIGINT', signalled);
+  // Started detached by rune: no terminal to hang up, but an operator's shell may go away.
+  process.on('SIGHUP', () => {});
+  const daemon = await startDaemon({ root: flags.root, dataDir: flags.dataDir, tsmPath: flags.tsmPath, log });
+  const signal = await stopRequest;
+  log.info(`received ${signal}, stopping`);
+  try {
+    await daemon.close();
+    return 0;
+  } catch (err) {
+    log.error(`cannot stop cleanly: ${describeError(err)}`);
+    return 1;
+  }
+}
+
+function buildProgram(setResult: (r: Promise<number>) => void): Command {
+  const program = new Command('inclavared')
+    .description('Host attestation daemon: per-container attestation sockets, sim evidence signed by the platform key, TDX/SNP reports through configfs-tsm.')
+    .version(VERSION, '-v, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .exitOverride()
+    .configureOutput({ outputError: () => {} });
+  program
+    .command('serve')
+    .description('serve the control socket ROOT/control.sock and every registered attestation socket')
+    .option('--root <dir>', 'runtime state and sockets', DEFAULT_ROOT)
+    .option('--data-dir <dir>', 'where the platform key lives', DEFAULT_DATA_DIR)
+    .option('--tsm-path <dir>', 'configfs-tsm report directory (TDX/SNP nodes)', DEFAULT_TSM_PATH)
+    .option('--log <file>', 'log file (JSON lines; default stderr)')
+    .option('--debug', 'log debug lines')
+    .exitOverride()
+    .action((flags: ServeFlags) => {
+      setResult(serve(flags));
+    });
+  program
+    .command('platform-cert')
+    .description('print the PEM certificate of the platform key (created on first use): the trust anchor of sim evidence from this host')
+    .option('--data-dir <dir>', 'where the platform key lives', DEFAULT_DATA_DIR)
+    .exitOverride()
+    .action((flags: { dataDir: string }) => {
+      setResult(
+        Promise.resolve().then(() => {
+          process.stdout.write(loadPlatformIdentity({ dataDir: flags.dataDir }).certPem);
+          return 0;
+        }),
+      );
+    });
+  return program;
+}
+
+/** Runs inclavared with `argv` (without node and script); resolves to the exit status. */
+export async function main(argv: string[]): Promise<number> {
+  let pending: Promise<number> | undefined;
+  const program = buildProgram((r) => {
+    pending = r;
+  });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    if (pending === undefined) {
+      process.stdout.write(program.helpInformation());
+      return 2;
+    }
+    return await pending;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') {
+        return err.exitCode === 0 ? 0 : 2;
+      }
+      process.stderr.write(`inclavared: ${err.message.replace(/^error: /, '')} (see inclavared --help)\n`);
+      return 2;
+    }
+    process.stderr.write(`inclavared: ${describeError(err)}\n`);
+    return isInclavareError(err) ? err.mapping.exitCode : 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

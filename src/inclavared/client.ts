@@ -1,0 +1,266 @@
+/**
+ * The client side of inclavared, for rune (register at create, unregister at delete, `rune attest`) and
+ * for tests: HTTP/JSON over the daemon's unix sockets (docs/attestation-socket.md).
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { connect } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ERROR_MAPPINGS, InclavareError, type ErrorClass } from '../errors/errors.ts';
+import { INCLAVARED_ERROR_CODES, inclavaredError } from './codes.ts';
+import { makeDirectory } from './fs-util.ts';
+import { daemonPaths, DEFAULT_DATA_DIR, DEFAULT_ROOT, type ContainerSocketPaths } from './paths.ts';
+import type { EnclaveTee } from './requests.ts';
+
+/** How long to wait for a daemon that ensureDaemon() started. */
+export const DAEMON_START_TIMEOUT_MS = 5000;
+/** Default limit for one request (evidence from configfs-tsm can take seconds). */
+export const REQUEST_TIMEOUT_MS = 35_000;
+const MAX_RESPONSE_BYTES = 4 << 20;
+
+/** A response: status and body text. */
+interface RawResponse {
+  status: number;
+  text: string;
+}
+
+function unavailable(message: string, cause?: unknown): InclavareError {
+  return inclavaredError(INCLAVARED_ERROR_CODES.UNAVAILABLE, 'unavailable', message, { cause });
+}
+
+/** The error class whose HTTP status is `status` (the errors table read backwards). */
+function classOfStatus(status: number): ErrorClass {
+  const found = (Object.entries(ERROR_MAPPINGS) as [ErrorClass, { httpStatus: number }][]).find(([, m]) => m.httpStatus === status);
+  return found?.[0] ?? (status >= 500 ? 'internal' : 'invalid-argument');
+}
+
+/** Sends one request over a unix socket. Connection failures are INCLAVARED_ERR_UNAVAILABLE. */
+function call(socketPath: string, method: string, path: string, body?: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<RawResponse> {
+  return new Promise((resolvePromise, reject) => {
+    const req = request(
+      {
+        socketPath,
+        method,
+        path,
+        headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let total = 0;
+        res.on('data', (chunk: Buffer) => {
+          total += chunk.length;
+          if (total > MAX_RESPONSE_BYTES) {
+            req.destroy(unavailable(`Cannot read the answer of ${socketPath}: it exceeds ${MAX_RESPONSE_BYTES} bytes`));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.once('end', () => resolvePromise({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.once('error', reject);
+      },
+    );
+    req.once('timeout', () => req.destroy(unavailable(`Cannot reach inclavared at ${socketPath}: no answer within ${timeoutMs} ms`)));
+    req.once('error', (err) => reject(err instanceof InclavareError ? err : unavailable(`Cannot reach inclavared at ${socketPath}`, err)));
+    req.end(body);
+  });
+}
+
+/** The JSON of a 2xx answer; an error answer becomes the InclavareError it describes. */
+function jsonOf(res: RawResponse, what: string): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(res.text);
+  } catch {
+    value = undefined;
+  }
+  if (res.status >= 200 && res.status < 300) {
+    if (value === undefined) throw unavailable(`Cannot ${what}: inclavared answered with something that is not JSON`);
+    return value;
+  }
+  const error = (value as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  const code = typeof error?.code === 'string' ? error.code : INCLAVARED_ERROR_CODES.UNAVAILABLE;
+  const message = typeof error?.message === 'string' ? error.message : `HTTP ${res.status}`;
+  throw new InclavareError(code, classOfStatus(res.status), `Cannot ${what}: ${message}`, { details: { status: res.status } });
+}
+
+/** True when something accepts connections on `socketPath`. */
+function answers(socketPath: string): Promise<boolean> {
+  return new Promise((resolvePromise) => {
+    const socket = connect(socketPath);
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolvePromise(ok);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/** The command that runs the inclavared CLI by default: this node and dist/inclavared.mjs. */
+export function defaultInclavaredCommand(): string[] {
+  const self = fileURLToPath(import.meta.url);
+  const here = dirname(self);
+  // Bundled, this code is inside <dist>/<program>.mjs beside inclavared.mjs; run from source (tsx), it is
+  // src/inclavared/client.ts and the built daemon is in the repository's dist/.
+  const script = self.endsWith('.ts') ? resolve(here, '..', '..', 'dist', 'inclavared.mjs') : join(here, 'inclavared.mjs');
+  return [process.execPath, script];
+}
+
+/** Where the daemon lives (defaults: /run/inclavared, /var/lib/inclavared). */
+export interface DaemonLocation {
+  root?: string;
+  dataDir?: string;
+}
+
+/** Inputs of ensureDaemon(). */
+export interface EnsureDaemonOptions extends DaemonLocation {
+  /**
+   * The command that runs the inclavared CLI, without its subcommand (default {@link defaultInclavaredCommand});
+   * ensureDaemon() appends `serve --root ROOT --data-dir DATA_DIR [--tsm-path P]`.
+   */
+  inclavaredCommand?: readonly string[];
+  /** Passed as --tsm-path. */
+  tsmPath?: string;
+  /** How long to wait for the socket (default 5 s). */
+  timeoutMs?: number;
+}
+
+function tail(path: string, lines: number): string {
+  try {
+    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join(' | ');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Makes sure a daemon serves ROOT: returns at once when the control socket answers; otherwise starts
+ * inclavared detached (its own session, stdio to ROOT/inclavared.log, not waited for: it outlives the
+ * caller) and waits until the socket answers. Two callers racing both succeed: the second daemon finds
+ * the first one's pid file and exits. Throws INCLAVARED_ERR_UNAVAILABLE when no daemon answers in time.
+ */
+export async function ensureDaemon(options: EnsureDaemonOptions = {}): Promise<void> {
+  const root = resolve(options.root ?? DEFAULT_ROOT);
+  const dataDir = resolve(options.dataDir ?? DEFAULT_DATA_DIR);
+  const paths = daemonPaths(root);
+  if (await answers(paths.controlSocket)) return;
+
+  makeDirectory(root, 0o700);
+  const command = [
+    ...(options.inclavaredCommand ?? defaultInclavaredCommand()),
+    'serve', '--root', root, '--data-dir', dataDir,
+    ...(options.tsmPath === undefined ? [] : ['--tsm-path', options.tsmPath]),
+  ];
+  const logFd = openSync(paths.logFile, 'a', 0o600);
+  let spawnError: Error | undefined;
+  let exitCode: number | null | undefined;
+  let childPid: number | undefined;
+  try {
+    const child = spawn(command[0]!, command.slice(1), { detached: true, stdio: ['ignore', logFd, logFd], cwd: '/' });
+    childPid = child.pid;
+    child.once('error', (err) => {
+      spawnError = err;
+    });
+    child.once('exit', (code) => {
+      exitCode = code;
+    });
+    child.unref();
+  } finally {
+    closeSync(logFd);
+  }
+
+  const timeoutMs = options.timeoutMs ?? DAEMON_START_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
+  // Settled: our child serves (it holds the pid file) or has exited (another daemon won the race). Returning
+  // earlier would leave a daemon still starting that takes over later, e.g. right after the first one stops.
+  const settled = (): boolean => {
+    if (exitCode !== undefined) return true;
+    try {
+      return readFileSync(paths.pidFile, 'utf8').trim() === String(childPid);
+    } catch {
+      return false;
+    }
+  };
+  while (Date.now() < deadline) {
+    if ((await answers(paths.controlSocket)) && settled()) return;
+    if (spawnError !== undefined) throw unavailable(`Cannot start inclavared (${command[0]})`, spawnError);
+    // Ours failed and no other daemon is starting (its pid file would exist): no point waiting.
+    if (exitCode !== undefined && exitCode !== 0 && !existsSync(paths.pidFile) && !(await answers(paths.controlSocket))) break;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const exited = exitCode === undefined ? '' : ` (it exited with status ${exitCode})`;
+  const log = tail(paths.logFile, 3);
+  throw unavailable(`Cannot start inclavared: ${paths.controlSocket} did not answer${exitCode === undefined ? ` within ${timeoutMs} ms` : ''}${exited}${log ? `; ${paths.logFile}: ${log}` : ''}`);
+}
+
+/** A container to register. */
+export interface ContainerRegistration {
+  id: string;
+  /** The host-computed measurement: 48 bytes, or 96 hex digits. */
+  measurement: Uint8Array | string;
+  tee: EnclaveTee;
+}
+
+/** Creates the container's attestation socket; returns its directory (to bind-mount) and path. */
+export async function registerContainer(root: string, registration: ContainerRegistration): Promise<ContainerSocketPaths> {
+  const measurement = typeof registration.measurement === 'string' ? registration.measurement : Buffer.from(registration.measurement).toString('hex');
+  const body = JSON.stringify({ id: registration.id, measurement, tee: registration.tee });
+  const res = await call(daemonPaths(root).controlSocket, 'POST', '/v1/containers', body);
+  const value = jsonOf(res, `register container ${registration.id} with inclavared`) as Partial<ContainerSocketPaths>;
+  if (typeof value?.socketDir !== 'string' || typeof value.socket !== 'string') {
+    throw unavailable(`Cannot register container ${registration.id}: inclavared's answer lacks socketDir/socket`);
+  }
+  return { socketDir: value.socketDir, socket: value.socket };
+}
+
+/** Closes and removes the container's attestation socket. Throws INCLAVARED_ERR_NOT_REGISTERED (404) for unknown ids. */
+export async function unregisterContainer(root: string, id: string): Promise<void> {
+  const res = await call(daemonPaths(root).controlSocket, 'DELETE', `/v1/containers/${encodeURIComponent(id)}`);
+  jsonOf(res, `unregister container ${id} from inclavared`);
+}
+
+/** The PEM certificate of the platform key (the trust anchor of this host's sim evidence). */
+export async function getPlatformCert(root: string): Promise<string> {
+  const res = await call(daemonPaths(root).controlSocket, 'GET', '/v1/platform-cert');
+  if (res.status !== 200) jsonOf(res, 'get the platform certificate');
+  if (!res.text.startsWith('-----BEGIN CERTIFICATE-----')) throw unavailable('Cannot get the platform certificate: the answer is not a PEM certificate');
+  return res.text;
+}
+
+/** An attestation socket's answer to `POST /v1/evidence`. */
+export interface EvidenceAnswer {
+  /** The evidence format: sim, tdx or snp. */
+  tee: string;
+  evidence: Uint8Array;
+}
+
+/** Asks an attestation socket for evidence over `reportData` (0-64 bytes). */
+export async function requestEvidence(socketPath: string, reportData: Uint8Array): Promise<EvidenceAnswer> {
+  const res = await call(socketPath, 'POST', '/v1/evidence', JSON.stringify({ reportData: Buffer.from(reportData).toString('hex') }));
+  const value = jsonOf(res, 'get evidence from the attestation socket') as { tee?: unknown; evidence?: unknown };
+  if (typeof value?.tee !== 'string' || typeof value.evidence !== 'string') {
+    throw unavailable('Cannot get evidence: the attestation socket answered without tee/evidence');
+  }
+  return { tee: value.tee, evidence: new Uint8Array(Buffer.from(value.evidence, 'base64')) };
+}
+
+/** An attestation socket's answer to `GET /v1/tee`. */
+export interface TeeAnswer {
+  /** The enclave type the container was registered with. */
+  tee: string;
+  /** The format its evidence comes in. */
+  evidenceFormat: string;
+}
+
+/** Asks an attestation socket which TEE it attests. */
+export async function requestTee(socketPath: string): Promise<TeeAnswer> {
+  const value = jsonOf(await call(socketPath, 'GET', '/v1/tee'), 'ask the attestation socket for its TEE') as Partial<TeeAnswer>;
+  if (typeof value?.tee !== 'string' || typeof value.evidenceFormat !== 'string') {
+    throw unavailable('Cannot ask for the TEE: the attestation socket answered without tee/evidenceFormat');
+  }
+  return { tee: value.tee, evidenceFormat: value.evidenceFormat };
+}

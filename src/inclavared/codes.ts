@@ -1,0 +1,55 @@
+/**
+ * The stable error codes of inclavared (always thrown as InclavareError). Both sockets answer errors as
+ * `{"error":{"code","message"}}` with the HTTP status of the error's class (src/errors/errors.ts);
+ * docs/attestation-socket.md lists which code each request can produce.
+ */
+import { InclavareError, type ErrorClass } from '../errors/errors.ts';
+
+export const INCLAVARED_ERROR_CODES = Object.freeze({
+  /** The request is not what the API accepts: bad JSON, unknown or missing field, bad value. */
+  BAD_REQUEST: 'INCLAVARED_ERR_BAD_REQUEST',
+  /** The request body or headers exceed the configured limit. */
+  TOO_LARGE: 'INCLAVARED_ERR_TOO_LARGE',
+  /** No endpoint serves this method and path. */
+  NO_ROUTE: 'INCLAVARED_ERR_NO_ROUTE',
+  /** A container id runc would not accept (letters, digits, `_ + - .`; not `.` or `..`). */
+  INVALID_ID: 'INCLAVARED_ERR_INVALID_ID',
+  /** A unix socket path would exceed the 107 bytes sun_path can hold. */
+  SOCKET_PATH_TOO_LONG: 'INCLAVARED_ERR_SOCKET_PATH_TOO_LONG',
+  /** A container with this id is already registered. */
+  ALREADY_REGISTERED: 'INCLAVARED_ERR_ALREADY_REGISTERED',
+  /** No container with this id is registered. */
+  NOT_REGISTERED: 'INCLAVARED_ERR_NOT_REGISTERED',
+  /** The platform key or certificate cannot be created, read or trusted (e.g. readable by others). */
+  PLATFORM_KEY: 'INCLAVARED_ERR_PLATFORM_KEY',
+  /** configfs-tsm failed, is absent, or its provider is not the container's TEE. */
+  TSM: 'INCLAVARED_ERR_TSM',
+  /** Producing evidence took longer than the limit. */
+  TIMEOUT: 'INCLAVARED_ERR_TIMEOUT',
+  /** The persisted state under ROOT cannot be read or written. */
+  STATE: 'INCLAVARED_ERR_STATE',
+  /** Another inclavared already serves this ROOT. */
+  ALREADY_RUNNING: 'INCLAVARED_ERR_ALREADY_RUNNING',
+  /** A failure inside inclavared; the daemon's log has the details. */
+  INTERNAL: 'INCLAVARED_ERR_INTERNAL',
+  /** The daemon does not answer (client side) or did not start in time. */
+  UNAVAILABLE: 'INCLAVARED_ERR_UNAVAILABLE',
+} as const);
+
+/** One of {@link INCLAVARED_ERROR_CODES}. */
+export type InclavaredErrorCode = (typeof INCLAVARED_ERROR_CODES)[keyof typeof INCLAVARED_ERROR_CODES];
+
+/** Makes an InclavareError with an inclavared code. */
+export function inclavaredError(
+  code: InclavaredErrorCode,
+  errorClass: ErrorClass,
+  message: string,
+  options: { cause?: unknown; details?: Record<string, unknown> } = {},
+): InclavareError {
+  return new InclavareError(code, errorClass, message, options);
+}
+
+/** A 400 for a request the API does not accept. */
+export function badRequest(message: string, details?: Record<string, unknown>): InclavareError {
+  return inclavaredError(INCLAVARED_ERROR_CODES.BAD_REQUEST, 'invalid-argument', message, { details });
+}

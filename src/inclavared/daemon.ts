@@ -1,0 +1,271 @@
+/**
+ * The inclavared daemon: the control socket, one attestation socket per registered container, the
+ * platform key, and the registry that lets a restarted daemon re-open every socket. One daemon per ROOT
+ * (ROOT/inclavared.pid). The sockets' contract: docs/attestation-socket.md.
+ */
+import type { Server } from 'node:http';
+import { closeSync, lstatSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { resolve, sep } from 'node:path';
+import { describeError } from '../errors/errors.ts';
+import { attestHandler } from './attest-server.ts';
+import { INCLAVARED_ERROR_CODES, inclavaredError } from './codes.ts';
+import { controlHandler } from './control-server.ts';
+import { makeDirectory } from './fs-util.ts';
+import type { ContainerRecord, EvidenceContext } from './evidence.ts';
+import { closeServer, createJsonServer, DEFAULT_LIMITS, listenUnix, type ServerLimits } from './http.ts';
+import { silentLog, type DaemonLog } from './log.ts';
+import { checkSocketPath, containerSocketPaths, daemonPaths, DEFAULT_TSM_PATH, validateContainerId, type ContainerSocketPaths, type DaemonPaths } from './paths.ts';
+import { loadPlatformIdentity, type PlatformIdentity } from './platform-key.ts';
+import { loadRegistry, saveRegistry } from './registry.ts';
+import type { RegisterRequest } from './requests.ts';
+import type { TsmFs } from './tsm.ts';
+
+/** Inputs of startDaemon(). */
+export interface DaemonOptions {
+  /** Runtime state and sockets (default /run/inclavared in the CLI). */
+  root: string;
+  /** Where the platform key lives (default /var/lib/inclavared in the CLI). */
+  dataDir: string;
+  /** configfs-tsm's report root. Default /sys/kernel/config/tsm/report. */
+  tsmPath?: string;
+  /** configfs-tsm's file operations (tests: a fake configfs). */
+  tsmFs?: TsmFs;
+  /** Default: no logging. */
+  log?: DaemonLog;
+  /** The time written into sim evidence. Default: the system clock. */
+  clock?: () => Date;
+  /** Limits of both sockets. */
+  limits?: ServerLimits;
+  /** Limit for producing one piece of evidence (ms). */
+  evidenceTimeoutMs?: number;
+}
+
+/** A running daemon. */
+export interface Daemon {
+  readonly paths: DaemonPaths;
+  readonly platform: PlatformIdentity;
+  /** The registered containers. */
+  containers(): ContainerRecord[];
+  /** Stops serving: closes every socket (the registry stays, so the next daemon re-opens them). */
+  close(): Promise<void>;
+}
+
+function alreadyRunning(pidFile: string, pid: number): Error {
+  return inclavaredError(
+    INCLAVARED_ERROR_CODES.ALREADY_RUNNING,
+    'already-exists',
+    `Cannot start inclavared: process ${pid} already serves this root (${pidFile})`,
+    { details: { pid } },
+  );
+}
+
+/** True when `pid` is a live inclavared (its command line names inclavared) or this very process. */
+function isLiveDaemon(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    // A pid file left by a crash may name a pid the kernel has since given to another program.
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('inclavared');
+  } catch {
+    return true;
+  }
+}
+
+/** Takes ROOT's pid file (O_EXCL); replaces a stale one; throws INCLAVARED_ERR_ALREADY_RUNNING. */
+function acquirePidFile(pidFile: string): void {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      const fd = openSync(pidFile, 'wx', 0o644);
+      try {
+        writeSync(fd, `${process.pid}\n`);
+      } finally {
+        closeSync(fd);
+      }
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw inclavaredError(INCLAVARED_ERROR_CODES.STATE, 'internal', `Cannot create ${pidFile}`, { cause: err });
+      }
+    }
+    let content = '';
+    try {
+      content = readFileSync(pidFile, 'utf8').trim();
+    } catch {
+      continue; // removed meanwhile: try again
+    }
+    if (!/^\d+$/.test(content)) {
+      // Another starter created it and has not written its pid yet: give it a moment, then call it stale.
+      if (attempt < 10) {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+        continue;
+      }
+    } else if (isLiveDaemon(Number(content))) {
+      throw alreadyRunning(pidFile, Number(content));
+    }
+    try {
+      unlinkSync(pidFile);
+    } catch {
+      // someone else removed it first
+    }
+  }
+  throw inclavaredError(INCLAVARED_ERROR_CODES.STATE, 'internal', `Cannot take ${pidFile}: it keeps changing`);
+}
+
+function releasePidFile(pidFile: string): void {
+  try {
+    if (readFileSync(pidFile, 'utf8').trim() === String(process.pid)) unlinkSync(pidFile);
+  } catch {
+    // already gone
+  }
+}
+
+/** Serializes the mutations of the control API (each one touches sockets, directories and the registry). */
+class Queue {
+  #tail: Promise<unknown> = Promise.resolve();
+  run<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(task);
+    this.#tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+/** Starts inclavared: takes ROOT, loads the platform key, re-opens registered sockets, serves the control socket. */
+export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const root = resolve(options.root);
+  const paths = daemonPaths(root);
+  const log = options.log ?? silentLog;
+  const limits = options.limits ?? DEFAULT_LIMITS;
+  checkSocketPath(paths.controlSocket, 'the control socket');
+  const dataDir = resolve(options.dataDir);
+  if ((dataDir + sep).startsWith(paths.containersDir + sep)) {
+    // Containers see ROOT/containers/ID: the platform key must never be where a container can look.
+    throw inclavaredError(INCLAVARED_ERROR_CODES.PLATFORM_KEY, 'invalid-argument', `Cannot use ${dataDir} as data directory: it is inside ${paths.containersDir}`);
+  }
+  try {
+    makeDirectory(root, 0o700);
+    makeDirectory(paths.containersDir, 0o755);
+  } catch (err) {
+    throw inclavaredError(INCLAVARED_ERROR_CODES.STATE, 'internal', `Cannot create ${paths.containersDir}`, { cause: err });
+  }
+  acquirePidFile(paths.pidFile);
+
+  const servers = new Map<string, Server>();
+  const records = new Map<string, ContainerRecord>();
+  const queue = new Queue();
+  let control: Server | undefined;
+  const closeAll = async (): Promise<void> => {
+    await Promise.all([...servers.values(), ...(control ? [control] : [])].map((s) => closeServer(s)));
+    servers.clear();
+  };
+
+  try {
+    const platform = loadPlatformIdentity({ dataDir });
+    const ctx: EvidenceContext & { timeoutMs?: number } = {
+      platformKey: platform.privateKey,
+      clock: options.clock ?? (() => new Date()),
+      tsmPath: options.tsmPath ?? DEFAULT_TSM_PATH,
+      tsmFs: options.tsmFs,
+      timeoutMs: options.evidenceTimeoutMs,
+    };
+
+    /** Creates (or re-creates) the container's socket; its directory is kept if it exists (rune bind-mounted it). */
+    const openSocket = async (record: ContainerRecord): Promise<ContainerSocketPaths> => {
+      const socketPaths = containerSocketPaths(root, record.id);
+      makeDirectory(socketPaths.socketDir, 0o755);
+      if (!lstatSync(socketPaths.socketDir).isDirectory()) {
+        throw inclavaredError(INCLAVARED_ERROR_CODES.STATE, 'internal', `Cannot create ${socketPaths.socketDir}: it is not a directory`);
+      }
+      // A stale socket from a crashed daemon, or anything a container left in its directory.
+      await rm(socketPaths.socket, { recursive: true, force: true });
+      const server = createJsonServer(attestHandler(record, ctx), log, limits);
+      await listenUnix(server, socketPaths.socket, 0o666);
+      servers.set(record.id, server);
+      return socketPaths;
+    };
+
+    for (const record of loadRegistry(paths.stateFile)) {
+      records.set(record.id, record);
+      try {
+        await openSocket(record);
+        log.info(`re-opened the attestation socket of container ${record.id}`);
+      } catch (err) {
+        // Kept in the registry: DELETE still works and the next start tries again.
+        log.error(`cannot re-open the attestation socket of container ${record.id}: ${describeError(err)}`);
+      }
+    }
+
+    const api = {
+      register: (request: RegisterRequest): Promise<ContainerSocketPaths> =>
+        queue.run(async () => {
+          containerSocketPaths(root, request.id); // id and path length, before anything is created
+          if (records.has(request.id)) {
+            throw inclavaredError(INCLAVARED_ERROR_CODES.ALREADY_REGISTERED, 'already-exists', `Cannot register container ${request.id}: it is already registered`);
+          }
+          const record: ContainerRecord = { id: request.id, measurement: request.measurement, tee: request.tee };
+          const socketPaths = await openSocket(record);
+          records.set(record.id, record);
+          try {
+            saveRegistry(paths.stateFile, records.values());
+          } catch (err) {
+            records.delete(record.id);
+            const server = servers.get(record.id);
+            servers.delete(record.id);
+            if (server) await closeServer(server);
+            await rm(socketPaths.socketDir, { recursive: true, force: true });
+            throw err;
+          }
+          log.info(`registered container ${record.id} (${record.tee}, measurement ${Buffer.from(record.measurement).toString('hex')})`);
+          return socketPaths;
+        }),
+      unregister: (id: string): Promise<void> =>
+        queue.run(async () => {
+          validateContainerId(id);
+          const record = records.get(id);
+          if (record === undefined) {
+            throw inclavaredError(INCLAVARED_ERROR_CODES.NOT_REGISTERED, 'not-found', `Cannot unregister container ${id}: it is not registered`);
+          }
+          records.delete(id);
+          try {
+            saveRegistry(paths.stateFile, records.values());
+          } catch (err) {
+            records.set(id, record);
+            throw err;
+          }
+          const server = servers.get(id);
+          servers.delete(id);
+          if (server) await closeServer(server);
+          await rm(containerSocketPaths(root, id).socketDir, { recursive: true, force: true });
+          log.info(`unregistered container ${id}`);
+        }),
+      platformCertPem: (): string => platform.certPem,
+    };
+
+    // We hold the pid file, so a control socket that exists is a crashed daemon's.
+    await rm(paths.controlSocket, { force: true });
+    control = createJsonServer(controlHandler(api), log, limits);
+    await listenUnix(control, paths.controlSocket, 0o600);
+    log.info(`serving ${paths.controlSocket} with ${records.size} registered container(s)`);
+
+    let closed: Promise<void> | undefined;
+    return {
+      paths,
+      platform,
+      containers: () => [...records.values()],
+      close: () =>
+        (closed ??= queue.run(async () => {
+          await closeAll();
+          releasePidFile(paths.pidFile);
+          log.info('stopped');
+        })),
+    };
+  } catch (err) {
+    await closeAll();
+    releasePidFile(paths.pidFile);
+    throw err;
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * The HTTP/JSON plumbing both sockets share: bounded bodies, timeouts, errors as
+ * `{"error":{"code","message"}}` with the status of the error's class (src/errors/errors.ts), and unix
+ * sockets created with their final mode.
+ */
+import type { Socket } from 'node:net';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { ERROR_MAPPINGS, InclavareError, describeError, isInclavareError } from '../errors/errors.ts';
+import { INCLAVARED_ERROR_CODES, inclavaredError } from './codes.ts';
+import type { DaemonLog } from './log.ts';
+
+/** A request as handlers see it: the body is read completely and bounded. */
+export interface JsonRequest {
+  method: string;
+  /** The path without the query string. */
+  path: string;
+  body: Uint8Array;
+}
+
+/** A handler's answer: a JSON value, or text (the certificate PEM). */
+export type JsonResponse = { status: number; json: unknown } | { status: number; text: string; contentType: string };
+
+/** Handles one request; throws InclavareError for error answers. */
+export type JsonHandler = (request: JsonRequest) => Promise<JsonResponse>;
+
+/** Limits of one server. */
+export interface ServerLimits {
+  /** Largest request body accepted (bytes). */
+  maxBodyBytes: number;
+  /** Largest request head (bytes). */
+  maxHeaderBytes: number;
+  /** Time allowed to receive a whole request (ms). */
+  requestTimeoutMs: number;
+  /** Simultaneous connections. */
+  maxConnections: number;
+}
+
+/** Defaults: requests are a few hundred bytes; an attestation request is answered in well under a second. */
+export const DEFAULT_LIMITS: ServerLimits = { maxBodyBytes: 4096, maxHeaderBytes: 8192, requestTimeoutMs: 10_000, maxConnections: 64 };
+
+function errorBody(err: InclavareError): string {
+  return JSON.stringify({ error: { code: err.code, message: describeError(err) } });
+}
+
+function send(res: ServerResponse, status: number, body: string, contentType: string, close = false): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, {
+    'content-type': contentType,
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    ...(close ? { connection: 'close' } : {}),
+  });
+  res.end(body);
+}
+
+function tooLarge(limit: number): InclavareError {
+  return inclavaredError(INCLAVARED_ERROR_CODES.TOO_LARGE, 'invalid-argument', `Cannot read the request: its body exceeds ${limit} bytes`);
+}
+
+/** Reads the body up to `limit` bytes; rejects with INCLAVARED_ERR_TOO_LARGE beyond it. */
+function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > limit) {
+      reject(tooLarge(limit));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const onData = (chunk: Buffer): void => {
+      total += chunk.length;
+      if (total > limit) {
+        req.off('data', onData);
+        reject(tooLarge(limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(new Uint8Array(Buffer.concat(chunks, total))));
+    req.once('error', reject);
+    req.once('aborted', () => reject(new Error('request aborted')));
+  });
+}
+
+/** Creates an HTTP server (not yet listening) that answers every request through `handler`. */
+export function createJsonServer(handler: JsonHandler, log: DaemonLog, limits: ServerLimits = DEFAULT_LIMITS): Server {
+  const server = createServer(
+    {
+      maxHeaderSize: limits.maxHeaderBytes,
+      requestTimeout: limits.requestTimeoutMs,
+      headersTimeout: Math.min(5000, limits.requestTimeoutMs),
+      keepAliveTimeout: 5000,
+      // Node checks the two timeouts above only this often (default 30 s).
+      connectionsCheckingInterval: 1000,
+    },
+    (req, res) => {
+      const method = req.method ?? '';
+      const path = (req.url ?? '').split('?')[0] ?? '';
+      readBody(req, limits.maxBodyBytes)
+        .then((body) => handler({ method, path, body }))
+        .then(
+          (answer) => {
+            if ('json' in answer) send(res, answer.status, `${JSON.stringify(answer.json)}\n`, 'application/json');
+            else send(res, answer.status, answer.text, answer.contentType);
+          },
+          (err: unknown) => {
+            const known = isInclavareError(err);
+            if (!known) log.error(`request ${method} ${path.slice(0, 100)} failed: ${describeError(err)}`);
+            const error = known
+              ? err
+              : inclavaredError(INCLAVARED_ERROR_CODES.INTERNAL, 'internal', 'Cannot answer the request: internal error (see the inclavared log)');
+            // A body left unread (too large) must not be parsed as the next request: close the connection.
+            const close = error.code === INCLAVARED_ERROR_CODES.TOO_LARGE || !req.complete;
+            send(res, ERROR_MAPPINGS[error.errorClass].httpStatus, `${errorBody(error)}\n`, 'application/json', close);
+            if (close) res.once('finish', () => req.socket.destroySoon());
+          },
+        );
+    },
+  );
+  server.maxConnections = limits.maxConnections;
+  // After listen() succeeded, errors such as EMFILE on accept must be logged, not thrown at the process.
+  server.on('error', (err) => log.error(`socket error: ${describeError(err)}`));
+  server.on('clientError', (err, duplex) => {
+    const socket = duplex as Socket;
+    // Malformed HTTP, oversized heads, timeouts: answer 400 if the socket can still take it, then close.
+    if (socket.writable && !(err as NodeJS.ErrnoException).code?.startsWith('ECONN')) {
+      const body = `${errorBody(inclavaredError(INCLAVARED_ERROR_CODES.BAD_REQUEST, 'invalid-argument', 'Cannot parse the request: malformed HTTP'))}\n`;
+      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    }
+    socket.destroySoon();
+  });
+  return server;
+}
+
+/**
+ * Listens on the unix socket `path` created with permissions `mode`. The mode is set through the umask
+ * around bind(2) (which node performs synchronously inside listen()), not by chmod afterwards: a chmod by
+ * path could be redirected by a symlink swapped in by whoever can write the directory (a container, for
+ * its attestation directory), and until it ran the socket would be open to everyone.
+ */
+export function listenUnix(server: Server, path: string, mode: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    const previous = process.umask(~mode & 0o777);
+    try {
+      server.listen(path, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    } finally {
+      process.umask(previous);
+    }
+  });
+}
+
+/** Stops listening and ends every connection; resolves when the server is closed. */
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) {
+      resolve();
+      return;
+    }
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

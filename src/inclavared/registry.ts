@@ -1,0 +1,98 @@
+/**
+ * The persisted registry: which containers have attestation sockets, with their measurement and TEE, in
+ * ROOT/containers.json, so that a restarted daemon re-opens every socket. Written atomically (temporary
+ * file, fsync, rename); read strictly (a registry that does not parse stops the daemon rather than
+ * silently dropping containers' attestation).
+ */
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { INCLAVARED_ERROR_CODES, inclavaredError } from './codes.ts';
+import type { ContainerRecord } from './evidence.ts';
+import { validateContainerId } from './paths.ts';
+import { ENCLAVE_TEES, MEASUREMENT_LENGTH, type EnclaveTee } from './requests.ts';
+
+/** The registry file's format version. */
+export const REGISTRY_VERSION = 1;
+
+interface StoredContainer {
+  id: string;
+  tee: EnclaveTee;
+  measurement: string;
+}
+
+function stateError(message: string, cause?: unknown): Error {
+  return inclavaredError(INCLAVARED_ERROR_CODES.STATE, 'internal', message, { cause });
+}
+
+function isStored(value: unknown): value is StoredContainer {
+  if (value === null || typeof value !== 'object') return false;
+  const v = value as Record<string, unknown>;
+  return (
+    Object.keys(v).length === 3 &&
+    typeof v.id === 'string' &&
+    typeof v.tee === 'string' &&
+    (ENCLAVE_TEES as readonly string[]).includes(v.tee) &&
+    typeof v.measurement === 'string' &&
+    new RegExp(`^[0-9a-f]{${2 * MEASUREMENT_LENGTH}}$`).test(v.measurement)
+  );
+}
+
+/** Reads the registry; no file means no containers. Throws INCLAVARED_ERR_STATE when it is damaged. */
+export function loadRegistry(stateFile: string): ContainerRecord[] {
+  let text: string;
+  try {
+    text = readFileSync(stateFile, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw stateError(`Cannot read the registry ${stateFile}`, err);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw stateError(`Cannot read the registry ${stateFile}: it is not JSON`, err);
+  }
+  const doc = parsed as { version?: unknown; containers?: unknown };
+  if (doc?.version !== REGISTRY_VERSION || !Array.isArray(doc.containers)) {
+    throw stateError(`Cannot read the registry ${stateFile}: it is not a version ${REGISTRY_VERSION} registry`);
+  }
+  const records: ContainerRecord[] = [];
+  const seen = new Set<string>();
+  for (const entry of doc.containers as unknown[]) {
+    if (!isStored(entry)) throw stateError(`Cannot read the registry ${stateFile}: an entry is malformed`);
+    try {
+      validateContainerId(entry.id);
+    } catch (err) {
+      throw stateError(`Cannot read the registry ${stateFile}: an entry has an invalid id`, err);
+    }
+    if (seen.has(entry.id)) throw stateError(`Cannot read the registry ${stateFile}: container ${entry.id} appears twice`);
+    seen.add(entry.id);
+    records.push({ id: entry.id, tee: entry.tee, measurement: Uint8Array.from(Buffer.from(entry.measurement, 'hex')) });
+  }
+  return records;
+}
+
+/** Replaces the registry with `records`, atomically and durably. */
+export function saveRegistry(stateFile: string, records: Iterable<ContainerRecord>): void {
+  const containers: StoredContainer[] = [...records].map((r) => ({ id: r.id, tee: r.tee, measurement: Buffer.from(r.measurement).toString('hex') }));
+  const text = `${JSON.stringify({ version: REGISTRY_VERSION, containers }, null, 2)}\n`;
+  const tmp = `${stateFile}.tmp-${process.pid}`;
+  try {
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, stateFile);
+    const dirFd = openSync(dirname(stateFile), 'r');
+    try {
+      fsyncSync(dirFd);
+    } finally {
+      closeSync(dirFd);
+    }
+  } catch (err) {
+    throw stateError(`Cannot write the registry ${stateFile}`, err);
+  }
+}
