@@ -23,6 +23,7 @@ import {
   waitForOutput,
   type CgroupSnapshot,
 } from '../support/fixtures.ts';
+import { buildWasm } from '../support/wasm.ts';
 
 const IMAGE = 'docker.io/inclavare/busybox:latest';
 const NAMESPACE = 'default';
@@ -150,5 +151,15 @@ void describe(`ctr --runc-binary ${runtimeBinary()}`, { timeout: 120_000 }, () =
     const r = await child.exited;
     assert.equal(r.code, 8, describeRun('ctr', args, r));
     assert.equal(await exists(path.join(stateRoot(), 'ct-enclave')), false);
+  });
+  void (isRunc(runtime) ? test.skip : test)('ctr runs a wasm enclave container, the module from a bind mount', async () => {
+    const modules = path.join(tmp, 'wasm');
+    await mkdir(modules, { recursive: true });
+    await writeFile(path.join(modules, 'hello.wasm'), await buildWasm('hello'));
+    const args = ctrRun('ct-wasm', ['--rm', '--env', 'ENCLAVE_TYPE=sim', '--env', 'ENCLAVE_RUNTIME_PATH=wasm',
+      '--mount', `type=bind,src=${modules},dst=/w,options=rbind:ro`], ['/w/hello.wasm']);
+    const r = await cd().ctr(args, { namespace: NAMESPACE });
+    assert.equal(r.code, 0, describeRun('ctr', args, r));
+    assert.equal(r.stdout, 'hello from wasm\n');
   });
 });

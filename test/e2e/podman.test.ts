@@ -192,6 +192,13 @@ void describe(`podman --runtime ${runtimeBinary()}`, { timeout: 120_000 }, () =>
     assert.equal(r.stdout, 'hello from wasm\n');
   });
 
+  void enclaveTest('podman run -t gives a sim enclave workload the terminal', async () => {
+    const r = await podman(['run', '--rm', '-t', '--pull', 'never', '--network', 'none', ...SIM_ENV, IMAGE,
+      'sh', '-c', 'if test -t 0 && test -t 1; then echo "tty $(tty)"; fi; exit 6']);
+    assert.equal(r.code, 6, describeRun('podman run -t (sim enclave)', [], r));
+    assert.match(r.stdout, /^tty \/dev\/pts\/\d+\r?\n/);
+  });
+
   void enclaveTest('podman exec runs inside a sim enclave container, and podman stop ends it gracefully', async () => {
     const id = (await podmanOk(['run', '-d', '--pull', 'never', '--network', 'none', '--name', 'enclave-stop', ...SIM_ENV, IMAGE,
       'sh', '-c', 'trap "exit 42" TERM; while :; do sleep 0.05; done'])).stdout.trim();
