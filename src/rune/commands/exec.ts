@@ -9,12 +9,12 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { InclavareError } from '../../errors/errors.ts';
 import { extraFds, forwardToBackend, type CommandArgs, type RuneContext } from '../context.ts';
-import { hostNode, initCommand } from '../enclave/bundle.ts';
+import { cachedHostNode, initCommand } from '../enclave/bundle.ts';
 import { findContainer, isEnclaveContainer } from '../state.ts';
 
 /** The runelet command line that runs `argv` inside the enclave runtime. */
-export function runeletCommand(argv: string[]): string[] {
-  return [...initCommand(hostNode()), '--runelet', '--', ...argv];
+export function runeletCommand(argv: string[], root: string): string[] {
+  return [...initCommand(cachedHostNode(join(root, '.host-node.json'))), '--runelet', '--', ...argv];
 }
 
 /** Runs a process in a container. Returns the exit status (the process's, unless --detach). */
@@ -30,11 +30,11 @@ export async function exec(args: CommandArgs & { preserveFds?: string | undefine
         throw new InclavareError('RUNE_ERR_USAGE', 'invalid-argument', `Cannot read the process file ${args.processFile}`, { cause: err });
       }
       const rewritten = join(paths.dir, `exec-${randomBytes(6).toString('hex')}.json`);
-      writeFileSync(rewritten, JSON.stringify({ ...spec, args: runeletCommand(spec.args ?? []) }), { mode: 0o600 });
+      writeFileSync(rewritten, JSON.stringify({ ...spec, args: runeletCommand(spec.args ?? [], ctx.root) }), { mode: 0o600 });
       raw = raw.map((a, i) => (raw[i - 1] === '--process' || raw[i - 1] === '-p' ? rewritten : a.startsWith('--process=') ? `--process=${rewritten}` : a));
     } else {
       // The command is the tail of the arguments, right after the container id.
-      raw = raw.slice(0, raw.length - args.command.length).concat(runeletCommand(args.command));
+      raw = raw.slice(0, raw.length - args.command.length).concat(runeletCommand(args.command, ctx.root));
     }
   }
   return (await forwardToBackend({ id: args.id, raw }, ctx, { paths, extraFds: extraFds(args.preserveFds) })).status;

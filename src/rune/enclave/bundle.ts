@@ -6,7 +6,7 @@
  * bind-mounted beside it. The engine's bundle is never written to.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, isAbsolute, join } from 'node:path';
 import { InclavareError } from '../../errors/errors.ts';
 import type { OciConfig } from '../../oci/config.ts';
@@ -31,6 +31,33 @@ export interface HostNode {
   node: string;
   loader: string;
   libs: string[];
+}
+
+/**
+ * The host's node binary and its shared libraries, from a cache file when one matches the binary (size and
+ * modification time), else from ldd (which costs a few milliseconds on every enclave create).
+ */
+export function cachedHostNode(cacheFile: string, nodePath: string = process.execPath): HostNode {
+  const node = realpathSync(nodePath);
+  const st = statSync(node);
+  const stamp = `${node}:${st.size}:${st.mtimeMs}`;
+  try {
+    const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as HostNode & { stamp: string };
+    if (cached.stamp === stamp && [cached.loader, ...cached.libs].every((lib) => existsSync(lib))) {
+      return { node: cached.node, loader: cached.loader, libs: cached.libs };
+    }
+  } catch {
+    // no cache yet, or a damaged one: ask ldd
+  }
+  const found = hostNode(node);
+  try {
+    const tmp = `${cacheFile}.${process.pid}`;
+    writeFileSync(tmp, JSON.stringify({ ...found, stamp }), { mode: 0o600 });
+    renameSync(tmp, cacheFile);
+  } catch {
+    // the cache is an optimisation only
+  }
+  return found;
 }
 
 /** Finds the host's node binary and its shared libraries (with ldd). */

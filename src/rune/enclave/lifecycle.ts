@@ -22,7 +22,7 @@ import { backendArgs, captureBackend, findBackend, runBackend } from '../backend
 import type { RuneContext } from '../context.ts';
 import { claimContainer, type ContainerPaths } from '../state.ts';
 import { attestationTee, registerAttestation, unregisterAttestation } from './attestation.ts';
-import { deriveConfig, hostNode, IN_CONTAINER } from './bundle.ts';
+import { cachedHostNode, deriveConfig, IN_CONTAINER } from './bundle.ts';
 import type { EnclaveConfig } from './config.ts';
 import { CONTROL, type EnclaveDescription, type InitStatus } from './description.ts';
 import { computeMeasurement, runtimeIdentity, sha384Hex } from './measurement.ts';
@@ -173,7 +173,7 @@ async function waitForInit(statusFile: string, alive: () => boolean, timeoutMs =
   const deadline = Date.now() + timeoutMs;
   for (let i = 0; Date.now() < deadline; i++) {
     if (existsSync(statusFile)) return JSON.parse(readFileSync(statusFile, 'utf8')) as InitStatus;
-    if (i % 20 === 19 && !alive()) {
+    if (i % 50 === 49 && !alive()) {
       if (existsSync(statusFile)) return JSON.parse(readFileSync(statusFile, 'utf8')) as InitStatus;
       return { state: 'error', message: 'init-runelet exited before it initialised the enclave runtime (see the container output)' };
     }
@@ -197,7 +197,7 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
   const { id } = options;
   const prepared = prepareEnclave(id, options.bundle, options.config, options.enclave);
   const backend = findBackend(ctx.backendFlag);
-  const host = hostNode();
+  const host = cachedHostNode(join(ctx.root, '.host-node.json'));
   const initScript = join(distDir(), 'init-runelet.mjs');
   if (!existsSync(initScript)) {
     throw new InclavareError('RUNE_ERR_INSTALL', 'failed-precondition', `Cannot create enclave container: ${initScript} is missing (rebuild rune with npm run build)`);
