@@ -3,22 +3,13 @@
  * platform key (RFC 8410). Verifiers take it as the trust anchor of this host's `sim` evidence; node's
  * crypto.createPublicKey() reads the key from it. Pure: key, serial and validity are inputs.
  */
-import { createHash, createPublicKey, sign, type KeyObject } from 'node:crypto';
-import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
+import { type KeyObject } from 'node:crypto';
 import {
-  AlgorithmIdentifier,
-  AttributeTypeAndValue,
-  AttributeValue,
   BasicConstraints,
-  Certificate,
-  Extension,
   Extensions,
   KeyUsage,
   KeyUsageFlags,
-  Name,
-  RelativeDistinguishedName,
   SubjectKeyIdentifier,
-  SubjectPublicKeyInfo,
   TBSCertificate,
   Validity,
   Version,
@@ -26,11 +17,17 @@ import {
   id_ce_keyUsage,
   id_ce_subjectKeyIdentifier,
 } from '@peculiar/asn1-x509';
-
-/** id-Ed25519 (RFC 8410 §3): the signature algorithm, with absent parameters. */
-const ID_ED25519 = '1.3.101.112';
-const ID_AT_COMMON_NAME = '2.5.4.3';
-const ID_AT_ORGANIZATION = '2.5.4.10';
+import {
+  buildExtension,
+  buildName,
+  keyIdentifier,
+  NAME_OIDS,
+  serialInteger,
+  signatureAlgorithmOf,
+  signCertificate,
+  subjectPublicKeyInfoOf,
+} from '../x509/certificate.ts';
+import { pemEncode } from '../x509/pem.ts';
 
 /** The subject (and issuer) of the platform certificate. */
 export const PLATFORM_CERT_SUBJECT = Object.freeze({ commonName: 'inclavared sim platform', organization: 'Inclavare' });
@@ -47,27 +44,6 @@ export interface PlatformCertificateOptions {
   serial: Uint8Array;
 }
 
-function rdn(type: string, value: string): RelativeDistinguishedName {
-  return new RelativeDistinguishedName([new AttributeTypeAndValue({ type, value: new AttributeValue({ utf8String: value }) })]);
-}
-
-function extension(extnID: string, critical: boolean, value: unknown): Extension {
-  return new Extension({ extnID, critical, extnValue: new OctetString(AsnConvert.serialize(value)) });
-}
-
-/** A positive INTEGER with no superfluous leading zero (DER): prefix 0x00 when the top bit is set. */
-function serialInteger(serial: Uint8Array): ArrayBuffer {
-  let bytes = Uint8Array.from(serial);
-  while (bytes.length > 1 && bytes[0] === 0 && (bytes[1]! & 0x80) === 0) bytes = bytes.subarray(1);
-  if ((bytes[0]! & 0x80) !== 0) bytes = Uint8Array.from([0, ...bytes]);
-  return Uint8Array.from(bytes).buffer;
-}
-
-function pem(label: string, der: Uint8Array): string {
-  const b64 = Buffer.from(der).toString('base64').replace(/.{1,64}/g, '$&\n');
-  return `-----BEGIN ${label}-----\n${b64}-----END ${label}-----\n`;
-}
-
 /** Builds and signs the platform certificate; returns it as PEM. */
 export function createPlatformCertificate(options: PlatformCertificateOptions): string {
   const { privateKey, serial } = options;
@@ -79,12 +55,13 @@ export function createPlatformCertificate(options: PlatformCertificateOptions): 
   const notAfter = new Date(notBefore);
   notAfter.setUTCFullYear(notAfter.getUTCFullYear() + PLATFORM_CERT_VALIDITY_YEARS);
 
-  const spkiDer = createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
-  const spki = AsnConvert.parse(spkiDer, SubjectPublicKeyInfo);
-  const name = new Name([rdn(ID_AT_COMMON_NAME, PLATFORM_CERT_SUBJECT.commonName), rdn(ID_AT_ORGANIZATION, PLATFORM_CERT_SUBJECT.organization)]);
-  // Key identifier method 1 of RFC 5280 §4.2.1.2: SHA-1 of the subjectPublicKey BIT STRING's value.
-  const keyId = createHash('sha1').update(Buffer.from(spki.subjectPublicKey)).digest();
-  const algorithm = new AlgorithmIdentifier({ algorithm: ID_ED25519 });
+  const { spki } = subjectPublicKeyInfoOf(privateKey);
+  const name = buildName([
+    { type: NAME_OIDS.commonName, value: PLATFORM_CERT_SUBJECT.commonName },
+    { type: NAME_OIDS.organization, value: PLATFORM_CERT_SUBJECT.organization },
+  ]);
+  // Pure Ed25519 (RFC 8410 §3, §6): the algorithm has absent parameters and no digest name.
+  const algorithm = signatureAlgorithmOf(privateKey);
 
   const tbs = new TBSCertificate({
     version: Version.v3,
@@ -96,18 +73,10 @@ export function createPlatformCertificate(options: PlatformCertificateOptions): 
     subjectPublicKeyInfo: spki,
     extensions: new Extensions([
       // CA:FALSE: the key signs evidence, never certificates (cA's DEFAULT FALSE is omitted in DER).
-      extension(id_ce_basicConstraints, true, new BasicConstraints({ cA: false })),
-      extension(id_ce_keyUsage, true, new KeyUsage(KeyUsageFlags.digitalSignature)),
-      extension(id_ce_subjectKeyIdentifier, false, new SubjectKeyIdentifier(keyId)),
+      buildExtension(id_ce_basicConstraints, true, new BasicConstraints({ cA: false })),
+      buildExtension(id_ce_keyUsage, true, new KeyUsage(KeyUsageFlags.digitalSignature)),
+      buildExtension(id_ce_subjectKeyIdentifier, false, new SubjectKeyIdentifier(keyIdentifier(spki))),
     ]),
   });
-  const tbsDer = new Uint8Array(AsnConvert.serialize(tbs));
-  // Pure Ed25519 (RFC 8410 §6): no digest name.
-  const signature = sign(null, tbsDer, privateKey);
-  const cert = new Certificate({
-    tbsCertificate: tbs,
-    signatureAlgorithm: algorithm,
-    signatureValue: Uint8Array.from(signature).buffer,
-  });
-  return pem('CERTIFICATE', new Uint8Array(AsnConvert.serialize(cert)));
+  return pemEncode('CERTIFICATE', signCertificate(tbs, privateKey));
 }

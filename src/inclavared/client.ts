@@ -4,8 +4,8 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { connect } from 'node:net';
+import { unixRequest, type RawResponse } from './wire.ts';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ERROR_MAPPINGS, InclavareError, type ErrorClass } from '../errors/errors.ts';
@@ -20,12 +20,6 @@ export const DAEMON_START_TIMEOUT_MS = 5000;
 export const REQUEST_TIMEOUT_MS = 35_000;
 const MAX_RESPONSE_BYTES = 4 << 20;
 
-/** A response: status and body text. */
-interface RawResponse {
-  status: number;
-  text: string;
-}
-
 function unavailable(message: string, cause?: unknown): InclavareError {
   return inclavaredError(INCLAVARED_ERROR_CODES.UNAVAILABLE, 'unavailable', message, { cause });
 }
@@ -36,36 +30,9 @@ function classOfStatus(status: number): ErrorClass {
   return found?.[0] ?? (status >= 500 ? 'internal' : 'invalid-argument');
 }
 
-/** Sends one request over a unix socket. Connection failures are INCLAVARED_ERR_UNAVAILABLE. */
+/** Sends one request over a unix socket (see wire.ts). Connection failures are INCLAVARED_ERR_UNAVAILABLE. */
 function call(socketPath: string, method: string, path: string, body?: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<RawResponse> {
-  return new Promise((resolvePromise, reject) => {
-    const req = request(
-      {
-        socketPath,
-        method,
-        path,
-        headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-        timeout: timeoutMs,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let total = 0;
-        res.on('data', (chunk: Buffer) => {
-          total += chunk.length;
-          if (total > MAX_RESPONSE_BYTES) {
-            req.destroy(unavailable(`Cannot read the answer of ${socketPath}: it exceeds ${MAX_RESPONSE_BYTES} bytes`));
-            return;
-          }
-          chunks.push(chunk);
-        });
-        res.once('end', () => resolvePromise({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-        res.once('error', reject);
-      },
-    );
-    req.once('timeout', () => req.destroy(unavailable(`Cannot reach inclavared at ${socketPath}: no answer within ${timeoutMs} ms`)));
-    req.once('error', (err) => reject(err instanceof InclavareError ? err : unavailable(`Cannot reach inclavared at ${socketPath}`, err)));
-    req.end(body);
-  });
+  return unixRequest(socketPath, { method, path, body, timeoutMs, maxBytes: MAX_RESPONSE_BYTES });
 }
 
 /** The JSON of a 2xx answer; an error answer becomes the InclavareError it describes. */

@@ -195,7 +195,13 @@ export interface CreateEnclaveOptions {
 /** `rune create` of an enclave container. Returns the exit status (0) or throws with the cause. */
 export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx: RuneContext): Promise<number> {
   const { id } = options;
+  const t0 = performance.now();
+  const phases: string[] = [];
+  const phase = (name: string): void => {
+    phases.push(`${name} ${(performance.now() - t0).toFixed(1)} ms`);
+  };
   const prepared = prepareEnclave(id, options.bundle, options.config, options.enclave);
+  phase('measured');
   const backend = findBackend(ctx.backendFlag);
   const host = cachedHostNode(join(ctx.root, '.host-node.json'));
   const initScript = join(distDir(), 'init-runelet.mjs');
@@ -218,6 +224,7 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     let attestDir: string | undefined;
     if (tee !== undefined) {
       const registration = await registerAttestation(paths, description.measurement, tee);
+      phase('registered with inclavared');
       attestDir = registration.socketDir;
       description.attestationSocket = join(IN_CONTAINER.attestDir, basename(registration.socket));
     }
@@ -251,7 +258,9 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     if (status !== 0) throw new InclavareError('RUNE_ERR_BACKEND', 'internal', `Cannot create enclave container ${JSON.stringify(id)}: the backend runtime failed (exit status ${status}; its message is above)`);
     created = true;
     // Start PID 1 now: init-runelet initialises the enclave runtime during create, then waits for `rune start`.
+    phase('backend created');
     const started = captureBackend(backend, backendArgs(paths.backendRoot, ctx.globals, ['start', id]));
+    phase('init-runelet started');
     if (started.status !== 0) throw new InclavareError('RUNE_ERR_BACKEND', 'internal', `Cannot start init-runelet of ${JSON.stringify(id)}: ${started.stderr.trim()}`);
     const alive = (): boolean => {
       const s = captureBackend(backend, ['--root', paths.backendRoot, 'state', id]);
@@ -261,7 +270,8 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     if (init.state !== 'ready') {
       throw new InclavareError('RUNE_ERR_ENCLAVE_INIT', 'failed-precondition', `Cannot create enclave container ${JSON.stringify(id)}: ${init.message}`);
     }
-    ctx.log.debug(`rune: enclave container ${id} initialised (${description.type}/${description.runtime}, measurement ${description.measurement})`);
+    phase('enclave runtime initialised');
+    ctx.log.debug(`rune: enclave container ${id} initialised (${description.type}/${description.runtime}, measurement ${description.measurement}); Node.js ready after ${t0.toFixed(0)} ms, then ${phases.join(', ')}`);
     return 0;
   } catch (err) {
     if (created) captureBackend(backend, backendArgs(paths.backendRoot, ctx.globals, ['delete', '--force', id]));
