@@ -5,7 +5,7 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,6 +98,17 @@ describe('sim enclave containers', () => {
     const res = rune(['run', '--bundle', b, 'sim-reap']);
     assert.equal(res.code, 0, res.stderr);
     assert.equal(res.stdout.trim(), '0');
+  });
+
+  test('a workload killed by a signal it does not handle makes the container exit 128+n (rune run forwards SIGTERM)', async () => {
+    const b = bundle(['sleep', '1000'], { env: SIM });
+    const child = spawn(RUNE, ['--root', root, 'run', '--bundle', b, 'sim-signal'], { stdio: 'ignore' });
+    await waitFor(() => existsSync(join(root, 'sim-signal', 'started')));
+    await new Promise((r) => setTimeout(r, 200));
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    assert.equal(code, 143);
+    assert.equal(existsSync(join(root, 'sim-signal')), false);
   });
 
   test('annotations configure an enclave as the env does', () => {
