@@ -6,6 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { collateralFetch } from '../tee-tools/collateral-fetch.ts';
 import { dump } from '../tee-tools/dump.ts';
 import { errorLine, EXIT, exitCodeOf, type CommandResult } from '../tee-tools/io.ts';
+import { verifyCert } from '../tee-tools/verify-cert.ts';
 import { verify } from '../tee-tools/verify.ts';
 
 declare const RUNE_VERSION: string | undefined;
@@ -40,6 +41,42 @@ function buildProgram(setResult: (r: Promise<CommandResult>) => void): Command {
         verify({ evidence, tee: o.tee, collateral: o.collateral, vcek: o.vcek, certChain: o.certChain, trustAnchors: o.trustAnchor, at: o.at, json: o.json === true }),
       );
     });
+
+  program
+    .command('verify-cert')
+    .description('verify a RATS-TLS certificate: its evidence and the binding to its key; exit 0 verified, 1 rejected, 2 usage or I/O error')
+    .argument('<cert>', 'certificate file (PEM or DER)')
+    .option('--collateral <dir>', 'Intel collateral directory for the quote in the certificate')
+    .option('--vcek <file>', 'SNP: the VCEK/VLEK certificate (DER or PEM; a VCEK-ASK-ARK bundle works too)')
+    .option('--cert-chain <file>', 'SNP: ASK/ASVK and ARK (PEM)')
+    .option('--trust-anchor <file>', 'trusted root(s) replacing the built-in ones; for sim the platform public key (PEM); repeatable', collect)
+    .option('--at <time>', 'verification time, ISO-8601 (default: now)')
+    .option('--nonce <hex>', 'the nonce the certificate claims must carry')
+    .addOption(new Option('--extension <which>', 'evidence extension to read when both exist').choices(['dice', 'legacy']).default('dice'))
+    .option('--ignore-validity-period', "do not require --at inside the certificate's validity period (audit of archived certificates)")
+    .option('--json', 'print one JSON object')
+    .exitOverride()
+    .action(
+      (
+        cert: string,
+        o: { collateral?: string; vcek?: string; certChain?: string; trustAnchor?: string[]; at?: string; nonce?: string; extension: string; ignoreValidityPeriod?: boolean; json?: boolean },
+      ) => {
+        setResult(
+          verifyCert({
+            cert,
+            collateral: o.collateral,
+            vcek: o.vcek,
+            certChain: o.certChain,
+            trustAnchors: o.trustAnchor,
+            at: o.at,
+            nonce: o.nonce,
+            extension: o.extension,
+            ignoreValidityPeriod: o.ignoreValidityPeriod === true,
+            json: o.json === true,
+          }),
+        );
+      },
+    );
 
   program
     .command('dump')

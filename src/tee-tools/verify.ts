@@ -51,7 +51,7 @@ async function readCollateral(dir: string): Promise<IntelCollateral> {
 }
 
 /** Reads every file the flags name (only those the evidence's TEE uses are needed, but all must be readable). */
-async function buildOptions(o: VerifyCommandOptions, tee: TeeSelector, at: Date): Promise<VerifyEvidenceOptions> {
+export async function buildOptions(o: Omit<VerifyCommandOptions, 'evidence'>, tee: TeeSelector, at: Date): Promise<VerifyEvidenceOptions> {
   const options: VerifyEvidenceOptions = { tee, at };
   if (o.collateral !== undefined) options.intelCollateral = await readCollateral(o.collateral);
   let chain = o.certChain === undefined ? undefined : await readText(o.certChain, 'certificate chain');
@@ -77,12 +77,12 @@ async function buildOptions(o: VerifyCommandOptions, tee: TeeSelector, at: Date)
 }
 
 /** The report of a verification that returned claims. */
-function verifiedReport(claims: Claims): VerifyReport {
+export function verifiedReport(claims: Claims): VerifyReport {
   return { verified: true, tee: claims.tee, tcbStatus: claims.tcbStatus, advisoryIds: claims.advisoryIds, claims, error: null };
 }
 
 /** The report of a rejection (or of an input that could not be read). */
-function rejectedReport(tee: TeeType | null, err: unknown): VerifyReport {
+export function rejectedReport(tee: TeeType | null, err: unknown): VerifyReport {
   const code = isInclavareError(err) ? err.code : 'ATTEST_ERR_INTERNAL';
   const details = isInclavareError(err) ? err.details : undefined;
   // A partial Intel verification still knows the platform's TCB status; report it rather than hide it.

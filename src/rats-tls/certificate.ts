@@ -1,0 +1,167 @@
+/**
+ * Creation of RATS-TLS certificates in the TCG DICE format (docs/rats-tls.md): a fresh key, a claims map
+ * whose pubkey-hash commits to that key, evidence whose report_data commits to the claims, all in one
+ * self-signed certificate. Parsing and verification live in parse.ts and verify.ts.
+ */
+import { createHash, generateKeyPair, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
+import {
+  AuthorityKeyIdentifier,
+  BasicConstraints,
+  Extensions,
+  KeyIdentifier,
+  SubjectKeyIdentifier,
+  TBSCertificate,
+  Validity,
+  Version,
+  id_ce_authorityKeyIdentifier,
+  id_ce_basicConstraints,
+  id_ce_subjectKeyIdentifier,
+} from '@peculiar/asn1-x509';
+import { detectTee } from '../attestation/verify-evidence.ts';
+import { isInclavareError } from '../errors/errors.ts';
+import {
+  buildExtension,
+  buildName,
+  keyIdentifier,
+  NAME_OIDS,
+  serialInteger,
+  signatureAlgorithmOf,
+  signCertificate,
+  subjectPublicKeyInfoOf,
+} from '../x509/certificate.ts';
+import { pemEncode } from '../x509/pem.ts';
+import type { Attester } from './attesters/attester.ts';
+import { decodeClaims, encodeClaims, encodeDiceEvidence, type CertificateClaims } from './cbor.ts';
+import { RATS_TLS_ERROR_CODES, ratsTlsError } from './codes.ts';
+import { HASH_ALGORITHMS, OID_DICE_ENDORSEMENTS, OID_DICE_EVIDENCE, tagOfTee, type HashAlgorithm } from './format.ts';
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+/** Subject and issuer of our certificates, as the C RATS-TLS writes them. */
+export const RATS_TLS_SUBJECT = Object.freeze({ organization: 'Inclavare Containers', commonName: 'RATS-TLS' });
+
+/**
+ * Default lifetime: from one minute before now (clock skew) to one hour after. The C RATS-TLS issues one year
+ * (from now-1h); a certificate carries evidence that is only as fresh as its creation, so a long-lived one
+ * can be replayed by whoever obtains its key long after the TEE state it attests has changed. One hour bounds
+ * that; peers wanting more freshness use the nonce claim.
+ */
+export const DEFAULT_VALIDITY = Object.freeze({ backdateMs: 60_000, lifetimeMs: 3_600_000 });
+
+/** The key types a certificate can have. */
+export type CertificateKeyType = 'p256' | 'rsa3072';
+
+/** Inputs of createAttestedCertificate(). */
+export interface CreateAttestedCertificateOptions {
+  attester: Attester;
+  /** Hash of pubkey-hash; default 'sha-256'. */
+  hashAlg?: HashAlgorithm;
+  /** Default 'p256' (ECDSA P-256, signed with SHA-256); 'rsa3072' signs with sha256WithRSAEncryption. */
+  keyType?: CertificateKeyType;
+  /** A verifier-chosen nonce to bind in (claim "nonce"). */
+  nonce?: Uint8Array;
+  /** Additional claims (byte strings) by name; "pubkey-hash" and "nonce" are reserved. */
+  customClaims?: Record<string, Uint8Array>;
+  /** Explicit validity period; default DEFAULT_VALIDITY around `now`. */
+  validity?: { notBefore: Date; notAfter: Date };
+  /** The clock for the default validity; default the real clock. */
+  now?: () => Date;
+  /** CBOR value of the endorsements extension (2.23.133.5.4.2), written verbatim and non-critical. */
+  endorsements?: Uint8Array;
+}
+
+/** A created certificate and its key. */
+export interface CreatedAttestedCertificate {
+  certPem: string;
+  certDer: Uint8Array;
+  /** The private key, PKCS#8 PEM. */
+  keyPem: string;
+  key: KeyObject;
+  /** The claims bound into the evidence; undefined for the null attester (no evidence extension). */
+  claims: CertificateClaims | undefined;
+  /** The evidence as the attester returned it; undefined for the null attester. */
+  evidence: Uint8Array | undefined;
+}
+
+async function freshKey(keyType: CertificateKeyType): Promise<KeyObject> {
+  if (keyType === 'p256') return (await generateKeyPairAsync('ec', { namedCurve: 'P-256' })).privateKey;
+  return (await generateKeyPairAsync('rsa', { modulusLength: 3072 })).privateKey;
+}
+
+function invalid(message: string): never {
+  throw ratsTlsError(RATS_TLS_ERROR_CODES.INVALID_ARGUMENT, `Cannot create the certificate: ${message}`);
+}
+
+/** Creates a fresh key and a self-signed DICE certificate carrying the attester's evidence bound to it. */
+export async function createAttestedCertificate(options: CreateAttestedCertificateOptions): Promise<CreatedAttestedCertificate> {
+  const hashAlg = options.hashAlg ?? 'sha-256';
+  const keyType = options.keyType ?? 'p256';
+  if (!Object.hasOwn(HASH_ALGORITHMS, hashAlg)) invalid(`unknown hash algorithm "${String(hashAlg)}" (sha-256, sha-384, sha-512)`);
+  if (keyType !== 'p256' && keyType !== 'rsa3072') invalid(`unknown key type "${String(keyType)}" (p256, rsa3072)`);
+  if (options.nonce !== undefined && !(options.nonce instanceof Uint8Array)) invalid('the nonce must be bytes');
+  const now = (options.now ?? (() => new Date()))();
+  const notBefore = options.validity?.notBefore ?? new Date(now.getTime() - DEFAULT_VALIDITY.backdateMs);
+  const notAfter = options.validity?.notAfter ?? new Date(now.getTime() + DEFAULT_VALIDITY.lifetimeMs);
+  if (!(notBefore.getTime() < notAfter.getTime())) invalid('the validity period is empty');
+
+  const key = await freshKey(keyType);
+  const { spki, der: spkiDer } = subjectPublicKeyInfoOf(key);
+  const keyId = keyIdentifier(spki);
+  const extensions = [
+    buildExtension(id_ce_basicConstraints, false, new BasicConstraints({ cA: false })),
+    buildExtension(id_ce_subjectKeyIdentifier, false, new SubjectKeyIdentifier(keyId)),
+    buildExtension(id_ce_authorityKeyIdentifier, false, new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(keyId) })),
+  ];
+
+  let claims: CertificateClaims | undefined;
+  let evidence: Uint8Array | undefined;
+  if (options.attester.tee !== 'null') {
+    const pubkeyHash = new Uint8Array(createHash(HASH_ALGORITHMS[hashAlg].node).update(spkiDer).digest());
+    const claimsBytes = encodeClaims({
+      pubkeyHash: { algorithm: hashAlg, hash: pubkeyHash },
+      ...(options.nonce !== undefined ? { nonce: options.nonce } : {}),
+      ...(options.customClaims !== undefined ? { custom: options.customClaims } : {}),
+    });
+    const reportData = new Uint8Array(64);
+    reportData.set(createHash('sha256').update(claimsBytes).digest());
+    try {
+      evidence = await options.attester.getEvidence(reportData);
+    } catch (err) {
+      if (isInclavareError(err) && err.code === RATS_TLS_ERROR_CODES.ATTESTER) throw err;
+      throw ratsTlsError(RATS_TLS_ERROR_CODES.ATTESTER, `Cannot create the certificate: the ${options.attester.tee} attester failed`, { cause: err });
+    }
+    const tee = detectTee(evidence);
+    if (tee === null || tee !== options.attester.tee) {
+      throw ratsTlsError(RATS_TLS_ERROR_CODES.ATTESTER, `Cannot create the certificate: the ${options.attester.tee} attester returned ${tee ?? 'unrecognizable'} evidence`);
+    }
+    // Non-critical (reference §1): OpenSSL and mbedTLS peers reject certificates with unknown critical extensions.
+    extensions.push(buildExtension(OID_DICE_EVIDENCE, false, encodeDiceEvidence(tagOfTee(tee), evidence, claimsBytes)));
+    claims = decodeClaims(claimsBytes);
+  }
+  if (options.endorsements !== undefined) extensions.push(buildExtension(OID_DICE_ENDORSEMENTS, false, options.endorsements));
+
+  const name = buildName([
+    { type: NAME_OIDS.organization, value: RATS_TLS_SUBJECT.organization },
+    { type: NAME_OIDS.commonName, value: RATS_TLS_SUBJECT.commonName },
+  ]);
+  const tbs = new TBSCertificate({
+    version: Version.v3,
+    serialNumber: serialInteger(Uint8Array.of(1)),
+    signature: signatureAlgorithmOf(key),
+    issuer: name,
+    validity: new Validity({ notBefore, notAfter }),
+    subject: name,
+    subjectPublicKeyInfo: spki,
+    extensions: new Extensions(extensions),
+  });
+  const certDer = signCertificate(tbs, key);
+  return {
+    certPem: pemEncode('CERTIFICATE', certDer),
+    certDer,
+    keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    key,
+    claims,
+    evidence,
+  };
+}

@@ -1,0 +1,47 @@
+/**
+ * Error codes of the RATS-TLS certificate layer (docs/rats-tls.md). Every failure on untrusted certificate
+ * bytes is an InclavareError with one of these codes.
+ */
+import { InclavareError, type ErrorClass, type InclavareErrorOptions } from '../errors/errors.ts';
+
+/** The codes; they are the API. */
+export const RATS_TLS_ERROR_CODES = Object.freeze({
+  /** The certificate, its evidence extension or the CBOR inside is not of the documented shape. */
+  MALFORMED: 'RATS_TLS_ERR_MALFORMED',
+  /** The DICE evidence carries a CBOR tag we do not know. */
+  UNKNOWN_TAG: 'RATS_TLS_ERR_UNKNOWN_TAG',
+  /** The evidence extension is marked critical (peers built on OpenSSL/mbedTLS would refuse the certificate). */
+  CRITICAL_EXTENSION: 'RATS_TLS_ERR_CRITICAL_EXTENSION',
+  /** The certificate has no evidence and unattested peers are not allowed. */
+  NO_EVIDENCE: 'RATS_TLS_ERR_NO_EVIDENCE',
+  /** report_data does not commit to the claims (DICE) or to the certificate key (legacy). */
+  REPORT_DATA_MISMATCH: 'RATS_TLS_ERR_REPORT_DATA_MISMATCH',
+  /** The claims' pubkey-hash is not the hash of this certificate's key. */
+  PUBKEY_HASH_MISMATCH: 'RATS_TLS_ERR_PUBKEY_HASH_MISMATCH',
+  /** pubkey-hash names a hash algorithm other than sha-256/384/512. */
+  UNSUPPORTED_HASH: 'RATS_TLS_ERR_UNSUPPORTED_HASH',
+  /** The evidence format does not match what the tag or OID announces. */
+  TEE_MISMATCH: 'RATS_TLS_ERR_TEE_MISMATCH',
+  /** The nonce claim is missing or differs from the expected one. */
+  NONCE_MISMATCH: 'RATS_TLS_ERR_NONCE_MISMATCH',
+  /** The certificate is outside its validity period at the verification time. */
+  CERT_NOT_VALID: 'RATS_TLS_ERR_CERT_NOT_VALID',
+  /** The certificate is not self-signed by its own key. */
+  BAD_SIGNATURE: 'RATS_TLS_ERR_BAD_SIGNATURE',
+  /** The evidence verifier rejected the evidence (the cause says why). */
+  EVIDENCE_REJECTED: 'RATS_TLS_ERR_EVIDENCE_REJECTED',
+  /** The attester could not produce evidence. */
+  ATTESTER: 'RATS_TLS_ERR_ATTESTER',
+  /** Bad options from the caller. */
+  INVALID_ARGUMENT: 'RATS_TLS_ERR_INVALID_ARGUMENT',
+} as const);
+
+/** One of {@link RATS_TLS_ERROR_CODES}. */
+export type RatsTlsErrorCode = (typeof RATS_TLS_ERROR_CODES)[keyof typeof RATS_TLS_ERROR_CODES];
+
+/** An InclavareError with a RATS-TLS code. */
+export function ratsTlsError(code: RatsTlsErrorCode, message: string, options: InclavareErrorOptions = {}): InclavareError {
+  const errorClass: ErrorClass =
+    code === RATS_TLS_ERROR_CODES.INVALID_ARGUMENT ? 'invalid-argument' : code === RATS_TLS_ERROR_CODES.ATTESTER ? 'unavailable' : 'verification-failed';
+  return new InclavareError(code, errorClass, message, options);
+}

@@ -1,0 +1,89 @@
+/**
+ * `tee-tools verify-cert CERT`: verifies a RATS-TLS certificate (DICE or legacy) - its evidence through the
+ * evidence registry and the evidence's binding to the certificate's key - and reports
+ * `{"verified","binding","format","evidence","error"}` where `evidence` is the object `tee-tools verify` prints.
+ * Exit 0 verified, 1 rejected, 2 usage or I/O error (docs/rats-tls.md).
+ */
+import { describeError } from '../errors/errors.ts';
+import { verifyAttestedCertificate, type AttestedCertificateVerification, type Binding } from '../rats-tls/verify.ts';
+import { errorLine, EXIT, exitCodeOf, parseTime, readInputFile, usageError, type CommandResult } from './io.ts';
+import { buildOptions, formatVerdict, rejectedReport, verifiedReport, type VerifyReport } from './verify.ts';
+
+/** The flags of `tee-tools verify-cert`. */
+export interface VerifyCertCommandOptions {
+  cert: string;
+  collateral?: string;
+  vcek?: string;
+  certChain?: string;
+  trustAnchors?: string[];
+  at?: string;
+  json?: boolean;
+  /** Hex nonce the certificate's claims must carry. */
+  nonce?: string;
+  /** Do not require --at inside the certificate's validity period (audits of archived certificates). */
+  ignoreValidityPeriod?: boolean;
+  /** Which evidence extension to read when both exist; default dice. */
+  extension?: string;
+  /** The clock for a missing --at (tests inject one). */
+  now?: () => Date;
+}
+
+/** The JSON object of `verify-cert --json`. */
+export interface VerifyCertReport {
+  verified: boolean;
+  binding: Binding;
+  format: 'dice' | 'legacy' | 'none';
+  /** The evidence verdict as `tee-tools verify` reports it; null when the certificate carries no evidence. */
+  evidence: VerifyReport | null;
+  /** Why `verified` is false (the first failed check), else null. */
+  error: { code: string; message: string } | null;
+}
+
+function reportOf(v: AttestedCertificateVerification): VerifyCertReport {
+  let evidence: VerifyReport | null = null;
+  if (v.format !== 'none') {
+    if (v.evidenceClaims !== undefined) evidence = verifiedReport(v.evidenceClaims);
+    else evidence = rejectedReport(v.tee, v.evidenceError ?? v.error);
+  }
+  const error = v.error === undefined ? null : { code: v.error.code, message: describeError(v.error) };
+  return { verified: v.verified, binding: v.binding, format: v.format, evidence, error };
+}
+
+function formatText(r: VerifyCertReport): string {
+  const head = `${r.verified ? 'verified' : 'rejected'}: ${r.format} certificate, binding ${r.binding}\n`;
+  const why = r.error && !r.verified ? `  ${r.error.code}: ${r.error.message}\n` : '';
+  const evidence = r.evidence ? formatVerdict(r.evidence).replace(/^/gm, '  ') : '';
+  return head + why + evidence;
+}
+
+function parseNonce(hex: string | undefined): Uint8Array | undefined {
+  if (hex === undefined) return undefined;
+  if (!/^(?:[0-9a-fA-F]{2})+$/.test(hex)) throw usageError(`Invalid --nonce "${hex}": expected an even number of hex digits`);
+  return new Uint8Array(Buffer.from(hex, 'hex'));
+}
+
+/** Runs `tee-tools verify-cert`; a rejection is exit 1 with a report, never a throw. */
+export async function verifyCert(o: VerifyCertCommandOptions): Promise<CommandResult> {
+  const json = o.json === true;
+  try {
+    const at = parseTime(o.at, o.now);
+    const prefer = o.extension ?? 'dice';
+    if (prefer !== 'dice' && prefer !== 'legacy') throw usageError(`Invalid --extension "${prefer}": expected dice or legacy`);
+    const expectedNonce = parseNonce(o.nonce);
+    const cert = await readInputFile(o.cert, 'certificate');
+    const { tee: _tee, at: _at, ...evidence } = await buildOptions(o, 'auto', at);
+    const verdict = verifyAttestedCertificate(cert, {
+      at,
+      evidence,
+      prefer,
+      checkValidityPeriod: o.ignoreValidityPeriod !== true,
+      ...(expectedNonce !== undefined ? { expectedNonce } : {}),
+    });
+    const report = reportOf(verdict);
+    const stdout = json ? `${JSON.stringify(report)}\n` : formatText(report);
+    return { exitCode: report.verified ? EXIT.ok : EXIT.rejected, stdout, stderr: '' };
+  } catch (err) {
+    // Only usage and I/O errors get here (the verifier reports rejections in its verdict).
+    return { exitCode: exitCodeOf(err) === EXIT.usage ? EXIT.usage : EXIT.rejected, stdout: '', stderr: errorLine(err) };
+  }
+}
