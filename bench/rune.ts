@@ -16,7 +16,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeBundle, makeBusyboxRootfs } from '../test/support/busybox.ts';
 import { buildWasm } from '../test/support/wasm.ts';
-import { makeOciImage, podmanEnv, podmanLoadImage, podmanReset, removeTempDir, repoRoot } from '../test/support/fixtures.ts';
+import { inclavaredEnv, makeOciImage, podmanEnv, podmanLoadImage, podmanReset, removeTempDir, repoRoot, stopInclavared } from '../test/support/fixtures.ts';
 
 const pairsArg = process.argv.indexOf('--pairs');
 const PAIRS = pairsArg > 0 ? Number(process.argv[pairsArg + 1]) : 25;
@@ -158,14 +158,27 @@ async function main(): Promise<void> {
       await podmanReset(env);
     }
     // 4. where an enclave container's time goes, measured directly (no engine), and init-runelet's memory.
-    enclavePhases(work);
+    await enclavePhases(work);
   } finally {
     await removeTempDir(work).catch(() => rmSync(work, { recursive: true, force: true }));
   }
 }
 
 /** Times each rune call of a sim enclave container's lifecycle and reads init-runelet's peak memory. */
-function enclavePhases(work: string): void {
+async function enclavePhases(work: string): Promise<void> {
+  // rune starts inclavared for enclave containers: keep it in the temp dir, and stop it afterwards.
+  const confined = inclavaredEnv(work);
+  Object.assign(process.env, confined);
+  try {
+    enclavePhasesIn(work);
+  } finally {
+    await stopInclavared(confined);
+    delete process.env.INCLAVARED_ROOT;
+    delete process.env.INCLAVARED_DATA_DIR;
+  }
+}
+
+function enclavePhasesIn(work: string): void {
   const rootfs = join(work, 'rootfs');
   const root = join(work, 'phases-root');
   const bundle = makeBundle(join(work, 'enclave-bundle'), {
