@@ -27,6 +27,7 @@ const entries = {
   inclavared: 'src/cli/inclavared.ts',
   // PID 1 of enclave containers, run by the host's node inside the container (see src/rune/enclave/bundle.ts).
   'init-runelet': 'src/init/init-runelet.ts',
+  'rats-tls': 'src/cli/rats-tls.ts',
 };
 
 await build({

@@ -32,6 +32,12 @@ export const RATS_TLS_ERROR_CODES = Object.freeze({
   EVIDENCE_REJECTED: 'RATS_TLS_ERR_EVIDENCE_REJECTED',
   /** The attester could not produce evidence. */
   ATTESTER: 'RATS_TLS_ERR_ATTESTER',
+  /** The peer's verified claims do not satisfy the caller's expectations or callback (TLS layer). */
+  POLICY_REJECTED: 'RATS_TLS_ERR_POLICY_REJECTED',
+  /** The peer presented no certificate where one is required (TLS layer, mutual mode). */
+  NO_PEER_CERTIFICATE: 'RATS_TLS_ERR_NO_PEER_CERTIFICATE',
+  /** The peer broke the in-band freshness protocol (bad frame, closed early, timed out). */
+  PROTOCOL: 'RATS_TLS_ERR_PROTOCOL',
   /** Bad options from the caller. */
   INVALID_ARGUMENT: 'RATS_TLS_ERR_INVALID_ARGUMENT',
 } as const);
