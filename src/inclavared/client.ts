@@ -6,8 +6,8 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { unixRequest, type RawResponse } from './wire.ts';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { distDir } from '../util/dist-dir.ts';
+import { join, resolve } from 'node:path';
 import { ERROR_MAPPINGS, InclavareError, type ErrorClass } from '../errors/errors.ts';
 import { INCLAVARED_ERROR_CODES, inclavaredError } from './codes.ts';
 import { makeDirectory } from './fs-util.ts';
@@ -69,12 +69,7 @@ function answers(socketPath: string): Promise<boolean> {
 
 /** The command that runs the inclavared CLI by default: this node and dist/inclavared.mjs. */
 export function defaultInclavaredCommand(): string[] {
-  const self = fileURLToPath(import.meta.url);
-  const here = dirname(self);
-  // Bundled, this code is inside <dist>/<program>.mjs beside inclavared.mjs; run from source (tsx), it is
-  // src/inclavared/client.ts and the built daemon is in the repository's dist/.
-  const script = self.endsWith('.ts') ? resolve(here, '..', '..', 'dist', 'inclavared.mjs') : join(here, 'inclavared.mjs');
-  return [process.execPath, script];
+  return [process.execPath, join(distDir(), 'inclavared.mjs')];
 }
 
 /** Where the daemon lives (defaults: /run/inclavared, /var/lib/inclavared). */

@@ -14,9 +14,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { chownSync, closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { basename, join } from 'node:path';
 import { InclavareError } from '../../errors/errors.ts';
+import { distDir } from '../../util/dist-dir.ts';
 import type { OciConfig } from '../../oci/config.ts';
 import { backendArgs, captureBackend, findBackend, runBackend } from '../backend.ts';
 import type { RuneContext } from '../context.ts';
@@ -28,10 +28,6 @@ import { CONTROL, type EnclaveDescription, type InitStatus } from './description
 import { computeMeasurement, runtimeIdentity, sha384Hex } from './measurement.ts';
 import { findEntrypoint, type MountLike } from './rootfs-path.ts';
 
-/** Where rune's own files are installed (dist/, beside rune.mjs). */
-function distDir(): string {
-  return process.env.RUNE_DIST_DIR ?? dirname(fileURLToPath(import.meta.url));
-}
 
 /** Host paths of an enclave container's extra state. */
 export function enclavePaths(paths: ContainerPaths): { control: string; bundle: string; started: string; fifo: string; status: string; exit: string } {
