@@ -134,10 +134,18 @@ export function certificateBytes(der: Uint8Array): CertificateBytes | undefined 
   if (outer === undefined || outer.tag !== 0x30 || outer.end !== der.length) return undefined;
   const parts = derChildren(der, outer);
   if (parts === undefined || parts.length !== 3 || parts[0]!.tag !== 0x30) return undefined;
+  // The unsigned parts leave no room for change: signatureAlgorithm is a SEQUENCE byte-identical to the
+  // TBSCertificate's signature field (RFC 5280 §4.1.1.2), and signatureValue a BIT STRING with no unused bits
+  // (every supported signature is a whole number of bytes).
+  const [, signatureAlgorithm, signatureValue] = parts as [unknown, (typeof parts)[number], (typeof parts)[number]];
+  if (signatureAlgorithm.tag !== 0x30 || signatureValue.tag !== 0x03) return undefined;
+  if (signatureValue.valueStart >= signatureValue.end || der[signatureValue.valueStart] !== 0) return undefined;
   const fields = derChildren(der, parts[0]!);
   if (fields === undefined) return undefined;
   // version [0] EXPLICIT is optional; then serial, signature, issuer, validity, subject, subjectPublicKeyInfo.
   const first = fields[0]?.tag === 0xa0 ? 1 : 0;
+  const innerSignature = fields[first + 1];
+  if (innerSignature === undefined || Buffer.compare(Buffer.from(derBytes(der, innerSignature)), Buffer.from(derBytes(der, signatureAlgorithm))) !== 0) return undefined;
   const spki = fields[first + 5];
   if (spki === undefined || spki.tag !== 0x30) return undefined;
   return { tbs: derBytes(der, parts[0]!), spki: derBytes(der, spki) };

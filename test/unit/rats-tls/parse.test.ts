@@ -86,6 +86,18 @@ void describe('parseAttestedCertificate() and verifyAttestedCertificate() under 
     );
   });
 
+  void test('regression: changing any single byte of a valid certificate (+1 or +128), signed parts or not, stops it verifying', () => {
+    // Found by the property below: the outer signatureAlgorithm's tag and the signature BIT STRING's
+    // unused-bits byte are outside the signature, and were once accepted when changed.
+    for (let index = 0; index < good.length; index++) {
+      for (const delta of [1, 128]) {
+        const der = Uint8Array.from(good);
+        der[index] = (der[index]! + delta) & 0xff;
+        assert.equal(verifyAttestedCertificate(der, options).verified, false, `byte ${index} + ${delta}`);
+      }
+    }
+  });
+
   void test('no single-byte change of a valid certificate verifies, and none throws', () => {
     fc.assert(
       fc.property(fc.nat(good.length - 1), fc.integer({ min: 1, max: 255 }), (index, delta) => {
