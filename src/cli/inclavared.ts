@@ -2,8 +2,9 @@
  * inclavared's main: `serve` runs the host attestation daemon until SIGTERM/SIGINT; `platform-cert` prints
  * the platform certificate. Errors are one line, `inclavared: <message>`, and the exit status of their class.
  */
-import { Command, CommanderError } from 'commander';
-import { describeError, isInclavareError } from '../errors/errors.ts';
+import { Command } from 'commander';
+import { describeError } from '../errors/errors.ts';
+import { runProgram } from './run-program.ts';
 import { startDaemon } from '../inclavared/daemon.ts';
 import { createDaemonLog } from '../inclavared/log.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_ROOT, DEFAULT_TSM_PATH } from '../inclavared/paths.ts';
@@ -81,29 +82,8 @@ function buildProgram(setResult: (r: Promise<number>) => void): Command {
 }
 
 /** Runs inclavared with `argv` (without node and script); resolves to the exit status. */
-export async function main(argv: string[]): Promise<number> {
-  let pending: Promise<number> | undefined;
-  const program = buildProgram((r) => {
-    pending = r;
-  });
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-    if (pending === undefined) {
-      process.stdout.write(program.helpInformation());
-      return 2;
-    }
-    return await pending;
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') {
-        return err.exitCode === 0 ? 0 : 2;
-      }
-      process.stderr.write(`inclavared: ${err.message.replace(/^error: /, '')} (see inclavared --help)\n`);
-      return 2;
-    }
-    process.stderr.write(`inclavared: ${describeError(err)}\n`);
-    return isInclavareError(err) ? err.mapping.exitCode : 1;
-  }
+export function main(argv: string[]): Promise<number> {
+  return runProgram('inclavared', argv, buildProgram);
 }
 
 process.exitCode = await main(process.argv.slice(2));

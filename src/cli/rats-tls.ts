@@ -3,7 +3,8 @@
  * src/rats-tls/sample.ts). Exit status: 0 success (client: the echo matched), 1 rejected or failed, 2 usage.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { describeError, isInclavareError } from '../errors/errors.ts';
+import { isInclavareError } from '../errors/errors.ts';
+import { runProgram } from './run-program.ts';
 import { createSampleLog, LOG_LEVELS, runClient, runServer, type SampleOptions } from '../rats-tls/sample.ts';
 
 declare const RUNE_VERSION: string | undefined;
@@ -77,28 +78,8 @@ function buildProgram(setResult: (r: Promise<number>) => void): Command {
 }
 
 /** Runs rats-tls with `argv` (without node and script); resolves to the exit status. */
-export async function main(argv: string[]): Promise<number> {
-  let pending: Promise<number> | undefined;
-  const program = buildProgram((r) => {
-    pending = r;
-  });
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-    if (pending === undefined) {
-      process.stdout.write(program.helpInformation());
-      return 2;
-    }
-    return await pending;
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') return err.exitCode === 0 ? 0 : 2;
-      process.stderr.write(`rats-tls: ${err.message.replace(/^error: /, '')} (see rats-tls --help)\n`);
-      return 2;
-    }
-    process.stderr.write(`rats-tls: ${describeError(err)}\n`);
-    if (isInclavareError(err)) return err.errorClass === 'invalid-argument' ? 2 : err.mapping.exitCode;
-    return 1;
-  }
+export function main(argv: string[]): Promise<number> {
+  return runProgram('rats-tls', argv, buildProgram, (err) => (isInclavareError(err) ? (err.errorClass === 'invalid-argument' ? 2 : err.mapping.exitCode) : 1));
 }
 
 process.exitCode = await main(process.argv.slice(2));
