@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeOciImage, podmanEnv, podmanLoadImage, podmanReset, removeTempDir, repoRoot } from '../test/support/fixtures.ts';
@@ -64,6 +64,23 @@ async function main(): Promise<void> {
     failed ||= step("tee-tools verifies it against this host's inclavared platform certificate", process.execPath,
       [join(repoRoot, 'dist/tee-tools.mjs'), 'verify', evidence, '--tee', 'sim', '--trust-anchor', cert]) !== 0;
     failed ||= step('stop and remove it', 'podman', podman(['rm', '--force', '--time', '5', 'enclave']), env) !== 0;
+
+    // Attested TLS: a server in a sim enclave container, a client outside that trusts only what it verified.
+    // The workload runs the RATS-TLS sample on the host's node that rune injected under /.rune (the image has
+    // no Node.js); it listens on the host's loopback (--network host, 127.0.0.1 only).
+    const port = String(20000 + Math.floor(Math.random() * 20000));
+    const serve = `exec /.rune/lib/ld-linux-x86-64.so.2 --library-path /.rune/lib /.rune/node /app/rats-tls.mjs server -a sim -v nullverifier -i 127.0.0.1 -p ${port} -l info`;
+    failed ||= step('a RATS-TLS server in a sim enclave container (its certificate carries evidence from the container\'s attestation socket)',
+      'podman', podman(['run', '-d', '--name', 'tls-enclave', '--network', 'host', '--pull', 'never',
+        '-e', 'ENCLAVE_TYPE=sim', '-e', 'ENCLAVE_RUNTIME_PATH=sim', '-v', `${join(repoRoot, 'dist')}:/app:ro`, image.reference, 'sh', '-c', serve]), env) !== 0;
+    const tlsId = spawnSync('podman', ['inspect', '--format', '{{.Id}}', 'tls-enclave'], { env, encoding: 'utf8' }).stdout.trim();
+    const measurement = (JSON.parse(readFileSync(join('/run/rune', tlsId, 'enclave.json'), 'utf8')) as { measurement: string }).measurement;
+    for (let i = 0; i < 100 && !((r) => r.stdout + r.stderr)(spawnSync('podman', ['logs', 'tls-enclave'], { env, encoding: 'utf8' })).includes('listening'); i++) spawnSync('sleep', ['0.1']);
+    failed ||= step('the client verifies the server before sending a byte: evidence, platform key, binding to the TLS key, and the measurement rune computed',
+      process.execPath, [join(repoRoot, 'dist/rats-tls.mjs'), 'client', '-v', 'sim', '--trust-anchor', cert, '--expect-measurement', measurement, '-i', '127.0.0.1', '-p', port, '-l', 'info']) !== 0;
+    step('a client expecting another measurement is refused', process.execPath,
+      [join(repoRoot, 'dist/rats-tls.mjs'), 'client', '-v', 'sim', '--trust-anchor', cert, '--expect-measurement', '00'.repeat(48), '-i', '127.0.0.1', '-p', port]);
+    failed ||= step('stop and remove it', 'podman', podman(['rm', '--force', '--time', '5', 'tls-enclave']), env) !== 0;
   } finally {
     await podmanReset(env);
     await removeTempDir(work);

@@ -19,6 +19,7 @@ import {
   reapProcesses,
   removeNewCgroups,
   removeTempDir,
+  repoRoot,
   requireTools,
   run,
   runInBackground,
@@ -197,6 +198,26 @@ void describe(`podman --runtime ${runtimeBinary()}`, { timeout: 120_000 }, () =>
       'sh', '-c', 'if test -t 0 && test -t 1; then echo "tty $(tty)"; fi; exit 6']);
     assert.equal(r.code, 6, describeRun('podman run -t (sim enclave)', [], r));
     assert.match(r.stdout, /^tty \/dev\/pts\/\d+\r?\n/);
+  });
+
+  void enclaveTest('a RATS-TLS server in a sim enclave container is verified by a client outside, by its measurement', async () => {
+    const port = String(20000 + Math.floor(Math.random() * 20000));
+    const serve = `exec /.rune/lib/ld-linux-x86-64.so.2 --library-path /.rune/lib /.rune/node /app/rats-tls.mjs server -a sim -v nullverifier -i 127.0.0.1 -p ${port} -l info`;
+    const id = (await podmanOk(['run', '-d', '--name', 'tls-enclave', '--network', 'host', '--pull', 'never', ...SIM_ENV,
+      '-v', `${path.join(repoRoot, 'dist')}:/app:ro`, IMAGE, 'sh', '-c', serve])).stdout.trim();
+    const measurement = (JSON.parse(await readFile(path.join(stateRoot, id, 'enclave.json'), 'utf8')) as { measurement: string }).measurement;
+    await waitFor('the server to listen', async () => { const l = await podman(['logs', 'tls-enclave']); return (l.stdout + l.stderr).includes('listening'); });
+    const cert = path.join(tmp, 'platform-cert.pem');
+    const pem = await run(process.execPath, [path.join(repoRoot, 'dist/inclavared.mjs'), 'platform-cert', '--data-dir', String(env.INCLAVARED_DATA_DIR)]);
+    await writeFile(cert, pem.stdout);
+    const client = (expect: string): Promise<RunResult> =>
+      run(process.execPath, [path.join(repoRoot, 'dist/rats-tls.mjs'), 'client', '-v', 'sim', '--trust-anchor', cert, '--expect-measurement', expect, '-i', '127.0.0.1', '-p', port, '-l', 'info']);
+    const ok = await client(measurement);
+    assert.equal(ok.code, 0, describeRun('rats-tls client', [], ok));
+    assert.match(ok.stderr + ok.stdout, new RegExp(`verified sim peer, measurement ${measurement}`));
+    const refused = await client('00'.repeat(48));
+    assert.equal(refused.code, 1, describeRun('rats-tls client (wrong measurement)', [], refused));
+    await podmanOk(['rm', '--force', '--time', '5', 'tls-enclave']);
   });
 
   void enclaveTest('podman exec runs inside a sim enclave container, and podman stop ends it gracefully', async () => {
