@@ -26,4 +26,5 @@ export type { Attester, AttesterTee } from './attesters/attester.ts';
 export { createSimAttester } from './attesters/sim.ts';
 export { createLocalSimAttester } from './attesters/sim-local.ts';
 export { createNullAttester } from './attesters/null.ts';
+export { createTsmAttester, type TsmAttesterOptions } from './attesters/tsm.ts';
 export type { HashAlgorithm } from './format.ts';
