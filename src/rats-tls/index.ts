@@ -27,4 +27,5 @@ export { createSimAttester } from './attesters/sim.ts';
 export { createLocalSimAttester } from './attesters/sim-local.ts';
 export { createNullAttester } from './attesters/null.ts';
 export { createTsmAttester, type TsmAttesterOptions } from './attesters/tsm.ts';
+export { createGramineAttester, type GramineAttesterOptions } from './attesters/gramine.ts';
 export type { HashAlgorithm } from './format.ts';

@@ -14,6 +14,7 @@ import { createNullAttester } from './attesters/null.ts';
 import { ATTESTATION_SOCKET_ENV, createSimAttester } from './attesters/sim.ts';
 import { createLocalSimAttester } from './attesters/sim-local.ts';
 import { createTsmAttester } from './attesters/tsm.ts';
+import { createGramineAttester } from './attesters/gramine.ts';
 import { RATS_TLS_ERROR_CODES as E, ratsTlsError } from './codes.ts';
 import { connect, createRatsTlsIdentity, createServer, type RatsTlsVerifyOptions } from './tls.ts';
 
@@ -26,7 +27,7 @@ export const SAMPLE_READ_LIMIT = 256;
 export const LOG_LEVELS = ['off', 'fatal', 'error', 'warn', 'info', 'debug'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-/** Attester instance names: the C ones (tdx_ecdsa and sev_snp through configfs-tsm; the others not yet) and ours. */
+/** Attester instance names: the C ones (tdx_ecdsa and sev_snp through configfs-tsm, sgx_ecdsa through Gramine's /dev/attestation; the others not yet) and ours. */
 const HARDWARE_ATTESTERS = ['sgx_ecdsa', 'sgx_la', 'tdx_ecdsa', 'sev_snp', 'sev', 'csv'];
 /** Verifier instance name → the TEE its evidence must come from (undefined: any; null: accept unattested). */
 const VERIFIERS: Readonly<Record<string, TeeType | undefined | null>> = {
@@ -89,8 +90,10 @@ export function attesterOf(options: SampleOptions): Attester {
   // On a TDX or SNP confidential VM: configfs-tsm.
   if (name === 'tdx_ecdsa' || name === 'tdx') return createTsmAttester({ tee: 'tdx' });
   if (name === 'sev_snp' || name === 'snp') return createTsmAttester({ tee: 'snp' });
+  // Inside a Gramine enclave: /dev/attestation.
+  if (name === 'sgx_ecdsa' || name === 'sgx') return createGramineAttester();
   if (HARDWARE_ATTESTERS.includes(name)) {
-    throw ratsTlsError(E.ATTESTER, `Cannot use the attester "${name}": this build has no ${name} attester yet (available: sim, nullattester, tdx_ecdsa, sev_snp)`);
+    throw ratsTlsError(E.ATTESTER, `Cannot use the attester "${name}": this build has no ${name} attester yet (available: sim, nullattester, tdx_ecdsa, sev_snp, sgx_ecdsa)`);
   }
   return invalid(`Cannot use the attester "${name}": unknown instance (nullattester, sim, ${HARDWARE_ATTESTERS.join(', ')})`);
 }

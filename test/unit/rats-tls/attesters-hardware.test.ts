@@ -1,7 +1,8 @@
 /**
- * The tdx/snp attesters through configfs-tsm, with a double of configfs that answers with real evidence from
- * the shared vectors: the report data goes in as the 64-byte inblob, the outblob comes back as the evidence,
- * and a certificate made with it carries it under the right tag.
+ * The hardware attesters against doubles of their file systems that answer with real evidence from the
+ * shared vectors: tdx/snp through configfs-tsm (the report data goes in as the 64-byte inblob, the outblob
+ * comes back) and sgx through Gramine's /dev/attestation; certificates made with them carry the evidence
+ * under the right tag.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { TsmFs } from '../../../src/inclavared/tsm.ts';
 import { createTsmAttester } from '../../../src/rats-tls/attesters/tsm.ts';
+import { createGramineAttester } from '../../../src/rats-tls/attesters/gramine.ts';
 import { createAttestedCertificate } from '../../../src/rats-tls/certificate.ts';
 import { TAG_INTEL_QUOTE, TAG_SNP_REPORT } from '../../../src/rats-tls/format.ts';
 import { parseAttestedCertificate } from '../../../src/rats-tls/parse.ts';
@@ -72,4 +74,25 @@ test('an attester for one TEE on a node of another fails with RATS_TLS_ERR_ATTES
   const attester = createTsmAttester({ tee: 'tdx', fs: new CannedConfigfs('sev_guest', snpReport) });
   await assert.rejects(attester.getEvidence(new Uint8Array(64)), (e) => isInclavareError(e, 'RATS_TLS_ERR_ATTESTER') && /configfs-tsm/.test(e.message));
   await assert.rejects(attester.getEvidence(new Uint8Array(65)), (e) => isInclavareError(e, 'RATS_TLS_ERR_ATTESTER'));
+});
+
+test('the Gramine sgx attester writes user_report_data and returns the quote; a non-DCAP Gramine is refused', async () => {
+  const sgxQuote = new Uint8Array(readFileSync(join(VECTORS_ROOT, 'intel-sgx/sgx-v3-dcapqvl-00a067110000/quote.bin')));
+  const written: Record<string, Uint8Array> = {};
+  const files: Record<string, Uint8Array> = { attestation_type: Buffer.from('dcap\n'), quote: sgxQuote };
+  const fs = {
+    readFile: async (path: string) => files[basename(path)] ?? Promise.reject(Object.assign(new Error('ENOENT'), { code: 'ENOENT' })),
+    writeFile: async (path: string, data: Uint8Array) => {
+      written[basename(path)] = Uint8Array.from(data);
+    },
+  };
+  const attester = createGramineAttester({ dir: '/fake/dev/attestation', fs });
+  assert.deepEqual(await attester.getEvidence(new Uint8Array([1, 2, 3])), sgxQuote);
+  assert.deepEqual(written.user_report_data, Uint8Array.from([1, 2, 3, ...new Uint8Array(61)]));
+  const cert = await createAttestedCertificate({ attester });
+  assert.equal(parseAttestedCertificate(cert.certDer).tag, TAG_INTEL_QUOTE);
+
+  files.attestation_type = Buffer.from('none\n');
+  await assert.rejects(attester.getEvidence(new Uint8Array(64)), (e) => isInclavareError(e, 'RATS_TLS_ERR_ATTESTER') && /not "dcap"/.test(e.message));
+  await assert.rejects(createGramineAttester({ dir: '/nonexistent/attestation' }).getEvidence(new Uint8Array(64)), (e) => isInclavareError(e, 'RATS_TLS_ERR_ATTESTER'));
 });
