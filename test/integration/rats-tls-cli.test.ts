@@ -92,8 +92,11 @@ void describe('rats-tls sample CLI', () => {
   test('usage errors exit 2: nulltls, an unknown verifier, a hardware attester this build lacks exits 1', () => {
     assert.equal(client(1, '-t', 'nulltls').status, 2);
     assert.equal(client(1, '-v', 'nosuchverifier').status, 2);
-    const hw = client(1, '-a', 'sgx_ecdsa');
+    const hw = client(1, '-a', 'sgx_la');
     assert.equal(hw.status, 1);
-    assert.match(hw.stderr, /no sgx_ecdsa attester/);
+    assert.match(hw.stderr, /no sgx_la attester/);
+    const outsideGramine = client(1, '-a', 'sgx_ecdsa');
+    assert.equal(outsideGramine.status, 1);
+    assert.match(outsideGramine.stderr, /Cannot get sgx evidence from \/dev\/attestation/);
   });
 });
