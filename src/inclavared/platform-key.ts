@@ -38,8 +38,8 @@ function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code;
 }
 
-/** Writes `data` to `path` only if it does not exist yet; returns false when another writer got there first. */
-function publishExclusive(path: string, data: string, mode: number): boolean {
+/** Writes `data` durably to a fresh temp file beside `path` (created with `mode`); returns its path. */
+function writeTemp(path: string, data: string, mode: number): string {
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   const fd = openSync(tmp, 'wx', mode);
   try {
@@ -48,6 +48,12 @@ function publishExclusive(path: string, data: string, mode: number): boolean {
   } finally {
     closeSync(fd);
   }
+  return tmp;
+}
+
+/** Writes `data` to `path` only if it does not exist yet; returns false when another writer got there first. */
+function publishExclusive(path: string, data: string, mode: number): boolean {
+  const tmp = writeTemp(path, data, mode);
   try {
     linkSync(tmp, path);
     return true;
@@ -61,15 +67,7 @@ function publishExclusive(path: string, data: string, mode: number): boolean {
 
 /** Replaces `path` atomically (a certificate that does not match the key). */
 function replaceAtomically(path: string, data: string, mode: number): void {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
-  const fd = openSync(tmp, 'wx', mode);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
+  renameSync(writeTemp(path, data, mode), path);
 }
 
 function syncDir(dir: string): void {

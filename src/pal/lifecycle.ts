@@ -27,6 +27,18 @@ export class PalLifecycle {
     this.#state = 'initializing';
   }
 
+  /** Runs one init: beginInit(), then `initialize`, then endInit() with its outcome (rethrowing its error). */
+  async runInit(initialize: () => Promise<void> | void): Promise<void> {
+    this.beginInit();
+    try {
+      await initialize();
+      this.endInit(true);
+    } catch (err) {
+      this.endInit(false);
+      throw err;
+    }
+  }
+
   /** Ends init: `initialized` on success, back to `loaded` on failure (init may be retried). */
   endInit(ok: boolean): void {
     if (this.#state === 'initializing') this.#state = ok ? 'initialized' : 'loaded';

@@ -43,17 +43,12 @@ export class SimRuntime implements EnclaveRuntime {
 
   /** Accepts no runtime arguments: sim has nothing to configure. */
   async init(options: PalInitOptions): Promise<void> {
-    this.#lifecycle.beginInit();
-    try {
+    await this.#lifecycle.runInit(() => {
       validateInitOptions('sim', options);
       if (options.args.trim() !== '') {
         throw palError(PAL_ERR_ARGS, `Cannot initialize enclave runtime sim: it takes no arguments, got "${options.args}"`);
       }
-      this.#lifecycle.endInit(true);
-    } catch (err) {
-      this.#lifecycle.endInit(false);
-      throw err;
-    }
+    });
   }
 
   /** Resolves the program (PATH from the spec's env when it has no slash) and checks it is an executable file. */

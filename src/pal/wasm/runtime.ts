@@ -97,8 +97,7 @@ export class WasmRuntime implements EnclaveRuntime {
 
   /** Parses the runtime arguments (see ./args.ts) and checks every preopened host directory exists. */
   async init(options: PalInitOptions): Promise<void> {
-    this.#lifecycle.beginInit();
-    try {
+    await this.#lifecycle.runInit(async () => {
       validateInitOptions('wasm', options);
       const { preopens } = parseWasmRuntimeArgs(options.args);
       for (const { host } of preopens) {
@@ -108,11 +107,7 @@ export class WasmRuntime implements EnclaveRuntime {
         }
       }
       this.#preopens = preopens;
-      this.#lifecycle.endInit(true);
-    } catch (err) {
-      this.#lifecycle.endInit(false);
-      throw err;
-    }
+    });
   }
 
   /** Reads and validates the module (PAL_ERR_ENTRYPOINT if missing, PAL_ERR_WASM if not a WASI command). */
