@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the runtime, the demo and the end-to-end tests use.
 PACKAGES=(runc crun containerd podman skopeo umoci busybox-static containernetworking-plugins conmon
-  gcc libc6-dev iproute2 procps util-linux ca-certificates)
+  gcc libc6-dev iproute2 procps util-linux ca-certificates openssl)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

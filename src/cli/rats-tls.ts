@@ -28,7 +28,7 @@ function withSampleFlags(cmd: Command): Command {
     .option('-t, --tls <name>', 'tls instance: openssl', 'openssl')
     .option('-c, --crypto <name>', 'crypto instance: openssl, nullcrypto', 'openssl')
     .option('-m, --mutual', 'mutual attestation')
-    .option('-e, --endorsements', 'attach endorsements to the certificate')
+    .option('-e, --endorsements', 'attach endorsements (Intel collateral) to the certificate: sgx_ecdsa/tdx_ecdsa attesters, with --collateral or --pccs-url')
     .addOption(new Option('-l, --log-level <level>', 'log level').choices(LOG_LEVELS).default('warn'))
     .option('-i, --ip <address>', 'address', '127.0.0.1')
     .option('-p, --port <port>', 'port', port, 1234)
@@ -37,6 +37,8 @@ function withSampleFlags(cmd: Command): Command {
     .option('--trust-anchor <file>', 'trusted sim platform public key (PEM); repeatable', collect)
     .option('--expect-measurement <hex>', 'the peer must have this measurement')
     .option('--nonce', 'in-band nonce freshness (both ends must use it)')
+    .option('--collateral <dir>', "Intel collateral directory: verifies the peer's quote; with -e, attached to ours")
+    .option('--pccs-url <url>', 'with -e: fetch the collateral for our quote from this PCS/PCCS')
     .exitOverride();
 }
 

@@ -27,7 +27,7 @@ export interface DiceEvidence {
 
 // Strict decoding: no indefinite lengths, no `undefined`, no duplicate keys; maps as Map so that keys like
 // "__proto__" stay data.
-const DECODE_OPTIONS = { allowIndefinite: false, allowUndefined: false, rejectDuplicateMapKeys: true, useMaps: true } as const;
+export const DECODE_OPTIONS = { allowIndefinite: false, allowUndefined: false, rejectDuplicateMapKeys: true, useMaps: true } as const;
 
 function malformed(message: string, cause?: unknown): never {
   throw ratsTlsError(RATS_TLS_ERROR_CODES.MALFORMED, message, cause === undefined ? {} : { cause });
@@ -54,7 +54,7 @@ export function encodeDiceEvidence(tag: number, evidence: Uint8Array, claimsByte
 }
 
 /** The tag number of a CBOR item that starts with a tag head (major type 6), or undefined. */
-function leadingTag(bytes: Uint8Array): number | undefined {
+export function leadingTag(bytes: Uint8Array): number | undefined {
   const first = bytes[0];
   if (first === undefined || first >> 5 !== 6) return undefined;
   const info = first & 0x1f;

@@ -33,6 +33,7 @@ import {
 import { pemEncode } from '../x509/pem.ts';
 import type { Attester } from './attesters/attester.ts';
 import { decodeClaims, encodeClaims, encodeDiceEvidence, type CertificateClaims } from './cbor.ts';
+import { encodeIntelEndorsements, type EndorsementsSource } from './endorsements.ts';
 import { RATS_TLS_ERROR_CODES, ratsTlsError } from './codes.ts';
 import { HASH_ALGORITHMS, OID_DICE_ENDORSEMENTS, OID_DICE_EVIDENCE, tagOfTee, type HashAlgorithm } from './format.ts';
 
@@ -67,8 +68,12 @@ export interface CreateAttestedCertificateOptions {
   validity?: { notBefore: Date; notAfter: Date };
   /** The clock for the default validity; default the real clock. */
   now?: () => Date;
-  /** CBOR value of the endorsements extension (2.23.133.5.4.2), written verbatim and non-critical. */
-  endorsements?: Uint8Array;
+  /**
+   * The endorsements extension (2.23.133.5.4.2, non-critical): Intel collateral for the quote (or a function
+   * that gets it for the fresh evidence), encoded by encodeIntelEndorsements(); bytes are written verbatim.
+   * Intel evidence (sgx, tdx) only, unless bytes are given.
+   */
+  endorsements?: Uint8Array | EndorsementsSource;
 }
 
 /** A created certificate and its key. */
@@ -91,6 +96,19 @@ async function freshKey(keyType: CertificateKeyType): Promise<KeyObject> {
 
 function invalid(message: string): never {
   throw ratsTlsError(RATS_TLS_ERROR_CODES.INVALID_ARGUMENT, `Cannot create the certificate: ${message}`);
+}
+
+/** The endorsements extension's value for `evidence` from `source`. */
+async function endorsementsValue(source: Uint8Array | EndorsementsSource, evidence: Uint8Array | undefined, tee: Attester['tee']): Promise<Uint8Array> {
+  if (source instanceof Uint8Array) return source;
+  if (evidence === undefined || (tee !== 'sgx' && tee !== 'tdx')) invalid(`endorsements are defined for Intel evidence (sgx, tdx) only; the ${tee} attester has none`);
+  let collateral;
+  try {
+    collateral = typeof source === 'function' ? await source(evidence, tee) : source;
+  } catch (err) {
+    throw ratsTlsError(RATS_TLS_ERROR_CODES.ATTESTER, `Cannot create the certificate: cannot get the endorsements (collateral) for the ${tee} evidence`, { cause: err });
+  }
+  return encodeIntelEndorsements(collateral);
 }
 
 /** Creates a fresh key and a self-signed DICE certificate carrying the attester's evidence bound to it. */
@@ -139,7 +157,7 @@ export async function createAttestedCertificate(options: CreateAttestedCertifica
     extensions.push(buildExtension(OID_DICE_EVIDENCE, false, encodeDiceEvidence(tagOfTee(tee), evidence, claimsBytes)));
     claims = decodeClaims(claimsBytes);
   }
-  if (options.endorsements !== undefined) extensions.push(buildExtension(OID_DICE_ENDORSEMENTS, false, options.endorsements));
+  if (options.endorsements !== undefined) extensions.push(buildExtension(OID_DICE_ENDORSEMENTS, false, await endorsementsValue(options.endorsements, evidence, options.attester.tee)));
 
   const name = buildName([
     { type: NAME_OIDS.organization, value: RATS_TLS_SUBJECT.organization },

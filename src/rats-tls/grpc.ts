@@ -16,6 +16,7 @@ import { CallCredentials, ChannelCredentials, Metadata, ServerCredentials, Serve
 import { isInclavareError } from '../errors/errors.ts';
 import type { Attester } from './attesters/attester.ts';
 import { RATS_TLS_ERROR_CODES as E, ratsTlsError } from './codes.ts';
+import type { EndorsementsSource } from './endorsements.ts';
 import type { HashAlgorithm } from './format.ts';
 import { checkPeerCertificate, connect, createRatsTlsIdentity, type RatsTlsIdentity, type RatsTlsPeer, type RatsTlsVerifyOptions } from './tls.ts';
 
@@ -36,6 +37,8 @@ export interface RatsTlsServerCredentialsOptions {
   verify?: Omit<RatsTlsVerifyOptions, 'nonce'>;
   hashAlg?: HashAlgorithm;
   customClaims?: Record<string, Uint8Array>;
+  /** With an Intel `attester`: collateral to attach to the certificate as endorsements. */
+  endorsements?: EndorsementsSource;
 }
 
 type SecureConnector = ReturnType<ChannelCredentials['_createSecureConnector']>;
@@ -157,6 +160,7 @@ export async function ratsTlsServerCredentials(options: RatsTlsServerCredentials
       attester: options.attester,
       ...(options.hashAlg ? { hashAlg: options.hashAlg } : {}),
       ...(options.customClaims ? { customClaims: options.customClaims } : {}),
+      ...(options.endorsements ? { endorsements: options.endorsements } : {}),
     });
   }
   return new RatsTlsServerCredentials(identity, options.mutual === true, options.verify ?? {});

@@ -19,6 +19,8 @@ export { parseAttestedCertificate } from './parse.ts';
 export type { AttestedCertificate, CertificateFormat, ParseAttestedCertificateOptions } from './parse.ts';
 export { verifyAttestedCertificate } from './verify.ts';
 export type { AttestedCertificateVerification, Binding, VerifyAttestedCertificateOptions } from './verify.ts';
+export { decodeIntelEndorsements, encodeIntelEndorsements, ENDORSEMENTS_VERSION } from './endorsements.ts';
+export type { EndorsementsSource, IntelEndorsements } from './endorsements.ts';
 export { RATS_TLS_ERROR_CODES } from './codes.ts';
 export type { RatsTlsErrorCode } from './codes.ts';
 export { EXPORTER_LABEL } from './nonce.ts';

@@ -5,9 +5,14 @@
  * Fails closed: an unattested peer is accepted only with the verifier `nullverifier`.
  */
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type tls from 'node:tls';
 import type { TeeType } from '../attestation/claims.ts';
+import { loadIntelCollateral } from '../attestation/intel/collateral.ts';
+import { fetchIntelCollateralForQuote } from '../attestation/intel/pcs.ts';
 import { describeError } from '../errors/errors.ts';
 import type { Attester } from './attesters/attester.ts';
 import { createNullAttester } from './attesters/null.ts';
@@ -16,6 +21,7 @@ import { createLocalSimAttester } from './attesters/sim-local.ts';
 import { createTsmAttester } from './attesters/tsm.ts';
 import { createGramineAttester } from './attesters/gramine.ts';
 import { RATS_TLS_ERROR_CODES as E, ratsTlsError } from './codes.ts';
+import type { EndorsementsSource } from './endorsements.ts';
 import { connect, createRatsTlsIdentity, createServer, type RatsTlsVerifyOptions } from './tls.ts';
 
 /** The samples' message: 40 bytes. */
@@ -60,6 +66,10 @@ export interface SampleOptions {
   expectMeasurement?: string;
   /** Ours: in-band nonce freshness (both ends). */
   nonce?: boolean;
+  /** Ours: Intel collateral directory: verifies the peer's quote, and with `-e` is attached to our certificate. */
+  collateral?: string;
+  /** Ours: with `-e`, fetch the collateral for our quote from this PCS/PCCS (cached for the process's life). */
+  pccsUrl?: string;
   /** Client: talk to Verdictd (`-E`): send the message as an EAA `echo` request. */
   verdictd?: boolean;
 }
@@ -99,7 +109,7 @@ export function attesterOf(options: SampleOptions): Attester {
 }
 
 /** The verification options of `-v` and our flags. */
-export function verifyOf(options: SampleOptions): RatsTlsVerifyOptions {
+export async function verifyOf(options: SampleOptions): Promise<RatsTlsVerifyOptions> {
   const name = options.verifier ?? 'auto';
   if (!Object.hasOwn(VERIFIERS, name)) return invalid(`Cannot use the verifier "${name}": unknown instance (${Object.keys(VERIFIERS).join(', ')})`);
   const tee = VERIFIERS[name];
@@ -108,8 +118,13 @@ export function verifyOf(options: SampleOptions): RatsTlsVerifyOptions {
     ...(tee ? { tee } : {}),
     ...(options.expectMeasurement !== undefined ? { measurements: { measurement: options.expectMeasurement } } : {}),
   };
+  const intelCollateral = options.collateral !== undefined ? await loadIntelCollateral(options.collateral) : undefined;
+  const evidence = {
+    ...(anchors.length > 0 ? { simPlatformKeys: anchors } : {}),
+    ...(intelCollateral !== undefined ? { intelCollateral } : {}),
+  };
   return {
-    ...(anchors.length > 0 ? { evidence: { simPlatformKeys: anchors } } : {}),
+    ...(Object.keys(evidence).length > 0 ? { evidence } : {}),
     ...(Object.keys(expected).length > 0 ? { expected } : {}),
     // nullverifier is the one explicit way to accept a peer without evidence; evidence that is present still verifies.
     allowUnattested: tee === null,
@@ -124,7 +139,27 @@ function checkTransport(options: SampleOptions, log: SampleLog): void {
   const crypto = options.crypto ?? 'openssl';
   if (crypto !== 'openssl' && crypto !== 'nullcrypto') invalid(`Cannot use the crypto instance "${crypto}": unknown instance (openssl, nullcrypto)`);
   if (crypto === 'nullcrypto') log('info', 'crypto "nullcrypto" has no effect: node:crypto (OpenSSL) makes the keys');
-  if (options.endorsements === true) log('info', 'endorsements (-e) are not attached: no attester of this build has any');
+}
+
+/**
+ * The endorsements of `-e` (reference §1: Intel evidence only): the --collateral directory, or collateral
+ * fetched from --pccs-url for each fresh quote. Returns the source and a cleanup for the fetch cache.
+ */
+export async function endorsementsOf(options: SampleOptions, attester: Attester): Promise<{ source: EndorsementsSource | undefined; cleanup: () => Promise<void> }> {
+  const none = { source: undefined, cleanup: async () => undefined };
+  if (options.endorsements !== true) return none;
+  if (attester.tee !== 'sgx' && attester.tee !== 'tdx') {
+    return invalid(`Cannot attach endorsements (-e): they are defined for Intel evidence (sgx_ecdsa, tdx_ecdsa), and the ${attester.tee} attester has none`);
+  }
+  if (options.pccsUrl !== undefined) {
+    const cacheDir = await mkdtemp(join(tmpdir(), 'rats-tls-collateral-'));
+    return {
+      source: (evidence) => fetchIntelCollateralForQuote(evidence, { baseUrl: options.pccsUrl!, cacheDir }),
+      cleanup: () => rm(cacheDir, { recursive: true, force: true }),
+    };
+  }
+  if (options.collateral !== undefined) return { source: await loadIntelCollateral(options.collateral), cleanup: none.cleanup };
+  return invalid('Cannot attach endorsements (-e): give --collateral DIR or --pccs-url URL (where the collateral for the quote comes from)');
 }
 
 function describePeer(socket: tls.TLSSocket): string {
@@ -144,7 +179,9 @@ export interface SampleServer {
 export async function runServer(options: SampleOptions, log: SampleLog = createSampleLog(options.logLevel)): Promise<SampleServer> {
   checkTransport(options, log);
   const attester = attesterOf(options);
-  const server = createServer({ attester, mutual: options.mutual === true, verify: verifyOf(options) }, (socket) => {
+  const verify = await verifyOf(options);
+  const endorsements = await endorsementsOf(options, attester);
+  const server = createServer({ attester, mutual: options.mutual === true, verify, ...(endorsements.source ? { endorsements: endorsements.source } : {}) }, (socket) => {
     log('info', `client ${socket.remoteAddress}:${socket.remotePort}: ${describePeer(socket)}`);
     socket.on('error', (err) => log('warn', `client connection: ${describeError(err)}`));
     socket.once('data', (data: Buffer) => {
@@ -154,16 +191,24 @@ export async function runServer(options: SampleOptions, log: SampleLog = createS
     });
   });
   server.on('tlsClientError', (err) => log('error', `handshake or verification failed, connection dropped: ${describeError(err)}`));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.ip, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.ip, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    await endorsements.cleanup();
+    throw err;
+  }
   return {
     address: server.address() as AddressInfo,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await endorsements.cleanup();
+    },
   };
 }
 
@@ -178,12 +223,18 @@ export interface SampleClientResult {
 export async function runClient(options: SampleOptions, log: SampleLog = createSampleLog(options.logLevel)): Promise<SampleClientResult> {
   checkTransport(options, log);
   // The C client always presents a certificate (a mutual server requires one); ours too.
-  const identity = await createRatsTlsIdentity({ attester: attesterOf(options) });
+  const attester = attesterOf(options);
+  const verify = await verifyOf(options);
+  const endorsements = await endorsementsOf(options, attester);
+  const identity = await createRatsTlsIdentity({ attester, ...(endorsements.source ? { endorsements: endorsements.source } : {}) }).catch(async (err: unknown) => {
+    await endorsements.cleanup();
+    throw err;
+  });
   const message = options.verdictd === true ? JSON.stringify({ command: 'echo', data: SAMPLE_MESSAGE }) : SAMPLE_MESSAGE;
   try {
     return await new Promise<SampleClientResult>((resolve, reject) => {
       const chunks: Buffer[] = [];
-      const socket = connect({ host: options.ip, port: options.port, identity, verify: verifyOf(options) }, () => {
+      const socket = connect({ host: options.ip, port: options.port, identity, verify }, () => {
         log('info', `server ${options.ip}:${options.port}: ${describePeer(socket)}`);
         socket.write(message);
       });
@@ -197,5 +248,6 @@ export async function runClient(options: SampleOptions, log: SampleLog = createS
     });
   } finally {
     identity.close();
+    await endorsements.cleanup();
   }
 }

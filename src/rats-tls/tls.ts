@@ -17,6 +17,7 @@ import type { VerifyEvidenceOptions } from '../attestation/verify-evidence.ts';
 import { InclavareError, isInclavareError } from '../errors/errors.ts';
 import type { Attester } from './attesters/attester.ts';
 import { createAttestedCertificate, type CertificateKeyType } from './certificate.ts';
+import type { EndorsementsSource } from './endorsements.ts';
 import { RATS_TLS_ERROR_CODES as E, ratsTlsError } from './codes.ts';
 import type { HashAlgorithm } from './format.ts';
 import { createFreshnessProof, encodeFrame, exporterNonce, FRAME_HEADER_LENGTH, frameLength, verifyFreshnessProof } from './nonce.ts';
@@ -88,6 +89,8 @@ export interface RatsTlsIdentityOptions {
   hashAlg?: HashAlgorithm;
   keyType?: CertificateKeyType;
   customClaims?: Record<string, Uint8Array>;
+  /** Intel attesters: collateral to attach as the endorsements extension (fetched again at each renewal when a function). */
+  endorsements?: EndorsementsSource;
   /** Renew this long before notAfter (ms); default 5 minutes. */
   renewBeforeMs?: number;
 }
@@ -103,6 +106,7 @@ export async function createRatsTlsIdentity(options: RatsTlsIdentityOptions): Pr
       ...(options.hashAlg ? { hashAlg: options.hashAlg } : {}),
       ...(options.keyType ? { keyType: options.keyType } : {}),
       ...(options.customClaims ? { customClaims: options.customClaims } : {}),
+      ...(options.endorsements ? { endorsements: options.endorsements } : {}),
     });
   let cert = await make();
   const listeners = new Set<() => void>();
@@ -163,6 +167,8 @@ export interface RatsTlsCommonOptions {
   verify?: RatsTlsVerifyOptions;
   hashAlg?: HashAlgorithm;
   customClaims?: Record<string, Uint8Array>;
+  /** With `attester` (sgx, tdx): attach this collateral to our certificate as endorsements. */
+  endorsements?: EndorsementsSource;
 }
 
 type ServerTlsOptions = Omit<tls.TlsOptions, 'key' | 'cert' | 'pfx' | 'ca' | 'requestCert' | 'rejectUnauthorized' | 'SNICallback'>;
@@ -386,19 +392,41 @@ function asError(err: unknown): InclavareError {
 type Emit = (event: string | symbol, ...args: unknown[]) => boolean;
 
 /**
+ * Mutual mode must fail the handshake of a client that sends no certificate, in the handshake (TLS 1.3 alert
+ * 116 certificate_required, 1.2 handshake_failure), as the C RATS-TLS does. node:tls asks OpenSSL for that only
+ * with `rejectUnauthorized`, which also makes node destroy each connection whose certificate does not chain to a
+ * CA once the handshake completes, and a RATS-TLS certificate is self-signed. A connection's first keylog event
+ * comes during its handshake, before that check: there the CA check is turned off again for this socket
+ * (node's per-socket `_rejectUnauthorized`), leaving OpenSSL's no-certificate rule in force and the RATS-TLS
+ * verification to establish(). The key material passed in is dropped. Should a node version stop honouring
+ * this, every mutual connection fails (closed, not open), which the tests would show.
+ */
+function allowSelfSignedPeer(_line: Buffer, socket: tls.TLSSocket): void {
+  (socket as unknown as { _rejectUnauthorized: boolean })._rejectUnauthorized = false;
+}
+
+/** OpenSSL's error for a client that sent no certificate to a server that requires one. */
+function isNoCertificateError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE';
+}
+
+/**
  * An attested TLS server. With `attester`, listen() starts once the first certificate exists (an `error` event
  * if it cannot be made); the certificate is renewed before it expires. `secureConnectionListener` and every
  * `secureConnection` listener see only verified sockets.
  */
 export function createServer(options: RatsTlsServerOptions, secureConnectionListener?: (socket: tls.TLSSocket) => void): tls.Server {
-  const { attester, identity: givenIdentity, verify = {}, mutual = false, hashAlg, customClaims, ...tlsOptions } = options;
+  const { attester, identity: givenIdentity, verify = {}, mutual = false, hashAlg, customClaims, endorsements, ...tlsOptions } = options;
   if (attester === undefined && givenIdentity === undefined) throw ratsTlsError(E.INVALID_ARGUMENT, 'Cannot create the RATS-TLS server: give an attester or an identity');
-  const base: tls.TlsOptions = { ...tlsOptions, requestCert: mutual, rejectUnauthorized: false };
+  // Mutual: OpenSSL fails the handshake of a client without a certificate (see allowSelfSignedPeer).
+  const base: tls.TlsOptions = { ...tlsOptions, requestCert: mutual, rejectUnauthorized: mutual };
   const server = tls.createServer(givenIdentity ? { ...base, ...givenIdentity.current() } : base);
+  if (mutual) server.on('keylog', allowSelfSignedPeer);
   let identity = givenIdentity;
   const ready: Promise<RatsTlsIdentity> = givenIdentity
     ? Promise.resolve(givenIdentity)
-    : createRatsTlsIdentity({ attester: attester!, ...(hashAlg ? { hashAlg } : {}), ...(customClaims ? { customClaims } : {}) });
+    : createRatsTlsIdentity({ attester: attester!, ...(hashAlg ? { hashAlg } : {}), ...(customClaims ? { customClaims } : {}), ...(endorsements ? { endorsements } : {}) });
   ready.then(
     (id) => {
       identity = id;
@@ -424,6 +452,10 @@ export function createServer(options: RatsTlsServerOptions, secureConnectionList
 
   const emit = server.emit.bind(server) as Emit;
   (server as unknown as { emit: Emit }).emit = (event, ...args) => {
+    if (event === 'tlsClientError' && isNoCertificateError(args[0])) {
+      const reason = ratsTlsError(E.NO_PEER_CERTIFICATE, 'Cannot trust the peer: it presented no certificate (mutual attestation requires one; the handshake failed with alert 116)', { cause: args[0] });
+      return emit(event, reason, ...args.slice(1));
+    }
     if (event !== 'secureConnection') return emit(event, ...args);
     const socket = args[0] as tls.TLSSocket;
     const gate = new ReadGate(socket);
@@ -454,9 +486,10 @@ export function createServer(options: RatsTlsServerOptions, secureConnectionList
  * rejected server destroys the socket with an InclavareError (RATS_TLS_ERR_*) on `error`.
  */
 export function connect(options: RatsTlsConnectOptions, callback?: () => void): tls.TLSSocket {
-  const { identity, verify = {}, hashAlg: _hashAlg, customClaims: _customClaims, ...tlsOptions } = options;
+  const { identity, verify = {}, hashAlg: _hashAlg, customClaims: _customClaims, endorsements: _endorsements, ...tlsOptions } = options;
   void _hashAlg;
   void _customClaims;
+  void _endorsements;
   if ((options as { attester?: unknown }).attester !== undefined) {
     throw ratsTlsError(E.INVALID_ARGUMENT, 'Cannot connect: a client presents a certificate through `identity` (await createRatsTlsIdentity({ attester }))');
   }

@@ -10,11 +10,13 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Claims, TeeType } from '../attestation/claims.ts';
+import type { IntelCollateral } from '../attestation/intel/collateral.ts';
 import { detectTee, verifyEvidence, type VerifyEvidenceOptions } from '../attestation/verify-evidence.ts';
 import { InclavareError, isInclavareError } from '../errors/errors.ts';
 import { verifyCertificateSignature } from '../x509/certificate.ts';
 import type { CertificateClaims } from './cbor.ts';
 import { RATS_TLS_ERROR_CODES, ratsTlsError } from './codes.ts';
+import { decodeIntelEndorsements, mergeCollateral } from './endorsements.ts';
 import { HASH_ALGORITHMS } from './format.ts';
 import { parseAttestedCertificate, type AttestedCertificate, type CertificateFormat, type ParseAttestedCertificateOptions } from './parse.ts';
 import { readReportData } from './report-data.ts';
@@ -37,6 +39,11 @@ export interface VerifyAttestedCertificateOptions {
    * certificate whose evidence must be checked at another time than its short lifetime (tee-tools verify-cert).
    */
   checkValidityPeriod?: boolean;
+  /**
+   * Intel evidence: complete the verifier's collateral with the certificate's endorsements extension (its items
+   * are Intel-signed and checked like any collateral; the verifier's own items take precedence). Default true.
+   */
+  useEndorsements?: boolean;
   /** Passed to parseAttestedCertificate() when the input is bytes: which extension to read when both exist. */
   prefer?: ParseAttestedCertificateOptions['prefer'];
 }
@@ -55,6 +62,10 @@ export interface AttestedCertificateVerification {
   evidenceClaims?: Claims;
   /** DICE: the certificate's own claims (pubkey-hash, nonce, custom). */
   certificateClaims: CertificateClaims | undefined;
+  /** The collateral items taken from the certificate's endorsements extension (Intel evidence), if any. */
+  endorsementsUsed?: (keyof IntelCollateral)[];
+  /** Why the endorsements extension could not be used (it is malformed), if so. */
+  endorsementsError?: InclavareError;
   /** Why the evidence verifier rejected the evidence (its own InclavareError), if it did. */
   evidenceError?: InclavareError;
   /** The first reason `verified` is false. */
@@ -101,6 +112,10 @@ function checkBinding(cert: AttestedCertificate, reportData: Uint8Array): Inclav
   return undefined;
 }
 
+function asRatsTlsError(err: unknown, message: string): InclavareError {
+  return isInclavareError(err) ? err : ratsTlsError(RATS_TLS_ERROR_CODES.MALFORMED, message, { cause: err });
+}
+
 /**
  * Verifies a RATS-TLS certificate (DER, PEM or an already parsed one). Never throws for a bad certificate:
  * the verdict carries the error. The binding is computed even when the evidence itself does not verify.
@@ -117,8 +132,7 @@ export function verifyAttestedCertificate(
   try {
     cert = typeof input === 'string' || input instanceof Uint8Array ? parseAttestedCertificate(input, options.prefer === undefined ? {} : { prefer: options.prefer }) : input;
   } catch (err) {
-    const error = isInclavareError(err) ? err : ratsTlsError(RATS_TLS_ERROR_CODES.MALFORMED, 'Cannot parse the certificate', { cause: err });
-    return { ...empty, verified: false, error };
+    return { ...empty, verified: false, error: asRatsTlsError(err, 'Cannot parse the certificate') };
   }
   const errors: InclavareError[] = [];
   // The C verifier accepts only a single self-signed certificate (reference §2): the key in it signed it.
@@ -176,9 +190,23 @@ export function verifyAttestedCertificate(
 
   let claims: Claims | undefined;
   let evidenceError: InclavareError | undefined;
+  let evidenceOptions = options.evidence;
+  let endorsementsUsed: (keyof IntelCollateral)[] | undefined;
+  let endorsementsError: InclavareError | undefined;
+  // An empty extension means none: rats-rs writes one into every certificate.
+  if (cert.endorsements !== undefined && cert.endorsements.length > 0 && (detected === 'sgx' || detected === 'tdx') && options.useEndorsements !== false) {
+    try {
+      const merged = mergeCollateral(options.evidence?.intelCollateral, decodeIntelEndorsements(cert.endorsements).collateral);
+      evidenceOptions = { ...options.evidence, intelCollateral: merged.collateral };
+      endorsementsUsed = merged.fromCertificate;
+    } catch (err) {
+      endorsementsError = asRatsTlsError(err, 'Cannot parse the endorsements extension');
+      errors.push(endorsementsError);
+    }
+  }
   if (detected !== null && cert.expectedTees.includes(detected)) {
     try {
-      claims = verifyEvidence(cert.evidence, { ...options.evidence, tee: detected, at: options.at });
+      claims = verifyEvidence(cert.evidence, { ...evidenceOptions, tee: detected, at: options.at });
     } catch (err) {
       evidenceError = isInclavareError(err) ? err : new InclavareError('ATTEST_ERR_INTERNAL', 'internal', 'Cannot verify evidence', { cause: err });
       errors.push(ratsTlsError(RATS_TLS_ERROR_CODES.EVIDENCE_REJECTED, 'Cannot trust the certificate: its evidence does not verify', { cause: evidenceError }));
@@ -191,6 +219,8 @@ export function verifyAttestedCertificate(
     tee: detected,
     claims: errors.length === 0 ? claims : undefined,
     ...(claims ? { evidenceClaims: claims } : {}),
+    ...(endorsementsUsed ? { endorsementsUsed } : {}),
+    ...(endorsementsError ? { endorsementsError } : {}),
     ...(evidenceError ? { evidenceError } : {}),
     ...(errors[0] ? { error: errors[0] } : {}),
   };

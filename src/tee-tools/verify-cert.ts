@@ -37,6 +37,11 @@ export interface VerifyCertReport {
   evidence: VerifyReport | null;
   /** Why `verified` is false (the first failed check), else null. */
   error: { code: string; message: string } | null;
+  /**
+   * The endorsements extension (Intel collateral in the certificate), null when absent: the collateral items
+   * taken from it (the verifier's --collateral items take precedence), or why it could not be used.
+   */
+  endorsements: { used: string[]; error: { code: string; message: string } | null } | null;
 }
 
 function reportOf(v: AttestedCertificateVerification): VerifyCertReport {
@@ -46,11 +51,16 @@ function reportOf(v: AttestedCertificateVerification): VerifyCertReport {
     else evidence = rejectedReport(v.tee, v.evidenceError ?? v.error);
   }
   const error = v.error === undefined ? null : { code: v.error.code, message: describeError(v.error) };
-  return { verified: v.verified, binding: v.binding, format: v.format, evidence, error };
+  const endorsements =
+    v.certificate?.endorsements === undefined || v.certificate.endorsements.length === 0
+      ? null
+      : { used: v.endorsementsUsed ?? [], error: v.endorsementsError ? { code: v.endorsementsError.code, message: describeError(v.endorsementsError) } : null };
+  return { verified: v.verified, binding: v.binding, format: v.format, evidence, error, endorsements };
 }
 
 function formatText(r: VerifyCertReport): string {
-  const head = `${r.verified ? 'verified' : 'rejected'}: ${r.format} certificate, binding ${r.binding}\n`;
+  const endorsed = r.endorsements === null ? '' : r.endorsements.error ? ', endorsements unusable' : `, ${r.endorsements.used.length} collateral items from its endorsements`;
+  const head = `${r.verified ? 'verified' : 'rejected'}: ${r.format} certificate, binding ${r.binding}${endorsed}\n`;
   const why = r.error && !r.verified ? `  ${r.error.code}: ${r.error.message}\n` : '';
   const evidence = r.evidence ? formatVerdict(r.evidence).replace(/^/gm, '  ') : '';
   return head + why + evidence;

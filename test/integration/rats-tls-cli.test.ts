@@ -89,12 +89,18 @@ void describe('rats-tls sample CLI', () => {
     assert.equal(client(port, '--trust-anchor', anchor, '--nonce').status, 0);
   });
 
-  test('usage errors exit 2: nulltls, an unknown verifier, a hardware attester this build lacks exits 1', () => {
+  test('usage errors exit 2: nulltls, an unknown verifier, -e without Intel evidence or a collateral source; a hardware attester this build lacks exits 1', () => {
     assert.equal(client(1, '-t', 'nulltls').status, 2);
     assert.equal(client(1, '-v', 'nosuchverifier').status, 2);
     const hw = client(1, '-a', 'sgx_la');
     assert.equal(hw.status, 1);
     assert.match(hw.stderr, /no sgx_la attester/);
+    const simEndorsed = client(1, '-a', 'sim', '--sim-platform-key', key, '-e');
+    assert.equal(simEndorsed.status, 2);
+    assert.match(simEndorsed.stderr, /endorsements .* Intel evidence/);
+    const noSource = client(1, '-a', 'tdx_ecdsa', '-e');
+    assert.equal(noSource.status, 2);
+    assert.match(noSource.stderr, /--collateral DIR or --pccs-url URL/);
     const outsideGramine = client(1, '-a', 'sgx_ecdsa');
     assert.equal(outsideGramine.status, 1);
     assert.match(outsideGramine.stderr, /Cannot get sgx evidence from \/dev\/attestation/);

@@ -5,13 +5,14 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createLocalSimAttester } from '../../src/rats-tls/attesters/sim-local.ts';
 import { createAttestedCertificate } from '../../src/rats-tls/certificate.ts';
+import { loadIntelCollateral } from '../../src/attestation/intel/collateral.ts';
 
 const TOOL = new URL('../../dist/tee-tools.mjs', import.meta.url).pathname;
 const VECTORS = new URL('../../../shared/vectors/', import.meta.url).pathname;
@@ -31,6 +32,7 @@ interface CertReport {
   format: string;
   evidence: { verified: boolean; tee: string | null; tcbStatus: string | null; error: { code: string } | null } | null;
   error: { code: string; message: string } | null;
+  endorsements: { used: string[]; error: { code: string } | null } | null;
 }
 
 function tool(args: string[]): Promise<Run> {
@@ -85,6 +87,23 @@ void describe('tee-tools verify-cert', () => {
     const r = JSON.parse(run.stdout) as CertReport;
     assert.deepEqual([r.verified, r.binding, r.format], [false, 'valid', 'dice']);
     assert.equal(r.evidence?.error?.code, 'ATTEST_ERR_COLLATERAL_MISSING');
+  });
+
+  void test("a certificate's endorsements are the collateral when --collateral is absent (TDX quote, binding checked separately)", async () => {
+    const tdx = join(VECTORS, 'intel-tdx/tdx-v4-dcapqvl-b0c06f000000');
+    const quote = new Uint8Array(readFileSync(join(tdx, 'quote.bin')));
+    // A replayed quote: its report_data was made for another key, so the binding must come out invalid.
+    const c = await createAttestedCertificate({ attester: { tee: 'tdx', getEvidence: async () => quote }, endorsements: await loadIntelCollateral(tdx) });
+    const cert = join(dir, 'tdx-endorsed.pem');
+    await writeFile(cert, c.certPem);
+    const run = await tool(['verify-cert', cert, '--at', '2025-07-04T10:16:31Z', '--ignore-validity-period', '--json']);
+    assert.equal(run.code, 1, run.stderr);
+    const r = JSON.parse(run.stdout) as CertReport;
+    assert.deepEqual([r.verified, r.binding, r.evidence?.verified, r.evidence?.tee], [false, 'invalid', true, 'tdx']);
+    assert.equal(r.endorsements?.used.length, 7);
+    assert.equal(r.error?.code, 'RATS_TLS_ERR_REPORT_DATA_MISMATCH');
+    const text = await tool(['verify-cert', cert, '--at', '2025-07-04T10:16:31Z', '--ignore-validity-period']);
+    assert.match(text.stdout, /^rejected: dice certificate, binding invalid, 7 collateral items from its endorsements/);
   });
 
   void test('the rats-rs certificate is rejected outside its validity period by default (exit 1)', async () => {

@@ -107,12 +107,26 @@ void describe('one-way and mutual attestation', () => {
     assert.ok(peer !== 'unset' && peer?.claims?.tee === 'sim');
   });
 
-  test('a mutual server drops a client without a certificate (RATS_TLS_ERR_NO_PEER_CERTIFICATE), its data unseen', async () => {
+  test('a mutual server fails the handshake of a client without a certificate (alert 116; RATS_TLS_ERR_NO_PEER_CERTIFICATE), its data unseen', async () => {
     const s = await startServer({ attester, mutual: true, verify: { evidence } });
     const o = await exchange(s.port, { verify: { evidence } });
     assert.equal(o.echo, '');
+    // In the handshake, as the C RATS-TLS does: OpenSSL sends certificate_required (116), not a closed socket later.
+    assert.equal((o.error as { code?: string } | undefined)?.code, 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', String(o.error));
     assert.deepEqual(s.errors.map((e) => code(e)), [E.NO_PEER_CERTIFICATE]);
+    assert.equal((s.errors[0]?.cause as { code?: string } | undefined)?.code, 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE');
     assert.deepEqual(s.seen, []);
+  });
+
+  test('a mutual TLS 1.2 server also fails the handshake of a client without a certificate', async () => {
+    const s = await startServer({ attester, mutual: true, verify: { evidence }, maxVersion: 'TLSv1.2' });
+    const o = await exchange(s.port, { verify: { evidence } });
+    assert.equal(o.echo, '');
+    assert.match((o.error as { code?: string } | undefined)?.code ?? '', /^ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE$|CERTIFICATE_REQUIRED/, String(o.error));
+    assert.deepEqual(s.errors.map((e) => code(e)), [E.NO_PEER_CERTIFICATE]);
+    // A TLS 1.2 client with an attested certificate is still verified and served (the CA check stays off).
+    const ok = await exchange(s.port, { identity: clientIdentity, verify: { evidence } });
+    assert.equal(ok.echo, HELLO, String(ok.error));
   });
 
   test('a mutual server drops an unattested client unless allowUnattested', async () => {
