@@ -30,7 +30,8 @@ export interface VerifyReport {
   tcbStatus: string | null;
   advisoryIds: string[];
   claims: Claims | null;
-  error: { code: string; message: string } | null;
+  /** `details`: what the verifier knows beyond the message (Intel, missing collateral: `missing`, `checked`, `fmspc`). */
+  error: { code: string; message: string; details?: Record<string, unknown> } | null;
 }
 
 const TEE_CHOICES: readonly TeeSelector[] = ['sgx', 'tdx', 'snp', 'sim', 'auto'];
@@ -88,7 +89,8 @@ export function rejectedReport(tee: TeeType | null, err: unknown): VerifyReport 
   // A partial Intel verification still knows the platform's TCB status; report it rather than hide it.
   const tcbStatus = typeof details?.platformTcbStatus === 'string' ? details.platformTcbStatus : null;
   const advisoryIds = Array.isArray(details?.platformAdvisoryIds) ? (details.platformAdvisoryIds as string[]) : [];
-  return { verified: false, tee, tcbStatus, advisoryIds, claims: null, error: { code, message: describeError(err) } };
+  const withDetails = code === 'ATTEST_ERR_COLLATERAL_MISSING' && details !== undefined ? { details: { ...details } } : {};
+  return { verified: false, tee, tcbStatus, advisoryIds, claims: null, error: { code, message: describeError(err), ...withDetails } };
 }
 
 /** The short human-readable verdict. */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -81,12 +81,28 @@ void describe('tee-tools verify-cert', () => {
     assert.deepEqual([r.verified, r.binding, r.format], [true, 'valid', 'legacy']);
   });
 
-  void test('the Intel SGX SDK certificate: binding valid, but no collateral for FMSPC 00706a100000 exists in the vectors (exit 1)', async () => {
-    const run = await tool(['verify-cert', join(RA_TLS, 'ratls-intel-sgxsdk-interop-sgx/intel-sgxsdk-cert.pem'), '--at', EVAL17_AT, '--json']);
+  void test('the Intel SGX SDK certificate: binding valid, and everything but the TCB level verifies; no TCB Info for FMSPC 00706a100000 exists (exit 1)', async () => {
+    const cert = join(RA_TLS, 'ratls-intel-sgxsdk-interop-sgx/intel-sgxsdk-cert.pem');
+    const bare = JSON.parse((await tool(['verify-cert', cert, '--at', EVAL17_AT, '--json'])).stdout) as CertReport;
+    assert.deepEqual([bare.verified, bare.binding, bare.format, bare.evidence?.error?.code], [false, 'valid', 'dice', 'ATTEST_ERR_COLLATERAL_MISSING']);
+
+    // The platform-independent collateral (QE identity, PCK Processor CA CRL, Root CA CRL) of another vector
+    // whose PCK certificate has the same CA: only the per-platform TCB Info is left missing.
+    const generic = join(dir, 'generic-collateral');
+    await mkdir(generic);
+    const source = join(VECTORS, 'intel-sgx/sgx-v3-dcapqvl-00a067110000');
+    for (const f of ['qe_identity.json', 'qe_identity_issuer_chain.pem', 'pck_crl.der', 'pck_crl_issuer_chain.pem', 'root_ca_crl.der']) await copyFile(join(source, f), join(generic, f));
+    const run = await tool(['verify-cert', cert, '--collateral', generic, '--at', '2025-07-04T10:28:44Z', '--json']);
     assert.equal(run.code, 1);
     const r = JSON.parse(run.stdout) as CertReport;
     assert.deepEqual([r.verified, r.binding, r.format], [false, 'valid', 'dice']);
-    assert.equal(r.evidence?.error?.code, 'ATTEST_ERR_COLLATERAL_MISSING');
+    const error = r.evidence?.error as { code: string; details?: { missing: string[]; checked: string[]; fmspc: string } };
+    assert.equal(error.code, 'ATTEST_ERR_COLLATERAL_MISSING');
+    assert.deepEqual(error.details?.missing, ['tcbInfo', 'tcbInfoIssuerChain']);
+    assert.equal(error.details?.fmspc, '00706a100000');
+    for (const check of ['quote signature', 'QE report signature', 'PCK certificate chain to the trusted root', 'PCK certificate not revoked', 'PCK CA not revoked']) {
+      assert.ok(error.details?.checked.includes(check), check);
+    }
   });
 
   void test("a certificate's endorsements are the collateral when --collateral is absent (TDX quote, binding checked separately)", async () => {

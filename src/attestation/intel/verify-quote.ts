@@ -160,7 +160,13 @@ export function verifyParsedIntelQuote(quote: IntelQuote, options: IntelVerifyOp
           seamAttributes: quote.body.report.seamAttributes,
         };
   if (vc.missing.length > 0 || !tcbInfo || !vc.qeIdentity) {
-    const details: Record<string, unknown> = { missing: vc.missing };
+    // What did verify, so that a report can say exactly how far the quote got (e.g. an archived quote whose
+    // platform's TCB Info is not public): everything before this point, given the collateral present.
+    const checked = ['quote signature', 'QE report signature', 'QE report binds the attestation key', 'PCK certificate chain to the trusted root'];
+    if (vc.windows.length > 0) checked.push('present collateral signed and valid at the verification time');
+    if (vc.pckCrl) checked.push('PCK certificate not revoked');
+    if (vc.rootCaCrl) checked.push('PCK CA not revoked');
+    const details: Record<string, unknown> = { missing: vc.missing, checked, fmspc: ext.fmspc };
     if (tcbInfo) {
       const level = matchPlatformTcbLevel(tcbInfo, { sgxComponents: ext.tcbComponents, pceSvn: ext.pceSvn, ...(td ? { teeTcbSvn: td.teeTcbSvn } : {}) });
       details.platformTcbStatus = level?.tcbStatus ?? null;
