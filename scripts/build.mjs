@@ -2,7 +2,7 @@
 // rune launcher (src/launcher/rune.c) with the system C compiler. Output goes to dist/.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -52,6 +52,43 @@ await build({
 });
 for (const name of Object.keys(entries)) chmodSync(join(dist, `${name}.mjs`), 0o755);
 
+// Library entry points (package.json "exports"): dist/lib/<name>.mjs with the npm dependencies left as imports
+// (the application installs them), and their type declarations in dist/types/.
+const libraries = {
+  'rats-tls': 'src/rats-tls/index.ts',
+  'rats-tls-grpc': 'src/rats-tls/grpc.ts',
+  attestation: 'src/attestation/index.ts',
+  pal: 'src/pal/index.ts',
+};
+rmSync(join(dist, 'lib'), { recursive: true, force: true });
+await build({
+  entryPoints: Object.fromEntries(Object.entries(libraries).map(([name, file]) => [name, join(root, file)])),
+  outdir: join(dist, 'lib'),
+  outExtension: { '.js': '.mjs' },
+  bundle: true,
+  packages: 'external',
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  sourcemap: 'linked',
+  logLevel: 'warning',
+  legalComments: 'none',
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
+  define: { RUNE_VERSION: JSON.stringify(version) },
+});
+const types = join(dist, 'types');
+rmSync(types, { recursive: true, force: true });
+execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.lib.json')], { stdio: 'inherit' });
+// The sources import each other as './x.ts'; the declarations sit beside './x.d.ts', which './x.js' names.
+for (const file of readdirSync(types, { recursive: true })) {
+  if (!String(file).endsWith('.d.ts')) continue;
+  const path = join(types, String(file));
+  const text = readFileSync(path, 'utf8');
+  const fixed = text.replace(/((?:from|import\()\s*['"]\.{1,2}\/[^'"]*?)\.ts(['"])/g, '$1.js$2');
+  if (fixed !== text) writeFileSync(path, fixed);
+}
+
 // The launcher finds Node.js at the path it was built with (override with RUNE_NODE at run time).
 const cc = process.env.CC ?? 'cc';
 // Linked statically when the C library allows it: no dynamic loading on each of the engines' many calls.
@@ -65,4 +102,4 @@ try {
 } catch {
   execFileSync(cc, ccArgs, { stdio: 'inherit' });
 }
-console.log(`built dist/rune (launcher) and ${Object.keys(entries).map((n) => `dist/${n}.mjs`).join(', ')}`);
+console.log(`built dist/rune (launcher), ${Object.keys(entries).map((n) => `dist/${n}.mjs`).join(', ')}, and dist/lib/{${Object.keys(libraries).join(',')}}.mjs with dist/types/`);
