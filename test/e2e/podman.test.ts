@@ -32,6 +32,7 @@ import {
   type RunResult,
 } from '../support/fixtures.ts';
 import { buildWasm } from '../support/wasm.ts';
+import { assemble, catStdinWat } from '../unit/pal/wasi-programs.ts';
 
 const IMAGE = 'docker.io/inclavare/busybox:latest';
 const BLOB_CACHE_DIR = '/var/lib/containers/cache';
@@ -191,6 +192,27 @@ void describe(`podman --runtime ${runtimeBinary()}`, { timeout: 120_000 }, () =>
       '--annotation', 'enclave.type=sim', '--annotation', 'enclave.runtime.path=wasm', '-v', `${modules}:/w:ro`, IMAGE, '/w/hello.wasm']);
     assert.equal(r.code, 0, describeRun('podman run (wasm enclave)', [], r));
     assert.equal(r.stdout, 'hello from wasm\n');
+  });
+
+  void enclaveTest('a wasm workload reads stdin (-i), and one waiting for input stops at once on SIGTERM', async () => {
+    const modules = path.join(tmp, 'wasm-cat');
+    await mkdir(modules, { recursive: true });
+    await writeFile(path.join(modules, 'cat.wasm'), await assemble(catStdinWat));
+    const wasmArgs = ['--pull', 'never', '--network', 'none', '--annotation', 'enclave.type=sim', '--annotation', 'enclave.runtime.path=wasm', '-v', `${modules}:/w:ro`, IMAGE, '/w/cat.wasm'];
+    const piped = await podman(['run', '--rm', '-i', ...wasmArgs], { input: 'through the stdin bridge\n' });
+    assert.equal(piped.code, 0, describeRun('podman run -i (wasm cat)', [], piped));
+    assert.equal(piped.stdout, 'through the stdin bridge\n');
+
+    // -d -i: stdin stays open and empty, so the module blocks in fd_read(0).
+    await podmanOk(['run', '-d', '-i', '--name', 'wasm-wait', ...wasmArgs]);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.equal(await inspect('wasm-wait', '{{.State.Status}}'), 'running');
+    const t0 = Date.now();
+    await podmanOk(['stop', '--time', '30', 'wasm-wait']);
+    const took = Date.now() - t0;
+    assert.equal(await inspect('wasm-wait', '{{.State.ExitCode}}'), '143');
+    assert.ok(took < 10_000, `podman stop took ${took} ms: SIGTERM did not end the module (podman waited for its SIGKILL)`);
+    await podmanOk(['rm', 'wasm-wait']);
   });
 
   void enclaveTest('podman run -t gives a sim enclave workload the terminal', async () => {

@@ -5,11 +5,11 @@
  * system, no sockets, no other processes.
  *
  * A worker thread (not the main thread) runs the module so init-runelet keeps handling signals while it
- * runs; kill with a terminating signal terminates the worker and exec reports 128+n. A module blocked in a
- * host call (a read of a stdin that never delivers data) cannot be interrupted by a terminate: exec still
- * reports 128+n after the grace period, but Node cannot exit while that thread is stuck (process.exit joins
- * worker threads), so the process ends when the read returns or on a SIGKILL from outside.
- * TODO(#4): bridge stdin through the main thread so such a module can be killed at once.
+ * runs; kill with a terminating signal terminates the worker and exec reports 128+n. A blocking host call
+ * cannot be interrupted by a terminate, so the module's reads of stdin (the one fd a workload commonly
+ * blocks on) go through the main thread (./stdin-pump.ts; the worker waits interruptibly): a module waiting
+ * for input is killed at once. Should another host call block (poll_oneoff on stdin), exec still reports
+ * 128+n after the grace period, and the thread ends when the call returns.
  * A trap is reported on the stderr fd and gives exit code 134 (128+SIGABRT), as a native process that aborts.
  */
 import { writeSync } from 'node:fs';
@@ -24,6 +24,7 @@ import { envRecord, validateInitOptions, validateProcessSpec } from '../spec.ts'
 import type { EnclaveRuntime, LoadEnclaveRuntimeOptions, PalInitOptions, PalProcessSpec } from '../types.ts';
 import { parseWasmRuntimeArgs, type WasmPreopen } from './args.ts';
 import { webAssembly, type CompiledWasmModule } from './webassembly.ts';
+import { StdinPump } from './stdin-pump.ts';
 import { WASM_WORKER_SOURCE } from './worker-source.ts';
 
 /** The import module a WASI preview1 program links against. */
@@ -37,6 +38,7 @@ interface WasmProcess {
 }
 
 type WorkerResult = { kind: 'exit'; code: number } | { kind: 'trap'; message: string } | { kind: 'link-error'; message: string };
+type WorkerMessage = WorkerResult | { kind: 'stdin-read'; max: number };
 
 /**
  * The functions of WASI preview1 (frozen since 2020; node:wasi provides all of them). A list rather than
@@ -146,6 +148,7 @@ export class WasmRuntime implements EnclaveRuntime {
   }
 
   #start({ module, spec }: WasmProcess): RunningProcess {
+    const stdin = new StdinPump(spec.stdio.stdin);
     const worker = new Worker(WASM_WORKER_SOURCE, {
       eval: true,
       // Without this the worker would inherit the parent's --import/--require hooks (e.g. tsx in tests).
@@ -158,6 +161,7 @@ export class WasmRuntime implements EnclaveRuntime {
         stdin: spec.stdio.stdin,
         stdout: spec.stdio.stdout,
         stderr: spec.stdio.stderr,
+        stdinBridge: stdin.shared,
       },
     });
     let killedBy: number | undefined;
@@ -185,11 +189,12 @@ export class WasmRuntime implements EnclaveRuntime {
           return fail?.(palError(PAL_ERR_WASM, `Cannot run ${spec.path}: ${msg.message}`));
       }
     };
-    worker.once('message', finish);
+    worker.on('message', (msg: WorkerMessage) => (msg.kind === 'stdin-read' ? stdin.request(msg.max) : finish(msg)));
     worker.once('error', (err) => finish({ kind: 'link-error', message: err.message }));
     let graceTimer: NodeJS.Timeout | undefined;
     worker.once('exit', () => {
       clearTimeout(graceTimer);
+      stdin.close();
       if (killedBy !== undefined) settle?.(128 + killedBy);
       else if (!done) fail?.(palError(PAL_ERR_WASM, `Cannot run ${spec.path}: its worker thread ended without a result`));
     });
@@ -201,8 +206,8 @@ export class WasmRuntime implements EnclaveRuntime {
         killedBy = sig;
         void worker.terminate();
         worker.unref();
-        // A worker blocked in a host call (a read of stdin) cannot be terminated until the call returns:
-        // report the kill anyway after the grace period (see the module comment and docs/enclave-runtimes.md).
+        // A worker blocked in another host call cannot be terminated until the call returns: report the kill
+        // anyway after the grace period (see the module comment and docs/enclave-runtimes.md).
         graceTimer = setTimeout(() => settle?.(128 + sig), graceMs);
       },
     };

@@ -78,6 +78,16 @@ export function catFileWat(path: string): string {
   );
 }
 
+/** Copies stdin to stdout in reads of up to 1000 bytes until EOF (exit 0); a failed read exits 200 + errno. */
+export const catStdinWat = command(`(loop $more
+      (i32.store (i32.const 0) (i32.const 4096))
+      (i32.store (i32.const 4) (i32.const 1000))
+      (local.set $err (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))
+      (if (local.get $err) (then (call $proc_exit (i32.add (i32.const 200) (local.get $err)))))
+      (if (i32.eqz (i32.load (i32.const 16))) (then (call $proc_exit (i32.const 0))))
+      (call $write (i32.const 1) (i32.const 4096) (i32.load (i32.const 16)))
+      (br $more))`);
+
 /** Writes `started\n` to stdout, then spins forever (for kill). */
 export const spinWat = command(`(call $write (i32.const 1) (i32.const 256) (i32.const 8))
     (loop $forever (br $forever))`, 'started\n');

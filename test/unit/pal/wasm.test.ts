@@ -1,7 +1,8 @@
 /** The `wasm` enclave runtime with real WASI programs: stdio, args, env, exit codes, preopens, kill, errors. */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { loadEnclaveRuntime } from '../../../src/pal/registry.ts';
 import { PAL_ERR_ARGS, PAL_ERR_CALL, PAL_ERR_ENTRYPOINT, PAL_ERR_STATE, PAL_ERR_WASM } from '../../../src/pal/codes.ts';
 import { WASM_TRAP_EXIT_CODE } from '../../../src/pal/wasm/runtime.ts';
@@ -24,6 +25,7 @@ before(async () => {
     catInside: programs.catFileWat('hello.txt'),
     catOutside: programs.catFileWat('../outside.txt'),
     spin: programs.spinWat,
+    catStdin: programs.catStdinWat,
     ret: programs.returnWat,
     trap: programs.trapWat,
     noStart: programs.noStartWat,
@@ -105,6 +107,44 @@ describe('wasm runtime', () => {
     io.close();
     await rejectsWith(rt.kill(pid, 15), PAL_ERR_CALL, 'pal kill() failed with -3 (ESRCH)');
     await rt.destroy();
+  });
+
+  test('stdin reaches the module through the bridge, in pieces of any size, until EOF', async () => {
+    const rt = await started();
+    const input = `${'x'.repeat(150_000)}\nend\n`;
+    const io = new CapturedStdio(dir, 'cat-stdin', input);
+    const code = await rt.exec(await rt.createProcess({ path: wasm('catStdin'), argv: ['cat'], env: [], stdio: io.stdio }));
+    assert.equal(code, 0);
+    assert.equal(io.stdout, input);
+    io.close();
+    await rt.destroy();
+  });
+
+  test('a module blocked reading a stdin that never delivers is killed at once (not after the grace period)', async () => {
+    // A FIFO opened read-write: reads block (no data) and never see EOF (we hold a writer), like an idle `-i`.
+    const fifo = dir.file('stdin.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const stdin = openSync(fifo, 'r+');
+    const writer = openSync(fifo, 'r+');
+    const io = new CapturedStdio(dir, 'cat-blocked');
+    const rt = await loadEnclaveRuntime('wasm', { graceMs: 15_000 });
+    try {
+      await rt.init({ args: '', logLevel: 'info' });
+      const exec = rt.exec(await rt.createProcess({ path: wasm('catStdin'), argv: ['cat'], env: [], stdio: { ...io.stdio, stdin } }));
+      writeSync(writer, 'first line\n');
+      await waitFor(() => io.stdout, (s) => s === 'first line\n');
+      // Now blocked in fd_read(0) for good; only the terminate (not the 15 s grace timer) can end it quickly.
+      const t0 = Date.now();
+      await rt.kill(0, 15);
+      assert.equal(await exec, 143);
+      assert.ok(Date.now() - t0 < 5_000, `killed after ${Date.now() - t0} ms`);
+    } finally {
+      await rt.destroy();
+      // Release whatever still reads the FIFO (a pool thread here; the module's own thread without the bridge).
+      writeSync(writer, 'x\n');
+      for (const fd of [stdin, writer]) closeSync(fd);
+      io.close();
+    }
   });
 
   test('destroy terminates modules still running', async () => {
