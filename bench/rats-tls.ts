@@ -108,6 +108,16 @@ const tlsOptions = { minVersion: 'TLSv1.3' as const };
 const plainContext = tls.createSecureContext({ ...tlsOptions, ca: plainCert.certPem });
 const bytes = MIB * 1024 * 1024;
 
+// Mutual: the client presents a certificate too. Plain: the server trusts the client's ordinary certificate as
+// its CA; attested: both ends verify each other's evidence (verdicts cached), and the server fails a
+// certificate-less client in the handshake (its keylog hook, src/rats-tls/tls.ts).
+const clientAttested = await createAttestedCertificate({ attester });
+const clientPlain = await createAttestedCertificate({ attester: createNullAttester() });
+const plainMutualContext = tls.createSecureContext({ ...tlsOptions, ca: plainCert.certPem, cert: clientPlain.certPem, key: clientPlain.keyPem });
+const plainMutualServer = { ...tlsOptions, cert: plainCert.certPem, key: plainCert.keyPem, requestCert: true, rejectUnauthorized: true, ca: clientPlain.certPem };
+const clientIdentity = staticRatsTlsIdentity({ cert: clientAttested.certPem, key: clientAttested.keyPem });
+const serverIdentity = () => staticRatsTlsIdentity({ cert: attestedCert.certPem, key: attestedCert.keyPem });
+
 const sides = {
   plain: {
     hs: tls.createServer({ ...tlsOptions, cert: plainCert.certPem, key: plainCert.keyPem }, onConnection(0)),
@@ -125,14 +135,21 @@ const sides = {
     bulk: createServer({ ...tlsOptions, identity: staticRatsTlsIdentity({ cert: attestedCert.certPem, key: attestedCert.keyPem }) }, onConnection(bytes)),
     connect: ((port) => connect({ ...tlsOptions, host: '127.0.0.1', port, verify: uncachedVerify })) as Connect,
   },
-};
-const ports = {
-  plain: { hs: await listen(sides.plain.hs), bulk: await listen(sides.plain.bulk) },
-  attested: { hs: await listen(sides.attested.hs), bulk: await listen(sides.attested.bulk) },
-  uncached: { hs: await listen(sides.uncached.hs), bulk: await listen(sides.uncached.bulk) },
+  plainMutual: {
+    hs: tls.createServer(plainMutualServer, onConnection(0)),
+    bulk: tls.createServer(plainMutualServer, onConnection(bytes)),
+    connect: ((port) => tls.connect({ host: '127.0.0.1', port, secureContext: plainMutualContext, checkServerIdentity: () => undefined })) as Connect,
+  },
+  mutual: {
+    hs: createServer({ ...tlsOptions, mutual: true, identity: serverIdentity(), verify }, onConnection(0)),
+    bulk: createServer({ ...tlsOptions, mutual: true, identity: serverIdentity(), verify }, onConnection(bytes)),
+    connect: ((port) => connect({ ...tlsOptions, host: '127.0.0.1', port, identity: clientIdentity, verify })) as Connect,
+  },
 };
 type Side = keyof typeof sides;
-const SIDES: readonly Side[] = ['plain', 'attested', 'uncached'];
+const SIDES: readonly Side[] = ['plain', 'attested', 'uncached', 'plainMutual', 'mutual'];
+const ports = {} as Record<Side, { hs: number; bulk: number }>;
+for (const side of SIDES) ports[side] = { hs: await listen(sides[side].hs), bulk: await listen(sides[side].bulk) };
 
 // Warm-up: JIT, OpenSSL tables, first-use costs on both sides.
 for (const side of SIDES) {
@@ -140,7 +157,7 @@ for (const side of SIDES) {
   await bulk(sides[side].connect, ports[side].bulk, bytes);
 }
 
-const totals = { plain: { hsMs: 0, bulkMs: 0 }, attested: { hsMs: 0, bulkMs: 0 }, uncached: { hsMs: 0, bulkMs: 0 } };
+const totals = Object.fromEntries(SIDES.map((side) => [side, { hsMs: 0, bulkMs: 0 }])) as Record<Side, { hsMs: number; bulkMs: number }>;
 for (let round = 0; round < ROUNDS; round++) {
   const order = round % 2 === 0 ? SIDES : [...SIDES].reverse();
   for (const side of order) {
@@ -154,13 +171,16 @@ const mibPerSecond = (side: Side) => (MIB * ROUNDS) / (totals[side].bulkMs / 100
 console.log(`machine: ${cpus()[0]?.model ?? 'unknown'} x${cpus().length}, node ${process.version}, ${ROUNDS} alternating rounds`);
 for (const side of SIDES) {
   console.log(
-    `${side.padEnd(9)}  handshakes: ${(1000 / perHandshake(side)).toFixed(0).padStart(5)}/s (${perHandshake(side).toFixed(3)} ms each)   throughput: ${mibPerSecond(side).toFixed(0).padStart(5)} MiB/s`,
+    `${side.padEnd(11)}  handshakes: ${(1000 / perHandshake(side)).toFixed(0).padStart(5)}/s (${perHandshake(side).toFixed(3)} ms each)   throughput: ${mibPerSecond(side).toFixed(0).padStart(5)} MiB/s`,
   );
 }
 const hsRatio = perHandshake('attested') / perHandshake('plain');
 const tpRatio = mibPerSecond('attested') / mibPerSecond('plain');
 console.log(`handshake time attested/plain: ${hsRatio.toFixed(2)}x (target <= 1.30)   throughput attested/plain: ${tpRatio.toFixed(2)}x (target >= 0.95)`);
 console.log(`without the verdict cache: handshake time ${(perHandshake('uncached') / perHandshake('plain')).toFixed(2)}x, throughput ${(mibPerSecond('uncached') / mibPerSecond('plain')).toFixed(2)}x`);
+console.log(
+  `mutual (both ends present and verify): handshake time ${(perHandshake('mutual') / perHandshake('plainMutual')).toFixed(2)}x plain mutual TLS, throughput ${(mibPerSecond('mutual') / mibPerSecond('plainMutual')).toFixed(2)}x`,
+);
 for (const side of Object.values(sides)) {
   side.hs.close();
   side.bulk.close();

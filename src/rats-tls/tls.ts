@@ -480,6 +480,34 @@ export function createServer(options: RatsTlsServerOptions, secureConnectionList
   return server;
 }
 
+/** The tls.connect() options that go into the SecureContext (node:tls createSecureContext()). */
+const CONTEXT_OPTIONS = [
+  'ciphers', 'ecdhCurve', 'sigalgs', 'minVersion', 'maxVersion', 'secureProtocol', 'secureOptions', 'honorCipherOrder',
+  'dhparam', 'crl', 'passphrase', 'clientCertEngine', 'privateKeyEngine', 'privateKeyIdentifier', 'sessionIdContext',
+  'allowPartialTrustChain',
+] as const;
+const CLIENT_CONTEXT_CACHE_SIZE = 64;
+const clientContexts = new Map<string, tls.SecureContext>();
+
+/**
+ * The client's SecureContext, built once per certificate and context options: tls.connect() would otherwise
+ * build one per connection, parsing the client's key every time (most of a mutual handshake's cost).
+ */
+function clientContext(options: Record<string, unknown>, identity: RatsTlsIdentity | undefined): tls.SecureContext {
+  const own = identity?.current();
+  const contextOptions = Object.fromEntries(CONTEXT_OPTIONS.filter((k) => options[k] !== undefined).map((k) => [k, options[k]]));
+  const key = createHash('sha256')
+    .update(JSON.stringify([own?.cert ?? null, own?.key ?? null, contextOptions]))
+    .digest('hex');
+  let context = clientContexts.get(key);
+  if (context === undefined) {
+    context = tls.createSecureContext({ ...contextOptions, ...(own ?? {}) });
+    if (clientContexts.size >= CLIENT_CONTEXT_CACHE_SIZE) clientContexts.delete(clientContexts.keys().next().value!);
+    clientContexts.set(key, context);
+  }
+  return context;
+}
+
 /**
  * Connects to an attested TLS server. The server is always verified; `identity` makes this side present a
  * certificate (for mutual servers). `callback` and `secureConnect` listeners run only after verification; a
@@ -494,7 +522,7 @@ export function connect(options: RatsTlsConnectOptions, callback?: () => void): 
     throw ratsTlsError(E.INVALID_ARGUMENT, 'Cannot connect: a client presents a certificate through `identity` (await createRatsTlsIdentity({ attester }))');
   }
   // No session resumption: a resumed session would skip the certificate, so every connection is a full handshake.
-  const socket = tls.connect({ ...tlsOptions, ...(identity ? identity.current() : {}), rejectUnauthorized: false });
+  const socket = tls.connect({ ...tlsOptions, secureContext: clientContext(tlsOptions, identity), rejectUnauthorized: false });
   const gate = new ReadGate(socket);
   const emit = socket.emit.bind(socket) as Emit;
   (socket as unknown as { emit: Emit }).emit = (event, ...args) => {

@@ -285,3 +285,38 @@ void describe('certificate renewal', () => {
     assert.notEqual(identity.current().cert, first);
   });
 });
+
+void describe('client secure contexts', () => {
+  test('built once per client certificate and context options, not per connection; options still apply', async () => {
+    const s = await startServer({ attester, mutual: true, verify: { evidence } });
+    const made: unknown[] = [];
+    const original = tls.createSecureContext;
+    tls.createSecureContext = (options) => {
+      made.push(options);
+      return original(options);
+    };
+    try {
+      const [first, second] = await Promise.all([createAttestedCertificate({ attester }), createAttestedCertificate({ attester })]);
+      let current = { cert: first.certPem, key: first.keyPem };
+      const renewing = { ...staticRatsTlsIdentity({ cert: first.certPem, key: first.keyPem }), current: () => current };
+      for (let i = 0; i < 3; i++) assert.equal((await exchange(s.port, { identity: renewing, verify: { evidence } })).echo, HELLO);
+      assert.equal(made.length, 1, 'three connections, one context');
+      current = { cert: second.certPem, key: second.keyPem }; // a renewal
+      assert.equal((await exchange(s.port, { identity: renewing, verify: { evidence } })).echo, HELLO);
+      assert.equal(made.length, 2, 'a new certificate, a new context');
+      let protocol: string | null = null;
+      await new Promise<void>((resolve, reject) => {
+        const socket = connect({ host: '127.0.0.1', port: s.port, identity: renewing, verify: { evidence }, maxVersion: 'TLSv1.2' }, () => {
+          protocol = socket.getProtocol();
+          socket.end();
+          resolve();
+        });
+        socket.once('error', reject);
+      });
+      assert.equal(protocol, 'TLSv1.2');
+      assert.equal(made.length, 3, 'other context options, another context');
+    } finally {
+      tls.createSecureContext = original;
+    }
+  });
+});
