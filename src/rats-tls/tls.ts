@@ -10,7 +10,7 @@
  * - a rejected peer's socket is destroyed: the client's socket emits `error` with an InclavareError
  *   (RATS_TLS_ERR_*), the server emits `tlsClientError` and drops the connection. Fail closed.
  */
-import { createHash, X509Certificate } from 'node:crypto';
+import { constants as cryptoConstants, createHash, X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import type { Claims, TeeType } from '../attestation/claims.ts';
 import type { VerifyEvidenceOptions } from '../attestation/verify-evidence.ts';
@@ -420,7 +420,7 @@ export function createServer(options: RatsTlsServerOptions, secureConnectionList
   const { attester, identity: givenIdentity, verify = {}, mutual = false, hashAlg, customClaims, endorsements, ...tlsOptions } = options;
   if (attester === undefined && givenIdentity === undefined) throw ratsTlsError(E.INVALID_ARGUMENT, 'Cannot create the RATS-TLS server: give an attester or an identity');
   // Mutual: OpenSSL fails the handshake of a client without a certificate (see allowSelfSignedPeer).
-  const base: tls.TlsOptions = { ...tlsOptions, requestCert: mutual, rejectUnauthorized: mutual };
+  const base: tls.TlsOptions = { ...tlsOptions, secureOptions: noRenegotiation(tlsOptions.secureOptions), requestCert: mutual, rejectUnauthorized: mutual };
   const server = tls.createServer(givenIdentity ? { ...base, ...givenIdentity.current() } : base);
   if (mutual) server.on('keylog', allowSelfSignedPeer);
   let identity = givenIdentity;
@@ -480,6 +480,14 @@ export function createServer(options: RatsTlsServerOptions, secureConnectionList
   return server;
 }
 
+/**
+ * TLS 1.2 renegotiation is off at both ends: it could swap the peer's certificate after it was verified
+ * (TLS 1.3 has no renegotiation). The caller's other secureOptions bits are kept.
+ */
+function noRenegotiation(secureOptions: number | undefined): number {
+  return (secureOptions ?? 0) | cryptoConstants.SSL_OP_NO_RENEGOTIATION;
+}
+
 /** The tls.connect() options that go into the SecureContext (node:tls createSecureContext()). */
 const CONTEXT_OPTIONS = [
   'ciphers', 'ecdhCurve', 'sigalgs', 'minVersion', 'maxVersion', 'secureProtocol', 'secureOptions', 'honorCipherOrder',
@@ -495,7 +503,8 @@ const clientContexts = new Map<string, tls.SecureContext>();
  */
 function clientContext(options: Record<string, unknown>, identity: RatsTlsIdentity | undefined): tls.SecureContext {
   const own = identity?.current();
-  const contextOptions = Object.fromEntries(CONTEXT_OPTIONS.filter((k) => options[k] !== undefined).map((k) => [k, options[k]]));
+  const contextOptions: Record<string, unknown> = Object.fromEntries(CONTEXT_OPTIONS.filter((k) => options[k] !== undefined).map((k) => [k, options[k]]));
+  contextOptions.secureOptions = noRenegotiation(options.secureOptions as number | undefined);
   const key = createHash('sha256')
     .update(JSON.stringify([own?.cert ?? null, own?.key ?? null, contextOptions]))
     .digest('hex');

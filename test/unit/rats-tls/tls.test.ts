@@ -320,3 +320,42 @@ void describe('client secure contexts', () => {
     }
   });
 });
+
+void describe('TLS 1.2 renegotiation (could swap a verified certificate) is refused at both ends', () => {
+  test('a server cannot renegotiate with our client', async () => {
+    // A plain TLS 1.2 server serving an attested certificate asks our client for a new handshake.
+    const made = await createAttestedCertificate({ attester });
+    const outcome = new Promise<string>((resolve) => {
+      const plain = tls.createServer({ cert: made.certPem, key: made.keyPem, maxVersion: 'TLSv1.2' }, (socket) => {
+        // node:tls reports a fatal TLS error after the handshake without destroying the socket.
+        socket.on('error', (err) => {
+          socket.destroy();
+          resolve(err.message);
+        });
+        socket.renegotiate({}, (err) => resolve(err ? err.message : 'renegotiated'));
+      });
+      servers.push(plain);
+      plain.listen(0, '127.0.0.1', () => {
+        const client = connect({ host: '127.0.0.1', port: (plain.address() as AddressInfo).port, verify: { evidence } }, () => client.write(HELLO));
+        client.on('data', () => undefined);
+        client.on('error', () => client.destroy());
+      });
+    });
+    assert.match(await outcome, /no renegotiation/);
+  });
+
+  test('a client cannot renegotiate with our server', async () => {
+    const s = await startServer({ attester, maxVersion: 'TLSv1.2' });
+    const outcome = await new Promise<string>((resolve) => {
+      const client = tls.connect({ host: '127.0.0.1', port: s.port, rejectUnauthorized: false }, () => {
+        client.renegotiate({}, (err) => resolve(err ? err.message : 'renegotiated'));
+        client.write(HELLO);
+      });
+      client.on('error', (err) => {
+        client.destroy();
+        resolve(err.message);
+      });
+    });
+    assert.match(outcome, /no renegotiation/);
+  });
+});
