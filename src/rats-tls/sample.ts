@@ -108,6 +108,15 @@ export function attesterOf(options: SampleOptions): Attester {
   return invalid(`Cannot use the attester "${name}": unknown instance (nullattester, sim, ${HARDWARE_ATTESTERS.join(', ')})`);
 }
 
+/** The collateral of --collateral DIR; a directory that cannot be read is a usage error (exit 2). */
+async function collateralOf(dir: string) {
+  try {
+    return await loadIntelCollateral(dir);
+  } catch (err) {
+    throw ratsTlsError(E.INVALID_ARGUMENT, `Cannot use --collateral ${dir}: ${describeError(err)}`, { cause: err });
+  }
+}
+
 /** The verification options of `-v` and our flags. */
 export async function verifyOf(options: SampleOptions): Promise<RatsTlsVerifyOptions> {
   const name = options.verifier ?? 'auto';
@@ -118,7 +127,7 @@ export async function verifyOf(options: SampleOptions): Promise<RatsTlsVerifyOpt
     ...(tee ? { tee } : {}),
     ...(options.expectMeasurement !== undefined ? { measurements: { measurement: options.expectMeasurement } } : {}),
   };
-  const intelCollateral = options.collateral !== undefined ? await loadIntelCollateral(options.collateral) : undefined;
+  const intelCollateral = options.collateral !== undefined ? await collateralOf(options.collateral) : undefined;
   const evidence = {
     ...(anchors.length > 0 ? { simPlatformKeys: anchors } : {}),
     ...(intelCollateral !== undefined ? { intelCollateral } : {}),
@@ -158,7 +167,7 @@ export async function endorsementsOf(options: SampleOptions, attester: Attester)
       cleanup: () => rm(cacheDir, { recursive: true, force: true }),
     };
   }
-  if (options.collateral !== undefined) return { source: await loadIntelCollateral(options.collateral), cleanup: none.cleanup };
+  if (options.collateral !== undefined) return { source: await collateralOf(options.collateral), cleanup: none.cleanup };
   return invalid('Cannot attach endorsements (-e): give --collateral DIR or --pccs-url URL (where the collateral for the quote comes from)');
 }
 

@@ -101,6 +101,9 @@ void describe('rats-tls sample CLI', () => {
     const noSource = client(1, '-a', 'tdx_ecdsa', '-e');
     assert.equal(noSource.status, 2);
     assert.match(noSource.stderr, /--collateral DIR or --pccs-url URL/);
+    const noDir = client(1, '--collateral', join(dir, 'no-such-dir'));
+    assert.equal(noDir.status, 2);
+    assert.match(noDir.stderr, /Cannot use --collateral .*no-such-dir/);
     const outsideGramine = client(1, '-a', 'sgx_ecdsa');
     assert.equal(outsideGramine.status, 1);
     assert.match(outsideGramine.stderr, /Cannot get sgx evidence from \/dev\/attestation/);
