@@ -175,7 +175,11 @@ function describePeer(socket: tls.TLSSocket): string {
   const peer = socket.ratsTls;
   if (peer === undefined) return 'not attested (one-way: only the server is verified)';
   if (peer.claims === undefined) return `unattested peer accepted (${peer.format})`;
-  return `verified ${peer.claims.tee} peer, measurement ${peer.claims.measurements.measurement ?? peer.claims.measurements.mrenclave ?? peer.claims.measurements.mrtd ?? '?'}${peer.fresh ? ', fresh (in-band nonce)' : ''}`;
+  // The claims the peer was accepted on: every measurement and platform identifier its evidence carries.
+  const c = peer.claims;
+  const values = [...Object.entries(c.measurements), ...Object.entries(c.platform)].filter(([, v]) => v !== undefined).map(([k, v]) => `${k} ${String(v)}`);
+  const facts = [`debug ${c.debug}`, `TCB ${c.tcbStatus ?? 'n/a'}`, ...(peer.fresh ? ['fresh (in-band nonce)'] : [])];
+  return `verified ${c.tee} peer, ${values.join(', ')} (${facts.join(', ')})`;
 }
 
 /** A running sample server. */
