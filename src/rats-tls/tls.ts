@@ -490,6 +490,8 @@ function noRenegotiation(secureOptions: number | undefined): number {
 
 /** The tls.connect() options that go into the SecureContext (node:tls createSecureContext()). */
 const CONTEXT_OPTIONS = [
+  // cert/key/pfx: not in the typed options (the identity gives them), but honoured from untyped callers.
+  'cert', 'key', 'pfx',
   'ciphers', 'ecdhCurve', 'sigalgs', 'minVersion', 'maxVersion', 'secureProtocol', 'secureOptions', 'honorCipherOrder',
   'dhparam', 'crl', 'passphrase', 'clientCertEngine', 'privateKeyEngine', 'privateKeyIdentifier', 'sessionIdContext',
   'allowPartialTrustChain',
