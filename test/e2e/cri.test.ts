@@ -4,11 +4,12 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { CRI_RUNTIME_HANDLER, startContainerd, type Containerd } from '../support/containerd.ts';
 import { CriClient, isGrpcError, type ContainerConfig, type PodSandboxConfig } from '../support/cri.ts';
+import { buildWasm } from '../support/wasm.ts';
 import {
   assertRuntimeStateDir,
   exists,
@@ -178,6 +179,32 @@ void describe(`CRI runtime_handler "${CRI_RUNTIME_HANDLER}" -> ${runtimeBinary()
     await client().stopContainer(id, 10);
     const status = await client().containerStatus(id);
     assert.equal(status.exitCode, 43, `exit code ${status.exitCode} (${status.reason}: ${status.message})`);
+    await client().removeContainer(id);
+    assert.equal(await exists(path.join(stateRoot(), id)), false);
+  });
+
+  void (isRunc(runtimeBinary()) ? test.skip : test)('a wasm enclave container in the pod: the module from a mount, its output in the CRI log, its exit code', async () => {
+    assert.ok(sandboxConfig && podId, 'no sandbox');
+    const modules = path.join(tmp, 'cri-wasm');
+    await mkdir(modules, { recursive: true });
+    await writeFile(path.join(modules, 'hello.wasm'), await buildWasm('hello'));
+    const config: ContainerConfig = {
+      metadata: { name: 'wasm', attempt: 0 },
+      image: { image: IMAGE },
+      command: ['/w/hello.wasm'],
+      // containerd's CRI hands container annotations to the runtime only when configured to; envs always work.
+      envs: [{ key: 'ENCLAVE_TYPE', value: 'sim' }, { key: 'ENCLAVE_RUNTIME_PATH', value: 'wasm' }],
+      mounts: [{ containerPath: '/w', hostPath: modules, readonly: true }],
+      logPath: 'wasm.log',
+      linux: { securityContext: { namespaceOptions: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' } } },
+    };
+    const id = await client().createContainer(podId, config, sandboxConfig);
+    await client().startContainer(id);
+    await waitFor('the wasm module to exit', async () => (await client().containerStatus(id)).state === 'CONTAINER_EXITED');
+    const status = await client().containerStatus(id);
+    assert.equal(status.exitCode, 0, `${status.reason}: ${status.message}`);
+    const log = await readFile(path.join(sandboxConfig.logDirectory ?? '', 'wasm.log'), 'utf8');
+    assert.match(log, /^\S+ stdout F hello from wasm$/m);
     await client().removeContainer(id);
     assert.equal(await exists(path.join(stateRoot(), id)), false);
   });

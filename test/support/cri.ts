@@ -52,6 +52,7 @@ export interface ContainerConfig {
   args?: string[];
   workingDir?: string;
   envs?: { key: string; value: string }[];
+  mounts?: { containerPath: string; hostPath: string; readonly?: boolean }[];
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   logPath?: string;
