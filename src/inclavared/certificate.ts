@@ -4,29 +4,8 @@
  * crypto.createPublicKey() reads the key from it. Pure: key, serial and validity are inputs.
  */
 import { type KeyObject } from 'node:crypto';
-import {
-  BasicConstraints,
-  Extensions,
-  KeyUsage,
-  KeyUsageFlags,
-  SubjectKeyIdentifier,
-  TBSCertificate,
-  Validity,
-  Version,
-  id_ce_basicConstraints,
-  id_ce_keyUsage,
-  id_ce_subjectKeyIdentifier,
-} from '@peculiar/asn1-x509';
-import {
-  buildExtension,
-  buildName,
-  keyIdentifier,
-  NAME_OIDS,
-  serialInteger,
-  signatureAlgorithmOf,
-  signCertificate,
-  subjectPublicKeyInfoOf,
-} from '../x509/certificate.ts';
+import { BasicConstraints, KeyUsage, KeyUsageFlags, SubjectKeyIdentifier, id_ce_basicConstraints, id_ce_keyUsage, id_ce_subjectKeyIdentifier } from '@peculiar/asn1-x509';
+import { buildExtension, buildName, keyIdentifier, NAME_OIDS, signSelfSignedCertificate, subjectPublicKeyInfoOf } from '../x509/certificate.ts';
 import { pemEncode } from '../x509/pem.ts';
 
 /** The subject (and issuer) of the platform certificate. */
@@ -61,22 +40,19 @@ export function createPlatformCertificate(options: PlatformCertificateOptions): 
     { type: NAME_OIDS.organization, value: PLATFORM_CERT_SUBJECT.organization },
   ]);
   // Pure Ed25519 (RFC 8410 §3, §6): the algorithm has absent parameters and no digest name.
-  const algorithm = signatureAlgorithmOf(privateKey);
-
-  const tbs = new TBSCertificate({
-    version: Version.v3,
-    serialNumber: serialInteger(serial),
-    signature: algorithm,
-    issuer: name,
-    validity: new Validity({ notBefore, notAfter }),
-    subject: name,
-    subjectPublicKeyInfo: spki,
-    extensions: new Extensions([
+  const der = signSelfSignedCertificate({
+    key: privateKey,
+    spki,
+    name,
+    serial,
+    notBefore,
+    notAfter,
+    extensions: [
       // CA:FALSE: the key signs evidence, never certificates (cA's DEFAULT FALSE is omitted in DER).
       buildExtension(id_ce_basicConstraints, true, new BasicConstraints({ cA: false })),
       buildExtension(id_ce_keyUsage, true, new KeyUsage(KeyUsageFlags.digitalSignature)),
       buildExtension(id_ce_subjectKeyIdentifier, false, new SubjectKeyIdentifier(keyIdentifier(spki))),
-    ]),
+    ],
   });
-  return pemEncode('CERTIFICATE', signCertificate(tbs, privateKey));
+  return pemEncode('CERTIFICATE', der);
 }

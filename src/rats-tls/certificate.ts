@@ -8,28 +8,15 @@ import { promisify } from 'node:util';
 import {
   AuthorityKeyIdentifier,
   BasicConstraints,
-  Extensions,
   KeyIdentifier,
   SubjectKeyIdentifier,
-  TBSCertificate,
-  Validity,
-  Version,
   id_ce_authorityKeyIdentifier,
   id_ce_basicConstraints,
   id_ce_subjectKeyIdentifier,
 } from '@peculiar/asn1-x509';
 import { detectTee } from '../attestation/verify-evidence.ts';
 import { isInclavareError } from '../errors/errors.ts';
-import {
-  buildExtension,
-  buildName,
-  keyIdentifier,
-  NAME_OIDS,
-  serialInteger,
-  signatureAlgorithmOf,
-  signCertificate,
-  subjectPublicKeyInfoOf,
-} from '../x509/certificate.ts';
+import { buildExtension, buildName, keyIdentifier, NAME_OIDS, signSelfSignedCertificate, subjectPublicKeyInfoOf } from '../x509/certificate.ts';
 import { pemEncode } from '../x509/pem.ts';
 import type { Attester } from './attesters/attester.ts';
 import { decodeClaims, encodeClaims, encodeDiceEvidence, type CertificateClaims } from './cbor.ts';
@@ -163,17 +150,7 @@ export async function createAttestedCertificate(options: CreateAttestedCertifica
     { type: NAME_OIDS.organization, value: RATS_TLS_SUBJECT.organization },
     { type: NAME_OIDS.commonName, value: RATS_TLS_SUBJECT.commonName },
   ]);
-  const tbs = new TBSCertificate({
-    version: Version.v3,
-    serialNumber: serialInteger(Uint8Array.of(1)),
-    signature: signatureAlgorithmOf(key),
-    issuer: name,
-    validity: new Validity({ notBefore, notAfter }),
-    subject: name,
-    subjectPublicKeyInfo: spki,
-    extensions: new Extensions(extensions),
-  });
-  const certDer = signCertificate(tbs, key);
+  const certDer = signSelfSignedCertificate({ key, spki, name, serial: Uint8Array.of(1), notBefore, notAfter, extensions });
   return {
     certPem: pemEncode('CERTIFICATE', certDer),
     certDer,

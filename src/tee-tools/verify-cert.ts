@@ -7,25 +7,17 @@
 import { describeError } from '../errors/errors.ts';
 import { verifyAttestedCertificate, type AttestedCertificateVerification, type Binding } from '../rats-tls/verify.ts';
 import { errorLine, EXIT, exitCodeOf, parseTime, readInputFile, usageError, type CommandResult } from './io.ts';
-import { buildOptions, formatVerdict, rejectedReport, verifiedReport, type VerifyReport } from './verify.ts';
+import { buildOptions, formatVerdict, rejectedReport, verifiedReport, type VerifyCommandOptions, type VerifyReport } from './verify.ts';
 
-/** The flags of `tee-tools verify-cert`. */
-export interface VerifyCertCommandOptions {
+/** The flags of `tee-tools verify-cert`: the evidence flags of `tee-tools verify`, and the certificate's own. */
+export interface VerifyCertCommandOptions extends Omit<VerifyCommandOptions, 'evidence' | 'tee'> {
   cert: string;
-  collateral?: string;
-  vcek?: string;
-  certChain?: string;
-  trustAnchors?: string[];
-  at?: string;
-  json?: boolean;
   /** Hex nonce the certificate's claims must carry. */
   nonce?: string;
   /** Do not require --at inside the certificate's validity period (audits of archived certificates). */
   ignoreValidityPeriod?: boolean;
   /** Which evidence extension to read when both exist; default dice. */
   extension?: string;
-  /** The clock for a missing --at (tests inject one). */
-  now?: () => Date;
 }
 
 /** The JSON object of `verify-cert --json`. */

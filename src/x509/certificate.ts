@@ -11,10 +11,13 @@ import {
   AttributeValue,
   Certificate,
   Extension,
+  Extensions,
   Name,
   RelativeDistinguishedName,
   SubjectPublicKeyInfo,
   TBSCertificate,
+  Validity,
+  Version,
 } from '@peculiar/asn1-x509';
 import { derBytes, derChildren, readDerElement } from './der.ts';
 
@@ -115,6 +118,36 @@ export function signCertificate(tbs: TBSCertificate, key: KeyObject): Uint8Array
   const signature = sign(a.digest, tbsDer, key);
   const cert = new Certificate({ tbsCertificate: tbs, signatureAlgorithm: tbs.signature, signatureValue: Uint8Array.from(signature).buffer });
   return new Uint8Array(AsnConvert.serialize(cert));
+}
+
+/** Inputs of signSelfSignedCertificate(). */
+export interface SelfSignedCertificateOptions {
+  /** The private key: signer, and (its public half) the subject key. */
+  key: KeyObject;
+  /** The subject key as encoded (subjectPublicKeyInfoOf(key).spki). */
+  spki: SubjectPublicKeyInfo;
+  /** Subject and issuer. */
+  name: Name;
+  /** Serial number bytes (big-endian, up to 20 octets). */
+  serial: Uint8Array;
+  notBefore: Date;
+  notAfter: Date;
+  extensions: Extension[];
+}
+
+/** A self-signed X.509 v3 certificate (issuer = subject, signed by the subject key); returns the DER. */
+export function signSelfSignedCertificate(o: SelfSignedCertificateOptions): Uint8Array {
+  const tbs = new TBSCertificate({
+    version: Version.v3,
+    serialNumber: serialInteger(o.serial),
+    signature: signatureAlgorithmOf(o.key),
+    issuer: o.name,
+    validity: new Validity({ notBefore: o.notBefore, notAfter: o.notAfter }),
+    subject: o.name,
+    subjectPublicKeyInfo: o.spki,
+    extensions: new Extensions(o.extensions),
+  });
+  return signCertificate(tbs, o.key);
 }
 
 /** The exact encoded pieces of a certificate, for hashing and signature checks. */

@@ -3,17 +3,13 @@
  * the C samples' flags and wire protocol, sim evidence signed with a platform key made by the test.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-
-const repo = new URL('../..', import.meta.url).pathname;
-const RATS_TLS = join(repo, 'dist/rats-tls.mjs');
-const MESSAGE = '\x1b[91mHello and welcome to RATS-TLS!\x1b[0m\n';
+import { SAMPLE_MESSAGE as MESSAGE } from '../../src/rats-tls/sample.ts';
+import { RATS_TLS, startSampleServer, writePlatformKey } from '../support/rats-tls.ts';
 
 let dir: string;
 let key: string;
@@ -23,29 +19,14 @@ const servers: ChildProcess[] = [];
 before(() => {
   assert.ok(existsSync(RATS_TLS), 'dist/rats-tls.mjs is missing: run `npm run build` first');
   dir = mkdtempSync(join(tmpdir(), 'incl-rats-tls-'));
-  const platform = generateKeyPairSync('ed25519');
-  key = join(dir, 'platform.key');
-  anchor = join(dir, 'platform.pub');
-  writeFileSync(key, platform.privateKey.export({ type: 'pkcs8', format: 'pem' }));
-  writeFileSync(anchor, platform.publicKey.export({ type: 'spki', format: 'pem' }));
+  ({ key, anchor } = writePlatformKey(dir));
 });
 after(() => {
   for (const s of servers) s.kill('SIGTERM');
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Starts `rats-tls server -i 127.0.0.1 -p 0 ...args`; resolves to its port. */
-async function server(...args: string[]): Promise<number> {
-  const child = spawn(process.execPath, [RATS_TLS, 'server', '-i', '127.0.0.1', '-p', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  servers.push(child);
-  child.stderr.resume();
-  const lines = createInterface({ input: child.stdout });
-  for await (const line of lines) {
-    const m = /^listening on 127\.0\.0\.1:(\d+)$/.exec(line);
-    if (m) return Number(m[1]);
-  }
-  throw new Error('the server exited without listening');
-}
+const server = (...args: string[]): Promise<number> => startSampleServer(servers, ...args);
 
 function client(port: number, ...args: string[]) {
   const r = spawnSync(process.execPath, [RATS_TLS, 'client', '-i', '127.0.0.1', '-p', String(port), ...args], { encoding: 'utf8', timeout: 10_000 });

@@ -11,18 +11,16 @@ import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { InclavareError } from '../../src/errors/errors.ts';
 import { createLocalSimAttester } from '../../src/rats-tls/attesters/sim-local.ts';
 import { createAttestedCertificate } from '../../src/rats-tls/certificate.ts';
 import { RATS_TLS_ERROR_CODES as E } from '../../src/rats-tls/codes.ts';
 import { OID_DICE_EVIDENCE } from '../../src/rats-tls/format.ts';
+import { SAMPLE_MESSAGE as MESSAGE } from '../../src/rats-tls/sample.ts';
 import { connect, type RatsTlsVerifyOptions } from '../../src/rats-tls/tls.ts';
+import { RATS_TLS, startListening, startSampleServer, writePlatformKey } from '../support/rats-tls.ts';
 
-const repo = new URL('../..', import.meta.url).pathname;
-const RATS_TLS = join(repo, 'dist/rats-tls.mjs');
-const MESSAGE = '\x1b[91mHello and welcome to RATS-TLS!\x1b[0m\n';
 const PLATFORM = generateKeyPairSync('ed25519');
 
 let dir: string;
@@ -34,35 +32,18 @@ before(() => {
   assert.ok(existsSync(RATS_TLS), 'dist/rats-tls.mjs is missing: run `npm run build` first');
   assert.equal(spawnSync('openssl', ['version']).status, 0, 'openssl is missing (scripts/setup.sh installs it)');
   dir = mkdtempSync(join(tmpdir(), 'incl-openssl-'));
-  platformKey = join(dir, 'platform.key');
-  anchor = join(dir, 'platform.pub');
-  writeFileSync(platformKey, PLATFORM.privateKey.export({ type: 'pkcs8', format: 'pem' }));
-  writeFileSync(anchor, PLATFORM.publicKey.export({ type: 'spki', format: 'pem' }));
+  ({ key: platformKey, anchor } = writePlatformKey(dir, PLATFORM));
 });
 after(() => {
   for (const c of children) c.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Starts a child and resolves to the port parsed from the first stdout line matching `pattern`. */
-async function startListening(command: string, args: string[], pattern: RegExp): Promise<number> {
-  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  children.push(child);
-  child.stderr!.resume();
-  for await (const line of createInterface({ input: child.stdout! })) {
-    const m = pattern.exec(line);
-    if (m) return Number(m[1]);
-  }
-  throw new Error(`${command} exited without listening`);
-}
-
-function sampleServer(...args: string[]): Promise<number> {
-  return startListening(process.execPath, [RATS_TLS, 'server', '-i', '127.0.0.1', '-p', '0', ...args], /^listening on 127\.0\.0\.1:(\d+)$/);
-}
+const sampleServer = (...args: string[]): Promise<number> => startSampleServer(children, ...args);
 
 /** openssl s_server on an ephemeral port with this certificate, for one connection. */
 function opensslServer(certFile: string, keyFile: string): Promise<number> {
-  return startListening('openssl', ['s_server', '-accept', '127.0.0.1:0', '-cert', certFile, '-key', keyFile, '-naccept', '1'], /^ACCEPT 127\.0\.0\.1:(\d+)$/);
+  return startListening(children, 'openssl', ['s_server', '-accept', '127.0.0.1:0', '-cert', certFile, '-key', keyFile, '-naccept', '1'], /^ACCEPT 127\.0\.0\.1:(\d+)$/);
 }
 
 /** openssl s_client: sends `input`, keeps stdin open briefly so the reply arrives, returns all it printed. */

@@ -10,7 +10,18 @@ import { sgxIsDebug } from './parse.ts';
 
 export type { IntelVerifyOptions } from '../intel/verify-quote.ts';
 
-/** Claims common to SGX and TDX verdicts: TCB, platform, QE and PCK facts, validity window. */
+/** The claims every Intel quote gets alike from its verification (TCB verdict, platform, validity). */
+export function intelVerdictClaims(v: IntelVerification): Pick<Claims, 'tcbStatus' | 'advisoryIds' | 'platform' | 'validFrom' | 'validUntil'> {
+  return {
+    tcbStatus: v.tcb.status,
+    advisoryIds: v.tcb.advisoryIds,
+    platform: { fmspc: v.pck.extensions.fmspc, pceId: v.pck.extensions.pceId },
+    validFrom: isoTime(v.window.from),
+    validUntil: isoTime(v.window.until),
+  };
+}
+
+/** `extra` claims common to SGX and TDX verdicts: QE and PCK facts. */
 export function intelCommonExtra(v: IntelVerification): Claims['extra'] {
   const { quote, pck, tcb, collateral } = v;
   const extra: Claims['extra'] = {
@@ -38,7 +49,7 @@ export function intelCommonExtra(v: IntelVerification): Claims['extra'] {
 
 /** Builds SGX claims from a successful verification of a quote with an SGX body. */
 export function sgxClaims(v: IntelVerification): Claims {
-  const { quote, pck, tcb } = v;
+  const { quote } = v;
   if (quote.body.kind !== 'sgx') throw new TypeError('sgxClaims() needs a quote with an SGX body');
   const r = quote.body.report;
   return {
@@ -49,11 +60,7 @@ export function sgxClaims(v: IntelVerification): Claims {
     svn: r.isvSvn,
     debug: sgxIsDebug(r),
     reportData: r.reportData,
-    tcbStatus: tcb.status,
-    advisoryIds: tcb.advisoryIds,
-    platform: { fmspc: pck.extensions.fmspc, pceId: pck.extensions.pceId },
-    validFrom: isoTime(v.window.from),
-    validUntil: isoTime(v.window.until),
+    ...intelVerdictClaims(v),
     extra: {
       ...intelCommonExtra(v),
       cpuSvn: r.cpuSvn,

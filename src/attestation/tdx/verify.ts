@@ -6,15 +6,15 @@
 import type { Claims } from '../claims.ts';
 import { INTEL_ERROR_CODES, intelError } from '../intel/codes.ts';
 import { parseIntelQuote } from '../intel/quote.ts';
-import { isoTime, verifyParsedIntelQuote, type IntelVerification, type IntelVerifyOptions } from '../intel/verify-quote.ts';
-import { intelCommonExtra } from '../sgx/verify.ts';
+import { verifyParsedIntelQuote, type IntelVerification, type IntelVerifyOptions } from '../intel/verify-quote.ts';
+import { intelCommonExtra, intelVerdictClaims } from '../sgx/verify.ts';
 import { tdxIsDebug } from './parse.ts';
 
 export type { IntelVerifyOptions } from '../intel/verify-quote.ts';
 
 /** Builds TDX claims from a successful verification of a quote with a TD report body. */
 export function tdxClaims(v: IntelVerification): Claims {
-  const { quote, pck, tcb } = v;
+  const { quote, tcb } = v;
   if (quote.body.kind === 'sgx') throw new TypeError('tdxClaims() needs a quote with a TD report body');
   const r = quote.body.report;
   const extra: Claims['extra'] = {
@@ -50,11 +50,7 @@ export function tdxClaims(v: IntelVerification): Claims {
     },
     debug: tdxIsDebug(r),
     reportData: r.reportData,
-    tcbStatus: tcb.status,
-    advisoryIds: tcb.advisoryIds,
-    platform: { fmspc: pck.extensions.fmspc, pceId: pck.extensions.pceId },
-    validFrom: isoTime(v.window.from),
-    validUntil: isoTime(v.window.until),
+    ...intelVerdictClaims(v),
     extra,
   };
 }
