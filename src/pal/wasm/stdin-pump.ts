@@ -65,10 +65,9 @@ export class StdinPump {
       const stream: Readable = isatty(own) ? new ReadStream(own) : new Socket({ fd: own, readable: true, writable: false });
       own = undefined;
       stream.pause();
+      // Flowing only while the module waits for bytes (request() resumes, #serve() pauses after answering).
       stream.on('data', (chunk: Buffer) => {
         this.#buffered.push(chunk);
-        // Read ahead at most one chunk while the module is not asking.
-        if (this.#wanted === undefined && this.#bufferedLength() >= STDIN_CHUNK) stream.pause();
         this.#serve();
       });
       stream.on('end', () => {
@@ -85,10 +84,6 @@ export class StdinPump {
       if (own !== undefined) closeSync(own);
       return undefined;
     }
-  }
-
-  #bufferedLength(): number {
-    return this.#buffered.reduce((n, b) => n + b.length, 0);
   }
 
   #serve(): void {
