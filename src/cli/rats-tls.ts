@@ -23,7 +23,7 @@ function collect(value: string, previous: string[] = []): string[] {
 /** The flags of both samples (reference §2), then ours. */
 function withSampleFlags(cmd: Command): Command {
   return cmd
-    .option('-a, --attester <name>', 'attester instance: sim, nullattester (C names sgx_ecdsa, tdx_ecdsa, sev_snp, sgx_la are recognized)')
+    .option('-a, --attester <name>', 'attester instance: sim, nullattester, tdx_ecdsa and sev_snp (configfs-tsm in a confidential VM), sgx_ecdsa (Gramine /dev/attestation); sgx_la, sev, csv are recognized but not in this build')
     .option('-v, --verifier <name>', 'verifier instance: auto, sim, sgx_ecdsa, sgx_ecdsa_qve, tdx_ecdsa, sev_snp, or nullverifier to accept an unattested peer')
     .option('-t, --tls <name>', 'tls instance: openssl', 'openssl')
     .option('-c, --crypto <name>', 'crypto instance: openssl, nullcrypto', 'openssl')
