@@ -144,10 +144,16 @@ void describe('fail closed', () => {
   const cases: { name: string; server: () => Promise<RatsTlsServerOptions>; verify?: RatsTlsConnectOptions['verify']; code: string }[] = [
     { name: 'an unattested server (null attester)', server: () => Promise.resolve({ attester: createNullAttester() }), code: E.NO_EVIDENCE },
     {
-      name: 'a certificate whose evidence is bound to another key',
+      name: 'a wrong pubkey-hash (claims made for another key)',
       server: () => Promise.resolve({ identity: forgedIdentity({ claimsBytes: claimsFor(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey) }) }),
       verify: { evidence, now: () => AT },
       code: E.PUBKEY_HASH_MISMATCH,
+    },
+    {
+      name: "evidence bound to another key (its report_data commits to another key's claims)",
+      server: () => Promise.resolve({ identity: forgedIdentity({ reportDataClaims: claimsFor(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey) }) }),
+      verify: { evidence, now: () => AT },
+      code: E.REPORT_DATA_MISMATCH,
     },
     { name: 'a critical evidence extension', server: () => Promise.resolve({ identity: forgedIdentity({ critical: true }) }), verify: { evidence, now: () => AT }, code: E.CRITICAL_EXTENSION },
     {
