@@ -13,9 +13,10 @@ import { after, before, describe, test } from 'node:test';
 import { createLocalSimAttester } from '../../src/rats-tls/attesters/sim-local.ts';
 import { createAttestedCertificate } from '../../src/rats-tls/certificate.ts';
 import { loadIntelCollateral } from '../../src/attestation/intel/collateral.ts';
+import { VECTORS_ROOT } from '../support/vectors.ts';
 
 const TOOL = new URL('../../dist/tee-tools.mjs', import.meta.url).pathname;
-const VECTORS = new URL('../../../shared/vectors/', import.meta.url).pathname;
+const VECTORS = VECTORS_ROOT;
 const RA_TLS = join(VECTORS, 'ra-tls');
 const EVAL17 = join(VECTORS, 'intel-sgx', 'sgx-v3-automata-quotev3-00606a000000-eval17');
 const EVAL17_AT = '2025-06-27T23:08:42Z';

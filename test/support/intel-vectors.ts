@@ -15,18 +15,17 @@ import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate, CertificateList, RevokedCertificate, SubjectPublicKeyInfo, Time } from '@peculiar/asn1-x509';
+import { VECTORS_ROOT } from './vectors.ts';
 import { isInclavareError } from '../../src/errors/errors.ts';
 import { loadIntelCollateral, type IntelCollateral } from '../../src/attestation/intel/collateral.ts';
 import { parseIntelQuote, pemToDerList, type IntelQuote } from '../../src/attestation/intel/quote.ts';
 import { parseCertificate, parseCrl } from '../../src/attestation/intel/x509.ts';
 import { verifyIntelQuote } from '../../src/attestation/intel/verify.ts';
 
-/** The shared vectors (INCLAVARE_VECTORS overrides; default: ../shared/vectors beside the checkout). */
-export const VECTORS_ROOT = process.env.INCLAVARE_VECTORS ?? fileURLToPath(new URL('../../../shared/vectors', import.meta.url));
+export { VECTORS_ROOT };
 
 /** One Intel vector: its files and expected.json. */
 export interface IntelVector {

@@ -7,8 +7,9 @@ import fc from 'fast-check';
 import { InclavareError } from '../../../src/errors/errors.ts';
 import { parseSnpReport } from '../../../src/attestation/snp/parse.ts';
 import { verifySnpReport } from '../../../src/attestation/snp/verify.ts';
+import { VECTORS_ROOT } from '../../support/vectors.ts';
 
-const VECTORS = process.env.INCLAVARE_VECTORS ?? new URL('../../../../shared/vectors/', import.meta.url).pathname;
+const VECTORS = VECTORS_ROOT;
 const SNP_DIR = `${VECTORS}/amd-sev-snp`;
 const AT = new Date('2026-06-01T00:00:00Z'); // inside every shared vector's window
 const SLOW_MS = 1000;

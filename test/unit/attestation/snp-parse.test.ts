@@ -5,8 +5,9 @@ import { describe, it } from 'node:test';
 import { isInclavareError } from '../../../src/errors/errors.ts';
 import { parseSnpReport, SNP_REPORT_SIZE, type SnpTcb } from '../../../src/attestation/snp/parse.ts';
 import { decodeTcb } from '../../../src/attestation/amd/tcb.ts';
+import { VECTORS_ROOT } from '../../support/vectors.ts';
 
-const VECTORS = process.env.INCLAVARE_VECTORS ?? new URL('../../../../shared/vectors/', import.meta.url).pathname;
+const VECTORS = VECTORS_ROOT;
 const SNP_DIR = `${VECTORS}/amd-sev-snp`;
 
 interface ExpectedTcb {

@@ -26,8 +26,9 @@ import { RsaSaPssParams } from '@peculiar/asn1-rsa';
 import { isInclavareError } from '../../../src/errors/errors.ts';
 import { verifySnpReport, type SnpVerifyOptions } from '../../../src/attestation/snp/verify.ts';
 import { AMD_OIDS } from '../../../src/attestation/amd/vcek-extensions.ts';
+import { VECTORS_ROOT } from '../../support/vectors.ts';
 
-const VECTORS = process.env.INCLAVARE_VECTORS ?? new URL('../../../../shared/vectors/', import.meta.url).pathname;
+const VECTORS = VECTORS_ROOT;
 const TEMPLATE = new Uint8Array(readFileSync(`${VECTORS}/amd-sev-snp/snp-v5-gcp-milan/report.bin`));
 
 const SHA384 = '2.16.840.1.101.3.4.2.2';

@@ -13,8 +13,9 @@ import {
   AMD_TURIN_ASK_ARK_PEM,
 } from '../../../src/attestation/roots/amd.ts';
 import { AMD_ERROR_CODES } from '../../../src/attestation/amd/codes.ts';
+import { VECTORS_ROOT } from '../../support/vectors.ts';
 
-const VECTORS = process.env.INCLAVARE_VECTORS ?? new URL('../../../../shared/vectors/', import.meta.url).pathname;
+const VECTORS = VECTORS_ROOT;
 const SNP_DIR = `${VECTORS}/amd-sev-snp`;
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/g;
 

@@ -11,8 +11,9 @@ import { RATS_TLS_ERROR_CODES as E } from '../../../src/rats-tls/codes.ts';
 import { TAG_INTEL_QUOTE } from '../../../src/rats-tls/format.ts';
 import { parseAttestedCertificate } from '../../../src/rats-tls/parse.ts';
 import { verifyAttestedCertificate } from '../../../src/rats-tls/verify.ts';
+import { VECTORS_ROOT } from '../../support/vectors.ts';
 
-const VECTORS = new URL('../../../../shared/vectors/', import.meta.url).pathname;
+const VECTORS = VECTORS_ROOT;
 const RA_TLS = join(VECTORS, 'ra-tls');
 /** Collateral for FMSPC 00606a000000 (Gramine, rats-rs): MANIFEST "embedded_quote_tcb_with_collateral_from_other_vectors". */
 const EVAL17 = join(VECTORS, 'intel-sgx', 'sgx-v3-automata-quotev3-00606a000000-eval17');
