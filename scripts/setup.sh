@@ -66,8 +66,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
       "Check /etc/apt/sources.list and /etc/apt/sources.list.d/, the network and any proxy, then run this again."
   }
   # -q keeps apt's per-package lines (Get:, Unpacking, Setting up) as progress, without progress bars.
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" |
-    grep --line-buffered -E '^(Get:|Setting up|E:)' | sed -u 's/^/  /' || true
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" 2>&1 |
+    grep --line-buffered -E '^(Get:|Setting up|E:|W:)' | sed -u 's/^/  /' || true
   still=()
   for p in "${missing[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || still+=("$p")
