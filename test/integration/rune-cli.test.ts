@@ -40,11 +40,14 @@ for (const mode of ['fast path', 'Node.js path'] as const) {
     let n = 0;
     /**
      * Runs rune with stdout and stderr in files, not pipes: a created or detached container keeps its stdio
-     * open, and a pipe would not see EOF until the container exits.
+     * open, and a pipe would not see EOF until the container exits. Files of their own for each call: a
+     * detached workload keeps writing to the files of the call that started it (a shared file would mix its
+     * output, e.g. a TERM trap's echo, into a later call's JSON).
      */
+    let calls = 0;
     const rune = (args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Result => {
-      const out = join(work, 'stdout');
-      const err = join(work, 'stderr');
+      const out = join(work, `stdout-${++calls}`);
+      const err = join(work, `stderr-${calls}`);
       const outFd = openSync(out, 'w');
       const errFd = openSync(err, 'w');
       try {
