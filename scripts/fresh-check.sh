@@ -215,6 +215,20 @@ set -e
 inner_pid=
 elapsed=$((SECONDS - started))
 
+# The lines of a command's output that say what went wrong: setup's errors, the demo's failed step, the test
+# runner's failed tests with their error lines, podman's and apt's errors; else its last lines.
+what_broke() {
+  local found
+  found=$(awk '
+    /^setup: / && !/\[[0-9]\/[0-9]\]|setup: done/ { print; err = 3; next }
+    /^The demo FAILED/ || /^Error: / || /^E: / { print; next }
+    /^ *not ok / { print; next }
+    /^ *error: / { print; err = 3; next }
+    err > 0 { print; err--; next }
+  ' "$1" | tail -n 25)
+  if [ -n "$found" ]; then printf '%s\n' "$found"; else tail -n 15 "$1"; fi
+}
+
 # --- Report ---------------------------------------------------------------------------------------------------
 echo
 say "results on a fresh Debian 12 root (total ${elapsed} s):"
@@ -231,8 +245,7 @@ for cmd in "${commands[@]}"; do
     failed=1
     say "  $cmd: FAILED (exit status $code after ${secs} s). What broke, from its output:"
     log=$root/var/log/fresh-check/$(basename "$cmd" .sh).log
-    grep -E -i "setup: |could not|cannot |not found|no such file|error|FAILED|^not ok|^# (fail|cancelled) [1-9]" "$log" |
-      grep -v -E '^\s*(duration_ms|#)\b' | tail -n 15 | sed 's/^/      /' || true
+    what_broke "$root/var/log/fresh-check/$(basename "$cmd" .sh).log" | sed 's/^/      /'
   fi
 done
 [ "$status" -eq 124 ] && { say "the run hit INCLAVARE_FRESH_TIMEOUT (${TIMEOUT} s)"; failed=1; }
