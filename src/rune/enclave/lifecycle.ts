@@ -13,7 +13,7 @@
  *   delete  the backend's delete, then the attestation socket and rune's state go.
  */
 import { execFileSync } from 'node:child_process';
-import { chownSync, closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { chownSync, closeSync, constants as fsConstants, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { InclavareError } from '../../errors/errors.ts';
 import { distDir } from '../../util/dist-dir.ts';
@@ -26,14 +26,17 @@ import { cachedHostNode, deriveConfig, IN_CONTAINER } from './bundle.ts';
 import type { EnclaveConfig } from './config.ts';
 import { CONTROL, type EnclaveDescription, type InitStatus } from './description.ts';
 import { computeMeasurement, runtimeIdentity, sha384Hex } from './measurement.ts';
+import { runPoststartHooks, type OciHook } from './hooks.ts';
+import { planRlimits } from './rlimits.ts';
 import { findEntrypoint, type MountLike } from './rootfs-path.ts';
 
 
 /** Host paths of an enclave container's extra state. */
-export function enclavePaths(paths: ContainerPaths): { control: string; bundle: string; started: string; fifo: string; status: string; exit: string } {
+export function enclavePaths(paths: ContainerPaths): { control: string; bundle: string; started: string; fifo: string; status: string; exit: string; poststart: string } {
   const control = join(paths.dir, 'control');
   return {
     control,
+    poststart: join(paths.dir, 'poststart.json'),
     bundle: join(paths.dir, 'bundle'),
     started: join(paths.dir, 'started'),
     fifo: join(control, CONTROL.start),
@@ -82,6 +85,36 @@ function readMagic(path: string, length: number): Buffer {
 export interface PreparedEnclave {
   description: EnclaveDescription;
   rootfs: string;
+  /** process.rlimits of init-runelet (undefined: none; sim applies the config's to the workload instead). */
+  initRlimits: unknown;
+  /** The host uid and gid of the container's process user (through the user namespace's mappings). */
+  hostUser: { uid: number; gid: number };
+}
+
+interface IdMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
+}
+
+/** The host id of container id `id` under `mappings` (no user namespace: itself); undefined when it is not mapped. */
+export function hostId(id: number, mappings: IdMapping[] | undefined): number | undefined {
+  if (mappings === undefined) return id;
+  for (const m of mappings) if (id >= m.containerID && id < m.containerID + m.size) return m.hostID + (id - m.containerID);
+  return undefined;
+}
+
+/** The container's process user as the host sees it. */
+function hostUserOf(config: OciConfig): { uid: number; gid: number } {
+  const user = (config.process?.user ?? {}) as { uid?: number; gid?: number };
+  const linux = (config.linux ?? {}) as { namespaces?: { type: string; path?: string }[]; uidMappings?: IdMapping[]; gidMappings?: IdMapping[] };
+  const userns = (linux.namespaces ?? []).some((ns) => ns.type === 'user');
+  const uid = hostId(user.uid ?? 0, userns ? (linux.uidMappings ?? []) : undefined);
+  const gid = hostId(user.gid ?? 0, userns ? (linux.gidMappings ?? []) : undefined);
+  if (uid === undefined || gid === undefined) {
+    throw configError(`Cannot create enclave container: process.user ${user.uid ?? 0}:${user.gid ?? 0} is not mapped by linux.uidMappings/gidMappings`);
+  }
+  return { uid, gid };
 }
 
 /** Validates the configuration against the bundle and computes the measurement (no side effects). */
@@ -116,6 +149,8 @@ export function prepareEnclave(id: string, bundle: string, config: OciConfig, en
     }
     runtimeInContainer = join(IN_CONTAINER.palDir, basename(enclave.runtime));
   }
+  const hostUser = hostUserOf(config);
+  const rlimits = planRlimits(config.process?.rlimits, { runtime: enclave.runtime === 'sim' || enclave.runtime === 'wasm' ? enclave.runtime : 'native', nprocApplies: hostUser.uid !== 0 });
   const identity = runtimeIdentity(enclave.runtime);
   const measurement = computeMeasurement({
     type: enclave.type,
@@ -137,10 +172,17 @@ export function prepareEnclave(id: string, bundle: string, config: OciConfig, en
     runtimeArgs: enclave.runtimeArgs,
     logLevel: enclave.logLevel,
     measurement,
-    process: { path: entry.inContainer, args, env: enclave.workloadEnv, cwd, terminal: config.process?.terminal === true },
+    process: {
+      path: entry.inContainer,
+      args,
+      env: enclave.workloadEnv,
+      cwd,
+      terminal: config.process?.terminal === true,
+      ...(rlimits.workload.length > 0 ? { rlimits: rlimits.workload } : {}),
+    },
     created: new Date().toISOString(),
   };
-  return { description, rootfs };
+  return { description, rootfs, initRlimits: rlimits.initRunelet, hostUser };
 }
 
 /** Replaces the engine's --bundle in create/run arguments with the derived bundle. */
@@ -210,11 +252,15 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
   try {
     mkdirSync(ep.control, { mode: 0o700 });
     execFileSync('mkfifo', ['-m', '0600', ep.fifo]);
-    const user = options.config.process?.user as { uid?: number; gid?: number } | undefined;
-    if (user?.uid !== undefined && user.uid !== 0) {
-      chownSync(ep.control, user.uid, user.gid ?? 0);
-      chownSync(ep.fifo, user.uid, user.gid ?? 0);
+    // init-runelet runs as the container's user, which a user namespace maps to another host id.
+    const { uid, gid } = prepared.hostUser;
+    if (uid !== 0 || gid !== 0) {
+      chownSync(ep.control, uid, gid);
+      chownSync(ep.fifo, uid, gid);
     }
+    makeMountPoint(prepared.rootfs);
+    const poststart = ((options.config.hooks ?? {}) as { poststart?: OciHook[] }).poststart;
+    if (Array.isArray(poststart) && poststart.length > 0) writeFileSync(ep.poststart, JSON.stringify(poststart));
     const description = prepared.description;
     const tee = attestationTee(description.type, options.enclave.runtime);
     let attestDir: string | undefined;
@@ -234,7 +280,9 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
       const native = `@koromix/koffi-${process.platform}-${process.arch}`;
       modules[native] = join(nodeModules, native);
     }
-    const derived = deriveConfig(options.config, options.bundle, options.enclave.workloadEnv, {
+    const derived = deriveConfig(options.config, options.bundle, {
+      rlimitExec: join(distDir(), 'rlimit-exec'),
+      initRlimits: prepared.initRlimits,
       host,
       initScript,
       chunksDir: join(distDir(), 'chunks'),
@@ -277,8 +325,30 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
   }
 }
 
-/** `rune start` of an enclave container: releases init-runelet, which creates and runs the workload. */
-export function startEnclaveContainer(paths: ContainerPaths, id: string): number {
+/**
+ * Makes the /.rune mount point in the rootfs from the host. runc would make it inside the container, which
+ * fails in a user namespace whose root does not own the rootfs (`mkdir /.rune: permission denied`, issue #11),
+ * and on a read-only rootfs runc makes it on the host as well, as for any missing mount point. An existing
+ * /.rune that is not a directory (a symlink out of the rootfs) is refused.
+ */
+export function makeMountPoint(rootfs: string): void {
+  const dir = join(rootfs, IN_CONTAINER.dir);
+  try {
+    if (lstatSync(dir).isDirectory()) return;
+    throw configError(`Cannot create enclave container: ${IN_CONTAINER.dir} in its rootfs (${dir}) exists and is not a directory; rune mounts the enclave runtime there`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  try {
+    mkdirSync(dir, { mode: 0o755 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return;
+    throw new InclavareError('RUNE_ERR_ENCLAVE_CONFIG', 'failed-precondition', `Cannot create enclave container: cannot make the mount point ${dir} (${(err as Error).message})`, { cause: err });
+  }
+}
+
+/** `rune start` of an enclave container: releases init-runelet, which creates and runs the workload; then the poststart hooks. */
+export function startEnclaveContainer(paths: ContainerPaths, id: string, ctx?: RuneContext): number {
   const ep = enclavePaths(paths);
   if (existsSync(ep.started)) {
     throw new InclavareError('RUNE_ERR_STATE', 'failed-precondition', `Cannot start container ${JSON.stringify(id)}: it was already started`);
@@ -295,6 +365,15 @@ export function startEnclaveContainer(paths: ContainerPaths, id: string): number
     closeSync(fd);
   }
   writeFileSync(ep.started, new Date().toISOString());
+  if (existsSync(ep.poststart) && ctx !== undefined) {
+    const hooks = JSON.parse(readFileSync(ep.poststart, 'utf8')) as OciHook[];
+    const res = captureBackend(findBackend(ctx.backendFlag), ['--root', paths.backendRoot, 'state', id]);
+    const state = res.status === 0 ? patchEnclaveState(paths, JSON.parse(res.stdout) as Record<string, unknown>) : { id, status: 'running', bundle: '' };
+    for (const warning of runPoststartHooks(hooks, { ...state, status: 'running' })) {
+      ctx.log.write('warning', warning);
+      process.stderr.write(`rune: warning: ${warning}\n`);
+    }
+  }
   return 0;
 }
 
