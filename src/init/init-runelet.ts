@@ -50,6 +50,27 @@ function workloadEnv(description: EnclaveDescription, env: string[]): string[] {
   return description.attestationSocket ? env.concat(`INCLAVARE_ATTESTATION_SOCKET=${description.attestationSocket}`) : env;
 }
 
+/** runc adds HOME (the user's home in the container's /etc/passwd, or /) to an env without one; it did so for init-runelet. */
+function withHome(env: string[]): string[] {
+  return env.some((e) => e.startsWith('HOME=')) || process.env.HOME === undefined ? env : env.concat(`HOME=${process.env.HOME}`);
+}
+
+/**
+ * Until `rune start`, init-runelet stands where runc's init would: a PID 1 that the kernel only signals
+ * through handlers. runc's init (Go) exits on HUP, INT, QUIT and TERM and ignores the rest, so a `kill` of
+ * a created container ends it; init-runelet does the same (128+n), and removes the handlers at start.
+ */
+function exitOnSignalsUntilStart(): () => void {
+  const handlers = (['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM'] as const).map((sig) => {
+    const handler = (): never => process.exit(128 + constants.signals[sig]);
+    process.on(sig, handler);
+    return [sig, handler] as const;
+  });
+  return () => {
+    for (const [sig, handler] of handlers) process.off(sig, handler);
+  };
+}
+
 /** How the workload's process is started: through rlimit-exec (run by the injected loader) when it has limits. */
 function runtimeOptions(): LoadEnclaveRuntimeOptions {
   return { rlimitExec: [process.execPath, '--library-path', IN_CONTAINER.libDir, IN_CONTAINER.rlimitExec] };
@@ -91,9 +112,11 @@ async function init(description: EnclaveDescription): Promise<number> {
   // Open the start FIFO before reporting ready, so `rune start` always finds a reader. O_RDWR never blocks
   // on a FIFO (Linux fifo(7)); the read then waits on libuv's thread pool, leaving the event loop free.
   const fifo = await open(control(CONTROL.start), 'r+');
+  const stopExiting = exitOnSignalsUntilStart();
   writeControl(CONTROL.status, { state: 'ready' } satisfies InitStatus);
   await fifo.read(Buffer.alloc(1), 0, 1);
   await fifo.close();
+  stopExiting();
 
   const stopReaper = startReaper();
   let code: number;
@@ -103,7 +126,7 @@ async function init(description: EnclaveDescription): Promise<number> {
       {
         path: description.process.path,
         argv: description.process.args,
-        env: workloadEnv(description, description.process.env),
+        env: withHome(workloadEnv(description, description.process.env)),
         cwd: description.process.cwd,
         stdio: { stdin: 0, stdout: 1, stderr: 2 },
         ...(description.process.rlimits !== undefined ? { rlimits: description.process.rlimits } : {}),

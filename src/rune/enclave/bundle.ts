@@ -125,7 +125,7 @@ function bind(source: string, destination: string, options: string[] = RO): Reco
 
 /**
  * The derived config: the original with an absolute rootfs, init-runelet as the process with its own env
- * and rlimits (the workload's are in the enclave description), no poststart hooks, and the /.rune mounts
+ * and rlimits (the workload's are in the enclave description), and the /.rune mounts
  * appended.
  */
 export function deriveConfig(original: OciConfig, bundle: string, sources: DerivedBundleSources): OciConfig {
@@ -135,10 +135,6 @@ export function deriveConfig(original: OciConfig, bundle: string, sources: Deriv
   config.process = { ...config.process, args: initCommand(sources.host), env: [...INIT_RUNELET_ENV] };
   if (sources.initRlimits === undefined) delete config.process.rlimits;
   else config.process.rlimits = sources.initRlimits;
-  // Poststart hooks run when the workload starts (`rune start`), not when runc starts init-runelet during
-  // create (OCI runtime-spec, "Lifecycle"): rune runs them itself (./hooks.ts).
-  const hooks = config.hooks as Record<string, unknown> | undefined;
-  if (hooks?.poststart !== undefined) delete hooks.poststart;
   const mounts = Array.isArray(config.mounts) ? [...(config.mounts as unknown[])] : [];
   mounts.push({ destination: IN_CONTAINER.dir, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=755', 'size=4m'] });
   mounts.push(bind(sources.host.node, IN_CONTAINER.node));

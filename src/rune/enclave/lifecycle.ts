@@ -26,17 +26,15 @@ import { cachedHostNode, deriveConfig, IN_CONTAINER } from './bundle.ts';
 import type { EnclaveConfig } from './config.ts';
 import { CONTROL, type EnclaveDescription, type InitStatus } from './description.ts';
 import { computeMeasurement, runtimeIdentity, sha384Hex } from './measurement.ts';
-import { runPoststartHooks, type OciHook } from './hooks.ts';
 import { planRlimits } from './rlimits.ts';
 import { findEntrypoint, type MountLike } from './rootfs-path.ts';
 
 
 /** Host paths of an enclave container's extra state. */
-export function enclavePaths(paths: ContainerPaths): { control: string; bundle: string; started: string; fifo: string; status: string; exit: string; poststart: string } {
+export function enclavePaths(paths: ContainerPaths): { control: string; bundle: string; started: string; fifo: string; status: string; exit: string } {
   const control = join(paths.dir, 'control');
   return {
     control,
-    poststart: join(paths.dir, 'poststart.json'),
     bundle: join(paths.dir, 'bundle'),
     started: join(paths.dir, 'started'),
     fifo: join(control, CONTROL.start),
@@ -259,8 +257,7 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
       chownSync(ep.fifo, uid, gid);
     }
     makeMountPoint(prepared.rootfs);
-    const poststart = ((options.config.hooks ?? {}) as { poststart?: OciHook[] }).poststart;
-    if (Array.isArray(poststart) && poststart.length > 0) writeFileSync(ep.poststart, JSON.stringify(poststart));
+
     const description = prepared.description;
     const tee = attestationTee(description.type, options.enclave.runtime);
     let attestDir: string | undefined;
@@ -347,8 +344,8 @@ export function makeMountPoint(rootfs: string): void {
   }
 }
 
-/** `rune start` of an enclave container: releases init-runelet, which creates and runs the workload; then the poststart hooks. */
-export function startEnclaveContainer(paths: ContainerPaths, id: string, ctx?: RuneContext): number {
+/** `rune start` of an enclave container: releases init-runelet, which creates and runs the workload. */
+export function startEnclaveContainer(paths: ContainerPaths, id: string): number {
   const ep = enclavePaths(paths);
   if (existsSync(ep.started)) {
     throw new InclavareError('RUNE_ERR_STATE', 'failed-precondition', `Cannot start container ${JSON.stringify(id)}: it was already started`);
@@ -365,15 +362,6 @@ export function startEnclaveContainer(paths: ContainerPaths, id: string, ctx?: R
     closeSync(fd);
   }
   writeFileSync(ep.started, new Date().toISOString());
-  if (existsSync(ep.poststart) && ctx !== undefined) {
-    const hooks = JSON.parse(readFileSync(ep.poststart, 'utf8')) as OciHook[];
-    const res = captureBackend(findBackend(ctx.backendFlag), ['--root', paths.backendRoot, 'state', id]);
-    const state = res.status === 0 ? patchEnclaveState(paths, JSON.parse(res.stdout) as Record<string, unknown>) : { id, status: 'running', bundle: '' };
-    for (const warning of runPoststartHooks(hooks, { ...state, status: 'running' })) {
-      ctx.log.write('warning', warning);
-      process.stderr.write(`rune: warning: ${warning}\n`);
-    }
-  }
   return 0;
 }
 

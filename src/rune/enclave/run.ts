@@ -25,7 +25,7 @@ export async function runEnclaveContainer(options: CreateEnclaveOptions, run: { 
   }
   await createEnclaveContainer(options, ctx);
   const paths = containerPaths(ctx.root, options.id);
-  startEnclaveContainer(paths, options.id, ctx);
+  startEnclaveContainer(paths, options.id);
   if (run.detach) return 0;
 
   const backend = findBackend(ctx.backendFlag);
