@@ -14,7 +14,7 @@
  * It runs on the host's Node.js through the dynamic loader, so process.execPath is ld.so, not node
  * (reference/environment.md §5): nothing here may re-spawn process.execPath.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
@@ -60,9 +60,13 @@ function withHome(env: string[]): string[] {
  * through handlers. runc's init (Go) exits on HUP, INT, QUIT and TERM and ignores the rest, so a `kill` of
  * a created container ends it; init-runelet does the same (128+n), and removes the handlers at start.
  */
-function exitOnSignalsUntilStart(): () => void {
+function exitOnSignalsUntilStart(fifoFd: number): () => void {
   const handlers = (['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM'] as const).map((sig) => {
-    const handler = (): never => process.exit(128 + constants.signals[sig]);
+    const handler = (): never => {
+      // Node.js joins its worker threads at exit, and one is blocked reading the start FIFO: wake it first.
+      writeSync(fifoFd, Buffer.from([0]));
+      return process.exit(128 + constants.signals[sig]);
+    };
     process.on(sig, handler);
     return [sig, handler] as const;
   });
@@ -112,7 +116,7 @@ async function init(description: EnclaveDescription): Promise<number> {
   // Open the start FIFO before reporting ready, so `rune start` always finds a reader. O_RDWR never blocks
   // on a FIFO (Linux fifo(7)); the read then waits on libuv's thread pool, leaving the event loop free.
   const fifo = await open(control(CONTROL.start), 'r+');
-  const stopExiting = exitOnSignalsUntilStart();
+  const stopExiting = exitOnSignalsUntilStart(fifo.fd);
   writeControl(CONTROL.status, { state: 'ready' } satisfies InitStatus);
   await fifo.read(Buffer.alloc(1), 0, 1);
   await fifo.close();
