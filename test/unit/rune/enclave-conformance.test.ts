@@ -10,7 +10,7 @@ const plan = (rlimits: unknown, runtime = 'sim', nprocApplies = false) => planRl
 
 describe('planRlimits()', () => {
   test('sim takes the limits off init-runelet and gives the workload exactly the config values', () => {
-    const p = plan([{ type: 'RLIMIT_NOFILE', soft: 16, hard: 32 }, { type: 'RLIMIT_CORE', soft: 0, hard: 18446744073709551615 }]);
+    const p = plan([{ type: 'RLIMIT_NOFILE', soft: 16, hard: 32 }, { type: 'RLIMIT_CORE', soft: 0, hard: 2 ** 64 - 1 }]);
     assert.equal(p.initRunelet, undefined);
     assert.deepEqual(p.workload, [{ resource: 7, soft: 16, hard: 32 }, { resource: 4, soft: 0, hard: Infinity }]);
   });
