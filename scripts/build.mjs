@@ -102,4 +102,8 @@ try {
 } catch {
   execFileSync(cc, ccArgs, { stdio: 'inherit' });
 }
-console.log(`built dist/rune (launcher), ${Object.keys(entries).map((n) => `dist/${n}.mjs`).join(', ')}, and dist/lib/{${Object.keys(libraries).join(',')}}.mjs with dist/types/`);
+// rlimit-exec (src/init/rlimit-exec.c) runs inside enclave containers through the injected dynamic loader,
+// beside the host's node, so it is linked dynamically against the same C library.
+execFileSync(cc, ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong',
+  '-o', join(dist, 'rlimit-exec'), join(root, 'src/init/rlimit-exec.c')], { stdio: 'inherit' });
+console.log(`built dist/rune (launcher), dist/rlimit-exec, ${Object.keys(entries).map((n) => `dist/${n}.mjs`).join(', ')}, and dist/lib/{${Object.keys(libraries).join(',')}}.mjs with dist/types/`);

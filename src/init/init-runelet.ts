@@ -14,16 +14,17 @@
  * It runs on the host's Node.js through the dynamic loader, so process.execPath is ld.so, not node
  * (reference/environment.md §5): nothing here may re-spawn process.execPath.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { describeError } from '../errors/errors.ts';
 import { loadEnclaveRuntime } from '../pal/registry.ts';
-import type { EnclaveRuntime, PalLogLevel } from '../pal/types.ts';
+import type { EnclaveRuntime, LoadEnclaveRuntimeOptions, PalLogLevel, PalProcessSpec } from '../pal/types.ts';
 import { IN_CONTAINER } from '../rune/enclave/bundle.ts';
 import { CONTROL, type EnclaveDescription, type InitStatus } from '../rune/enclave/description.ts';
-import { startReaper } from './reaper.ts';
+import { ownChildren, startReaper } from './reaper.ts';
+import { handlesSignal } from './signals.ts';
 
 /** Signals init-runelet forwards to the workload (those Node.js lets a program handle). */
 const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGWINCH', 'SIGCONT'];
@@ -49,10 +50,49 @@ function workloadEnv(description: EnclaveDescription, env: string[]): string[] {
   return description.attestationSocket ? env.concat(`INCLAVARE_ATTESTATION_SOCKET=${description.attestationSocket}`) : env;
 }
 
-/** Runs one process in the runtime, forwarding signals; resolves to its exit code. */
-async function runWorkload(runtime: EnclaveRuntime, spec: { path: string; argv: string[]; env: string[]; cwd: string }): Promise<number> {
-  const pid = await runtime.createProcess({ ...spec, stdio: { stdin: 0, stdout: 1, stderr: 2 } });
+/** runc adds HOME (the user's home in the container's /etc/passwd, or /) to an env without one; it did so for init-runelet. */
+function withHome(env: string[]): string[] {
+  return env.some((e) => e.startsWith('HOME=')) || process.env.HOME === undefined ? env : env.concat(`HOME=${process.env.HOME}`);
+}
+
+/**
+ * Until `rune start`, init-runelet stands where runc's init would: a PID 1 that the kernel only signals
+ * through handlers. runc's init (Go) exits on HUP, INT, QUIT and TERM and ignores the rest, so a `kill` of
+ * a created container ends it; init-runelet does the same (128+n), and removes the handlers at start.
+ */
+function exitOnSignalsUntilStart(fifoFd: number): () => void {
+  const handlers = (['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM'] as const).map((sig) => {
+    const handler = (): never => {
+      // Node.js joins its worker threads at exit, and one is blocked reading the start FIFO: wake it first.
+      writeSync(fifoFd, Buffer.from([0]));
+      return process.exit(128 + constants.signals[sig]);
+    };
+    process.on(sig, handler);
+    return [sig, handler] as const;
+  });
+  return () => {
+    for (const [sig, handler] of handlers) process.off(sig, handler);
+  };
+}
+
+/** How the workload's process is started: through rlimit-exec (run by the injected loader) when it has limits. */
+function runtimeOptions(): LoadEnclaveRuntimeOptions {
+  return { rlimitExec: [process.execPath, '--library-path', IN_CONTAINER.libDir, IN_CONTAINER.rlimitExec] };
+}
+
+/**
+ * Runs one process in the runtime, forwarding signals; resolves to its exit code. With `asPid1`, the workload
+ * of a `sim` runtime (a child process of init-runelet) receives a signal only when it has a handler for it,
+ * as the kernel delivers signals to the PID 1 of a PID namespace (pid_namespaces(7)): under runc the workload
+ * is that PID 1, and a `kill TERM` of a shell without a trap does nothing.
+ */
+async function runWorkload(runtime: EnclaveRuntime, spec: PalProcessSpec, asPid1 = false): Promise<number> {
+  const pid = await runtime.createProcess(spec);
   const forward = (signal: NodeJS.Signals): void => {
+    if (asPid1 && runtime.name === 'sim') {
+      const children = [...ownChildren()];
+      if (children.length > 0 && !children.some((child) => handlesSignal(child, constants.signals[signal]))) return;
+    }
     runtime.kill(-1, constants.signals[signal]).catch((err: unknown) => process.stderr.write(`init-runelet: cannot forward ${signal}: ${describeError(err)}\n`));
   };
   for (const sig of FORWARDED) process.on(sig, forward);
@@ -66,7 +106,7 @@ async function runWorkload(runtime: EnclaveRuntime, spec: { path: string; argv: 
 async function init(description: EnclaveDescription): Promise<number> {
   let runtime: EnclaveRuntime;
   try {
-    runtime = await loadEnclaveRuntime(description.runtime);
+    runtime = await loadEnclaveRuntime(description.runtime, runtimeOptions());
     await runtime.init({ args: description.runtimeArgs, logLevel: description.logLevel as PalLogLevel, enclaveFd: -1, enclaveAddr: 0n });
   } catch (err) {
     const status: InitStatus = { state: 'error', message: describeError(err) };
@@ -76,19 +116,27 @@ async function init(description: EnclaveDescription): Promise<number> {
   // Open the start FIFO before reporting ready, so `rune start` always finds a reader. O_RDWR never blocks
   // on a FIFO (Linux fifo(7)); the read then waits on libuv's thread pool, leaving the event loop free.
   const fifo = await open(control(CONTROL.start), 'r+');
+  const stopExiting = exitOnSignalsUntilStart(fifo.fd);
   writeControl(CONTROL.status, { state: 'ready' } satisfies InitStatus);
   await fifo.read(Buffer.alloc(1), 0, 1);
   await fifo.close();
+  stopExiting();
 
   const stopReaper = startReaper();
   let code: number;
   try {
-    code = await runWorkload(runtime, {
-      path: description.process.path,
-      argv: description.process.args,
-      env: workloadEnv(description, description.process.env),
-      cwd: description.process.cwd,
-    });
+    code = await runWorkload(
+      runtime,
+      {
+        path: description.process.path,
+        argv: description.process.args,
+        env: withHome(workloadEnv(description, description.process.env)),
+        cwd: description.process.cwd,
+        stdio: { stdin: 0, stdout: 1, stderr: 2 },
+        ...(description.process.rlimits !== undefined ? { rlimits: description.process.rlimits } : {}),
+      },
+      true,
+    );
   } catch (err) {
     process.stderr.write(`init-runelet: ${describeError(err)}\n`);
     code = 1;
@@ -106,11 +154,11 @@ async function init(description: EnclaveDescription): Promise<number> {
 /** runelet: one more process in a runtime of the same kind, for `rune exec`. */
 async function runelet(description: EnclaveDescription, argv: string[]): Promise<number> {
   if (argv.length === 0) return fail('runelet: no command given');
-  const runtime = await loadEnclaveRuntime(description.runtime);
+  const runtime = await loadEnclaveRuntime(description.runtime, runtimeOptions());
   await runtime.init({ args: description.runtimeArgs, logLevel: description.logLevel as PalLogLevel, enclaveFd: -1, enclaveAddr: 0n });
   const env = Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`);
   try {
-    return await runWorkload(runtime, { path: argv[0]!, argv, env: workloadEnv(description, env), cwd: process.cwd() });
+    return await runWorkload(runtime, { path: argv[0]!, argv, env: workloadEnv(description, env), cwd: process.cwd(), stdio: { stdin: 0, stdout: 1, stderr: 2 } });
   } finally {
     await runtime.destroy();
   }

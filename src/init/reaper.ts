@@ -30,7 +30,7 @@ export function zombieChildren(parent: number, proc = '/proc'): number[] {
 }
 
 /** Pids of the child processes Node.js itself owns (libuv reaps those). */
-function ownChildren(): Set<number> {
+export function ownChildren(): Set<number> {
   const handles = (process as unknown as { _getActiveHandles(): { constructor: { name: string }; pid?: number }[] })._getActiveHandles();
   return new Set(handles.filter((h) => h.constructor.name === 'ChildProcess' && typeof h.pid === 'number').map((h) => h.pid!));
 }

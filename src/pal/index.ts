@@ -4,7 +4,7 @@
  * EnclaveRuntime (init → createProcess → exec / kill → destroy); a runtime written in TypeScript implements
  * the same interface, with PalLifecycle and ProcessTable for the call-order and process bookkeeping rules.
  */
-export type { EnclaveRuntime, LoadEnclaveRuntimeOptions, PalInitOptions, PalLogLevel, PalProcessSpec, PalStdio } from './types.ts';
+export type { EnclaveRuntime, LoadEnclaveRuntimeOptions, PalInitOptions, PalLogLevel, PalProcessSpec, PalRlimit, PalStdio } from './types.ts';
 export { PAL_LOG_LEVELS } from './types.ts';
 export { BUILTIN_RUNTIMES, isEnclaveRuntimeName, loadEnclaveRuntime } from './registry.ts';
 export {

@@ -40,6 +40,18 @@ export interface PalProcessSpec {
   /** Working directory (sim only; WASI and PAL processes have none). */
   cwd?: string;
   stdio: PalStdio;
+  /**
+   * Resource limits the process starts with (setrlimit(2), the OCI config's process.rlimits); sim only,
+   * and only when the runtime was loaded with an `rlimitExec` helper.
+   */
+  rlimits?: PalRlimit[];
+}
+
+/** One resource limit: the resource's number (RLIMIT_NOFILE = 7 ...), soft and hard values (`Infinity` = unlimited). */
+export interface PalRlimit {
+  resource: number;
+  soft: number;
+  hard: number;
 }
 
 /** An enclave runtime loaded through the PAL API. Calls: init, then createProcess + exec (any number), kill while running, destroy. */
@@ -69,4 +81,9 @@ export interface LoadEnclaveRuntimeOptions {
    * terminate, in milliseconds (default 2000).
    */
   graceMs?: number;
+  /**
+   * sim: the command that sets resource limits and then execs the workload (init-runelet's rlimit-exec run
+   * through the injected loader); it receives `RESOURCE=SOFT:HARD ... -- FILE ARGV0 ARGS...`.
+   */
+  rlimitExec?: string[];
 }

@@ -27,6 +27,7 @@ export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 interface SimProcess {
   file: string;
   spec: PalProcessSpec;
+  rlimitExec: string[] | undefined;
 }
 
 /** The `sim` runtime: workloads run as plain child processes (no isolation at all; see the module comment). */
@@ -36,9 +37,11 @@ export class SimRuntime implements EnclaveRuntime {
   readonly #lifecycle = new PalLifecycle('sim');
   readonly #processes = new ProcessTable<SimProcess>('sim');
   readonly #graceMs: number;
+  readonly #rlimitExec: string[] | undefined;
 
   constructor(options: LoadEnclaveRuntimeOptions = {}) {
     this.#graceMs = options.graceMs ?? 2000;
+    this.#rlimitExec = options.rlimitExec;
   }
 
   /** Accepts no runtime arguments: sim has nothing to configure. */
@@ -55,8 +58,19 @@ export class SimRuntime implements EnclaveRuntime {
   async createProcess(spec: PalProcessSpec): Promise<number> {
     this.#lifecycle.requireInitialized('createProcess');
     validateProcessSpec('sim', spec);
+    const rlimits = spec.rlimits ?? [];
+    if (rlimits.length > 0 && this.#rlimitExec === undefined) {
+      throw palError(PAL_ERR_ARGS, 'Cannot create process in enclave runtime sim: resource limits need the rlimit-exec helper, and this runtime was loaded without one');
+    }
+    for (const limit of rlimits) {
+      const ok = (v: number): boolean => v === Infinity || (Number.isInteger(v) && v >= 0);
+      if (!Number.isInteger(limit.resource) || limit.resource < 0 || !ok(limit.soft) || !ok(limit.hard)) {
+        throw palError(PAL_ERR_ARGS, `Cannot create process in enclave runtime sim: invalid resource limit ${JSON.stringify(limit)}`);
+      }
+    }
     const file = await resolveProgram(spec);
-    return this.#processes.add({ file, spec: { ...spec, argv: [...spec.argv], env: [...spec.env] } });
+    const copy = { ...spec, argv: [...spec.argv], env: [...spec.env], rlimits: rlimits.map((l) => ({ ...l })) };
+    return this.#processes.add({ file, spec: copy, rlimitExec: rlimits.length > 0 ? this.#rlimitExec : undefined });
   }
 
   /** Spawns the process with its stdio fds, env and cwd, and waits for it to end. */
@@ -78,10 +92,23 @@ export class SimRuntime implements EnclaveRuntime {
   }
 }
 
-function startChild({ file, spec }: SimProcess): RunningProcess {
+/** `RESOURCE=SOFT:HARD` as rlimit-exec reads it. */
+function rlimitArg({ resource, soft, hard }: { resource: number; soft: number; hard: number }): string {
+  const value = (v: number): string => (v === Infinity || v >= 2 ** 64 - 1 ? 'unlimited' : String(v));
+  return `${resource}=${value(soft)}:${value(hard)}`;
+}
+
+function startChild({ file, spec, rlimitExec }: SimProcess): RunningProcess {
   const { stdin, stdout, stderr } = spec.stdio;
-  const child = spawn(file, spec.argv.slice(1), {
-    argv0: spec.argv[0] ?? spec.path,
+  const argv0 = spec.argv[0] ?? spec.path;
+  // With resource limits the child is the helper, which sets them and then execs the program itself: the
+  // workload is the same process (same pid), started with exactly these limits.
+  const [command, args] =
+    rlimitExec === undefined
+      ? [file, spec.argv.slice(1)]
+      : [rlimitExec[0]!, [...rlimitExec.slice(1), ...(spec.rlimits ?? []).map(rlimitArg), '--', file, argv0, ...spec.argv.slice(1)]];
+  const child = spawn(command, args, {
+    argv0: rlimitExec === undefined ? argv0 : command,
     env: envRecord(spec.env),
     cwd: spec.cwd,
     stdio: [stdin, stdout, stderr],

@@ -24,7 +24,15 @@ export const IN_CONTAINER = {
   attestSocket: '/.rune/attest/attest.sock',
   palDir: '/.rune/pal',
   modules: '/.rune/node_modules',
+  rlimitExec: '/.rune/rlimit-exec',
 } as const;
+
+/**
+ * init-runelet's own environment (the workload's is in the enclave description): one libuv worker thread and
+ * (initCommand) one V8 worker, so that its Node.js needs few tasks under a low RLIMIT_NPROC (issue #11), and
+ * nothing from the workload's env (NODE_OPTIONS there must not reach init-runelet).
+ */
+export const INIT_RUNELET_ENV = ['UV_THREADPOOL_SIZE=1'];
 
 /** The host's Node.js as it will be injected: the binary, the loader and the libraries it links. */
 export interface HostNode {
@@ -83,7 +91,7 @@ export function hostNode(nodePath: string = process.execPath): HostNode {
 
 /** The command line of init-runelet inside the container: the loader runs node, node runs init-runelet. */
 export function initCommand(host: HostNode): string[] {
-  return [join(IN_CONTAINER.libDir, basename(host.loader)), '--library-path', IN_CONTAINER.libDir, IN_CONTAINER.node, IN_CONTAINER.init];
+  return [join(IN_CONTAINER.libDir, basename(host.loader)), '--library-path', IN_CONTAINER.libDir, IN_CONTAINER.node, '--v8-pool-size=1', IN_CONTAINER.init];
 }
 
 /** Host paths the derived bundle mounts. */
@@ -103,6 +111,10 @@ export interface DerivedBundleSources {
   palLibrary?: string | undefined;
   /** Node.js packages init-runelet loads at run time (koffi for native PALs): name → host directory. */
   modules?: Record<string, string>;
+  /** dist/rlimit-exec (sim: sets the workload's resource limits). */
+  rlimitExec?: string | undefined;
+  /** process.rlimits of init-runelet itself (undefined: none, it inherits the backend's). */
+  initRlimits?: unknown;
 }
 
 const RO = ['rbind', 'ro', 'nosuid', 'nodev'];
@@ -112,14 +124,17 @@ function bind(source: string, destination: string, options: string[] = RO): Reco
 }
 
 /**
- * The derived config: the original with an absolute rootfs, init-runelet as the process, the workload's env
- * (ENCLAVE_* removed) and the /.rune mounts appended.
+ * The derived config: the original with an absolute rootfs, init-runelet as the process with its own env
+ * and rlimits (the workload's are in the enclave description), and the /.rune mounts
+ * appended.
  */
-export function deriveConfig(original: OciConfig, bundle: string, workloadEnv: string[], sources: DerivedBundleSources): OciConfig {
+export function deriveConfig(original: OciConfig, bundle: string, sources: DerivedBundleSources): OciConfig {
   const config = structuredClone(original);
   const rootPath = config.root?.path ?? 'rootfs';
   config.root = { ...config.root, path: isAbsolute(rootPath) ? rootPath : join(bundle, rootPath) };
-  config.process = { ...config.process, args: initCommand(sources.host), env: workloadEnv };
+  config.process = { ...config.process, args: initCommand(sources.host), env: [...INIT_RUNELET_ENV] };
+  if (sources.initRlimits === undefined) delete config.process.rlimits;
+  else config.process.rlimits = sources.initRlimits;
   const mounts = Array.isArray(config.mounts) ? [...(config.mounts as unknown[])] : [];
   mounts.push({ destination: IN_CONTAINER.dir, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=755', 'size=4m'] });
   mounts.push(bind(sources.host.node, IN_CONTAINER.node));
@@ -129,6 +144,7 @@ export function deriveConfig(original: OciConfig, bundle: string, workloadEnv: s
   mounts.push(bind(sources.enclaveFile, IN_CONTAINER.enclave));
   mounts.push(bind(sources.controlDir, IN_CONTAINER.control, ['rbind', 'nosuid', 'nodev', 'noexec']));
   if (sources.attestDir !== undefined) mounts.push(bind(sources.attestDir, IN_CONTAINER.attestDir));
+  if (sources.rlimitExec !== undefined) mounts.push(bind(sources.rlimitExec, IN_CONTAINER.rlimitExec));
   if (sources.palLibrary !== undefined) mounts.push(bind(sources.palLibrary, join(IN_CONTAINER.palDir, basename(sources.palLibrary))));
   for (const [name, dir] of Object.entries(sources.modules ?? {})) {
     if (existsSync(dir)) mounts.push(bind(dir, join(IN_CONTAINER.modules, name)));

@@ -3,6 +3,8 @@
  * container (/.rune/enclave.json), and the control files they exchange (ROOT/ID/control, /.rune/control).
  */
 
+import type { PalRlimit } from '../../pal/types.ts';
+
 /** What init-runelet needs to run the workload inside the enclave runtime. */
 export interface EnclaveDescription {
   version: 1;
@@ -25,6 +27,8 @@ export interface EnclaveDescription {
     env: string[];
     cwd: string;
     terminal: boolean;
+    /** Resource limits the workload starts with (sim: the config's process.rlimits, set by rlimit-exec). */
+    rlimits?: PalRlimit[];
   };
   /** The attestation socket inside the container, when inclavared serves this container. */
   attestationSocket?: string;

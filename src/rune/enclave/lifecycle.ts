@@ -13,7 +13,7 @@
  *   delete  the backend's delete, then the attestation socket and rune's state go.
  */
 import { execFileSync } from 'node:child_process';
-import { chownSync, closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { chownSync, closeSync, constants as fsConstants, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { InclavareError } from '../../errors/errors.ts';
 import { distDir } from '../../util/dist-dir.ts';
@@ -26,6 +26,7 @@ import { cachedHostNode, deriveConfig, IN_CONTAINER } from './bundle.ts';
 import type { EnclaveConfig } from './config.ts';
 import { CONTROL, type EnclaveDescription, type InitStatus } from './description.ts';
 import { computeMeasurement, runtimeIdentity, sha384Hex } from './measurement.ts';
+import { planRlimits } from './rlimits.ts';
 import { findEntrypoint, type MountLike } from './rootfs-path.ts';
 
 
@@ -82,6 +83,36 @@ function readMagic(path: string, length: number): Buffer {
 export interface PreparedEnclave {
   description: EnclaveDescription;
   rootfs: string;
+  /** process.rlimits of init-runelet (undefined: none; sim applies the config's to the workload instead). */
+  initRlimits: unknown;
+  /** The host uid and gid of the container's process user (through the user namespace's mappings). */
+  hostUser: { uid: number; gid: number };
+}
+
+interface IdMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
+}
+
+/** The host id of container id `id` under `mappings` (no user namespace: itself); undefined when it is not mapped. */
+export function hostId(id: number, mappings: IdMapping[] | undefined): number | undefined {
+  if (mappings === undefined) return id;
+  for (const m of mappings) if (id >= m.containerID && id < m.containerID + m.size) return m.hostID + (id - m.containerID);
+  return undefined;
+}
+
+/** The container's process user as the host sees it. */
+function hostUserOf(config: OciConfig): { uid: number; gid: number } {
+  const user = (config.process?.user ?? {}) as { uid?: number; gid?: number };
+  const linux = (config.linux ?? {}) as { namespaces?: { type: string; path?: string }[]; uidMappings?: IdMapping[]; gidMappings?: IdMapping[] };
+  const userns = (linux.namespaces ?? []).some((ns) => ns.type === 'user');
+  const uid = hostId(user.uid ?? 0, userns ? (linux.uidMappings ?? []) : undefined);
+  const gid = hostId(user.gid ?? 0, userns ? (linux.gidMappings ?? []) : undefined);
+  if (uid === undefined || gid === undefined) {
+    throw configError(`Cannot create enclave container: process.user ${user.uid ?? 0}:${user.gid ?? 0} is not mapped by linux.uidMappings/gidMappings`);
+  }
+  return { uid, gid };
 }
 
 /** Validates the configuration against the bundle and computes the measurement (no side effects). */
@@ -116,6 +147,8 @@ export function prepareEnclave(id: string, bundle: string, config: OciConfig, en
     }
     runtimeInContainer = join(IN_CONTAINER.palDir, basename(enclave.runtime));
   }
+  const hostUser = hostUserOf(config);
+  const rlimits = planRlimits(config.process?.rlimits, { runtime: enclave.runtime === 'sim' || enclave.runtime === 'wasm' ? enclave.runtime : 'native', nprocApplies: hostUser.uid !== 0 });
   const identity = runtimeIdentity(enclave.runtime);
   const measurement = computeMeasurement({
     type: enclave.type,
@@ -137,10 +170,17 @@ export function prepareEnclave(id: string, bundle: string, config: OciConfig, en
     runtimeArgs: enclave.runtimeArgs,
     logLevel: enclave.logLevel,
     measurement,
-    process: { path: entry.inContainer, args, env: enclave.workloadEnv, cwd, terminal: config.process?.terminal === true },
+    process: {
+      path: entry.inContainer,
+      args,
+      env: enclave.workloadEnv,
+      cwd,
+      terminal: config.process?.terminal === true,
+      ...(rlimits.workload.length > 0 ? { rlimits: rlimits.workload } : {}),
+    },
     created: new Date().toISOString(),
   };
-  return { description, rootfs };
+  return { description, rootfs, initRlimits: rlimits.initRunelet, hostUser };
 }
 
 /** Replaces the engine's --bundle in create/run arguments with the derived bundle. */
@@ -210,11 +250,14 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
   try {
     mkdirSync(ep.control, { mode: 0o700 });
     execFileSync('mkfifo', ['-m', '0600', ep.fifo]);
-    const user = options.config.process?.user as { uid?: number; gid?: number } | undefined;
-    if (user?.uid !== undefined && user.uid !== 0) {
-      chownSync(ep.control, user.uid, user.gid ?? 0);
-      chownSync(ep.fifo, user.uid, user.gid ?? 0);
+    // init-runelet runs as the container's user, which a user namespace maps to another host id.
+    const { uid, gid } = prepared.hostUser;
+    if (uid !== 0 || gid !== 0) {
+      chownSync(ep.control, uid, gid);
+      chownSync(ep.fifo, uid, gid);
     }
+    makeMountPoint(prepared.rootfs);
+
     const description = prepared.description;
     const tee = attestationTee(description.type, options.enclave.runtime);
     let attestDir: string | undefined;
@@ -234,7 +277,9 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
       const native = `@koromix/koffi-${process.platform}-${process.arch}`;
       modules[native] = join(nodeModules, native);
     }
-    const derived = deriveConfig(options.config, options.bundle, options.enclave.workloadEnv, {
+    const derived = deriveConfig(options.config, options.bundle, {
+      rlimitExec: join(distDir(), 'rlimit-exec'),
+      initRlimits: prepared.initRlimits,
       host,
       initScript,
       chunksDir: join(distDir(), 'chunks'),
@@ -274,6 +319,28 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     await unregisterAttestation(paths).catch(() => undefined);
     rmSync(paths.dir, { recursive: true, force: true });
     throw err;
+  }
+}
+
+/**
+ * Makes the /.rune mount point in the rootfs from the host. runc would make it inside the container, which
+ * fails in a user namespace whose root does not own the rootfs (`mkdir /.rune: permission denied`, issue #11),
+ * and on a read-only rootfs runc makes it on the host as well, as for any missing mount point. An existing
+ * /.rune that is not a directory (a symlink out of the rootfs) is refused.
+ */
+export function makeMountPoint(rootfs: string): void {
+  const dir = join(rootfs, IN_CONTAINER.dir);
+  try {
+    if (lstatSync(dir).isDirectory()) return;
+    throw configError(`Cannot create enclave container: ${IN_CONTAINER.dir} in its rootfs (${dir}) exists and is not a directory; rune mounts the enclave runtime there`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  try {
+    mkdirSync(dir, { mode: 0o755 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return;
+    throw new InclavareError('RUNE_ERR_ENCLAVE_CONFIG', 'failed-precondition', `Cannot create enclave container: cannot make the mount point ${dir} (${(err as Error).message})`, { cause: err });
   }
 }
 
