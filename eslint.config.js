@@ -19,6 +19,15 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  // Layers (README "Layout"; also pinned by test/unit/layers.test.ts): library code does not reach into the
+  // inclavared daemon; only the daemon itself and the thin mains in src/cli/ do.
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/inclavared/**', 'src/cli/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/inclavared/*'], message: 'Library code must not import the daemon: use src/attestation-socket/ (protocol) or src/sys/ (plumbing).' }] }],
+    },
+  },
   {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },

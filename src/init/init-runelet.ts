@@ -22,7 +22,7 @@ import { describeError } from '../errors/errors.ts';
 import { loadEnclaveRuntime } from '../pal/registry.ts';
 import type { EnclaveRuntime, PalLogLevel } from '../pal/types.ts';
 import { IN_CONTAINER } from '../rune/enclave/bundle.ts';
-import { CONTROL, type EnclaveDescription, type InitStatus } from '../rune/enclave/description.ts';
+import { CONTROL, type EnclaveDescription, type InitStatus } from '../runelet/description.ts';
 import { startReaper } from './reaper.ts';
 
 /** Signals init-runelet forwards to the workload (those Node.js lets a program handle). */

@@ -24,7 +24,7 @@ import { claimContainer, type ContainerPaths } from '../state.ts';
 import { attestationTee, registerAttestation, unregisterAttestation } from './attestation.ts';
 import { cachedHostNode, deriveConfig, IN_CONTAINER } from './bundle.ts';
 import type { EnclaveConfig } from './config.ts';
-import { CONTROL, type EnclaveDescription, type InitStatus } from './description.ts';
+import { CONTROL, type EnclaveDescription, type InitStatus } from '../../runelet/description.ts';
 import { computeMeasurement, runtimeIdentity, sha384Hex } from './measurement.ts';
 import { findEntrypoint, type MountLike } from './rootfs-path.ts';
 

@@ -1,6 +1,9 @@
 /**
- * The enclave description rune writes at create (ROOT/ID/enclave.json) and init-runelet reads inside the
- * container (/.rune/enclave.json), and the control files they exchange (ROOT/ID/control, /.rune/control).
+ * The contract between rune (host side, src/rune/enclave/) and init-runelet (inside the container,
+ * src/init/): the enclave description rune writes at create (ROOT/ID/enclave.json) and init-runelet reads
+ * inside the container (/.rune/enclave.json), and the control files they exchange (ROOT/ID/control,
+ * /.rune/control). Both sides import it from here. TODO(#11): the paths inside the container
+ * (IN_CONTAINER) still live in src/rune/enclave/bundle.ts, which init-runelet imports for them.
  */
 
 /** What init-runelet needs to run the workload inside the enclave runtime. */
