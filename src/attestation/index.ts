@@ -4,6 +4,7 @@
  * trust anchors and the one claims shape. docs/attestation.md describes every check and error code.
  */
 export type { Claims, Measurements, PlatformIds, TcbStatus, TeeType } from './claims.ts';
+export { appraiseClaims, type ClaimExpectations, type FailedExpectation } from './appraise.ts';
 export { InclavareError, isInclavareError, describeError } from '../errors/errors.ts';
 
 // The registry: any evidence.

@@ -1,6 +1,6 @@
 /**
  * The built `tee-tools verify-cert` (dist/tee-tools.mjs) on the real RA-TLS certificates of
- * ../shared/vectors/ra-tls and on our own sim certificates: JSON contract, binding, exit statuses.
+ * test/vectors/ra-tls and on our own sim certificates: JSON contract, binding, exit statuses.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';

@@ -5,7 +5,7 @@
  * check their ECDSA signatures synchronously with node:crypto over the exact TBS bytes, and check chains
  * against trust anchors by byte comparison of the root certificate (as Intel's QVL does:
  * QuoteVerification/QVL PckCertVerifier compares the root's raw DER signature, so a re-issued root with the
- * same key is NOT accepted; see vectors/MANIFEST.md, fortanix old-root-issuance).
+ * same key is NOT accepted; see test/vectors/MANIFEST.md, fortanix old-root-issuance).
  */
 import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';

@@ -1,5 +1,5 @@
 /**
- * The real RA-TLS certificates of ../shared/vectors/ra-tls (Gramine, Intel SGX SDK, rats-rs): parse, check the
+ * The real RA-TLS certificates of test/vectors/ra-tls (Gramine, Intel SGX SDK, rats-rs): parse, check the
  * binding against expected.json, verify the quote with collateral of the same FMSPC at a time inside its window.
  */
 import assert from 'node:assert/strict';
