@@ -4,7 +4,8 @@
  * Exit 0 verified, 1 rejected, 2 usage or I/O error (the contract in docs/attestation.md).
  */
 import type { Claims, TeeType } from '../attestation/claims.ts';
-import { loadIntelCollateral, type IntelCollateral } from '../attestation/intel/collateral.ts';
+import { loadIntelCollateral } from '../collateral/intel-dir.ts';
+import { type IntelCollateral } from '../attestation/intel/collateral.ts';
 import { detectTee, verifyEvidence, type TeeSelector, type VerifyEvidenceOptions } from '../attestation/verify-evidence.ts';
 import { describeError, InclavareError, isInclavareError } from '../errors/errors.ts';
 import { errorLine, EXIT, exitCodeOf, isPem, parseTime, readInputFile, TEE_TOOLS_ERROR_CODES, usageError, type CommandResult } from './io.ts';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createLocalSimAttester } from '../../src/rats-tls/attesters/sim-local.ts';
 import { createAttestedCertificate } from '../../src/rats-tls/certificate.ts';
-import { loadIntelCollateral } from '../../src/attestation/intel/collateral.ts';
+import { loadIntelCollateral } from '../../src/collateral/intel-dir.ts';
 import { VECTORS_ROOT } from '../support/vectors.ts';
 
 const TOOL = new URL('../../dist/tee-tools.mjs', import.meta.url).pathname;

@@ -51,3 +51,19 @@ test('init-runelet and rune share the enclave description through src/runelet/, 
 test('the rule finds imports: a file that imports the daemon is reported', () => {
   assert.ok(violations('src/cli/', (spec) => spec.startsWith('src/inclavared/')).length > 0);
 });
+
+/** Node modules that do I/O (eslint.config.js has the same list). */
+const IO_MODULES = ['fs', 'fs/promises', 'net', 'http', 'https', 'http2', 'child_process', 'dgram', 'dns', 'tls', 'worker_threads', 'cluster'];
+
+test('src/attestation/ is pure: no node:fs/net/http/child_process imports, no collateral sources (only the package entry re-exports them)', () => {
+  const io = (spec: string): boolean => IO_MODULES.includes(spec.replace(/^node:/, ''));
+  const edge = (spec: string): boolean => /^src\/(collateral|tee-tools|cli|sys|inclavared)\//.test(spec);
+  assert.deepEqual(violations('src/attestation/', (spec) => io(spec) || edge(spec), ['src/attestation/index.ts']), []);
+});
+
+test('src/attestation/ does not fetch', () => {
+  const found = sourceFiles()
+    .filter((f) => f.startsWith('src/attestation/'))
+    .filter((f) => /\bfetch\s*\(|globalThis\.fetch|\bXMLHttpRequest\b|\bWebSocket\b/.test(readFileSync(join(repo, f), 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '')));
+  assert.deepEqual(found, []);
+});
