@@ -16,6 +16,7 @@ import { verifyPckChain } from '../attestation/intel/pck.ts';
 import { parseIntelQuote } from '../attestation/intel/quote.ts';
 import { normalizeTrustAnchors, parseCrl } from '../attestation/intel/x509.ts';
 import { INTEL_SGX_ROOT_CA_PEM } from '../attestation/roots/intel.ts';
+import { pemDecodeAll } from '../x509/pem.ts';
 import { loadIntelCollateral } from './intel-dir.ts';
 
 /** Options of {@link fetchIntelCollateral}. */
@@ -61,8 +62,8 @@ function earliestNextUpdate(c: IntelCollateral): number | undefined {
 function crlToDer(body: Uint8Array, url: string): Uint8Array {
   if (body[0] === 0x30) return body;
   const text = Buffer.from(body).toString('latin1').trim();
-  const pem = /-----BEGIN X509 CRL-----([A-Za-z0-9+/=\s]*?)-----END X509 CRL-----/.exec(text);
-  if (pem) return new Uint8Array(Buffer.from(pem[1]!.replace(/\s+/g, ''), 'base64'));
+  const pem = pemDecodeAll(text, 'X509 CRL')[0];
+  if (pem) return pem;
   if (/^([0-9a-fA-F]{2})+$/.test(text)) return new Uint8Array(Buffer.from(text, 'hex'));
   fetchError(`${url} did not return a CRL (DER, PEM or hex)`);
 }
