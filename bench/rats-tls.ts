@@ -18,7 +18,10 @@ import tls from 'node:tls';
 import { createNullAttester } from '../src/rats-tls/attesters/null.ts';
 import { createLocalSimAttester } from '../src/rats-tls/attesters/sim-local.ts';
 import { createAttestedCertificate } from '../src/rats-tls/certificate.ts';
-import { connect, createServer, staticRatsTlsIdentity, type RatsTlsVerifyOptions } from '../src/rats-tls/tls.ts';
+import { connect } from '../src/rats-tls/client.ts';
+import { staticRatsTlsIdentity } from '../src/rats-tls/identity.ts';
+import type { RatsTlsVerifyOptions } from '../src/rats-tls/options.ts';
+import { createServer } from '../src/rats-tls/server.ts';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(name);

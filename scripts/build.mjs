@@ -23,7 +23,7 @@ const banner = [
 const entries = {
   rune: 'src/cli/rune.ts',
   'tee-tools': 'src/cli/tee-tools.ts',
-  // The host attestation daemon (ensureDaemon() in src/inclavared/client.ts starts it beside rune.mjs).
+  // The host attestation daemon (ensureDaemon() in src/attestation-socket/client.ts starts it beside rune.mjs).
   inclavared: 'src/cli/inclavared.ts',
   // PID 1 of enclave containers, run by the host's node inside the container (see src/rune/enclave/bundle.ts).
   'init-runelet': 'src/init/init-runelet.ts',

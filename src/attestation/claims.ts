@@ -6,7 +6,7 @@
 /** The TEE kinds Inclavare verifies. */
 export type TeeType = 'sgx' | 'tdx' | 'snp' | 'sim';
 
-/** Intel's TCB status names (reference/attestation.md §7); SNP and sim have no TCB status (null). */
+/** Intel's TCB status names (Intel PCS API v4, TCB Info `tcbLevels[].tcbStatus`); SNP and sim have no TCB status (null). */
 export type TcbStatus =
   | 'UpToDate'
   | 'SWHardeningNeeded'

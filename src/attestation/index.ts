@@ -4,6 +4,7 @@
  * trust anchors and the one claims shape. docs/attestation.md describes every check and error code.
  */
 export type { Claims, Measurements, PlatformIds, TcbStatus, TeeType } from './claims.ts';
+export { appraiseClaims, type ClaimExpectations, type FailedExpectation } from './appraise.ts';
 export { InclavareError, isInclavareError, describeError } from '../errors/errors.ts';
 
 // The registry: any evidence.
@@ -25,8 +26,10 @@ export { verifySgxQuote } from './sgx/verify.ts';
 export { verifyTdxQuote } from './tdx/verify.ts';
 export type { SgxReportBody } from './sgx/parse.ts';
 export type { TdReportBody } from './tdx/parse.ts';
-export { loadIntelCollateral, COLLATERAL_FILES, type IntelCollateral } from './intel/collateral.ts';
-export { fetchIntelCollateral, fetchIntelCollateralForQuote, type FetchIntelCollateralOptions } from './intel/pcs.ts';
+export { COLLATERAL_FILES, type IntelCollateral } from './intel/collateral.ts';
+// Collateral sources (I/O, outside the pure src/attestation/): a directory, a PCS/PCCS with an on-disk cache.
+export { loadIntelCollateral } from '../collateral/intel-dir.ts';
+export { fetchIntelCollateral, fetchIntelCollateralForQuote, type FetchIntelCollateralOptions } from '../collateral/intel-pcs.ts';
 export { INTEL_ERROR_CODES, type IntelErrorCode } from './intel/codes.ts';
 export { INTEL_SGX_ROOT_CA_PEM, INTEL_SGX_ROOT_CA_SHA256 } from './roots/intel.ts';
 

@@ -7,7 +7,7 @@ import { describeError } from '../errors/errors.ts';
 import { runProgram } from './run-program.ts';
 import { startDaemon } from '../inclavared/daemon.ts';
 import { createDaemonLog } from '../inclavared/log.ts';
-import { DEFAULT_DATA_DIR, DEFAULT_ROOT, DEFAULT_TSM_PATH } from '../inclavared/paths.ts';
+import { DEFAULT_DATA_DIR, DEFAULT_ROOT, DEFAULT_TSM_PATH } from '../attestation-socket/paths.ts';
 import { loadPlatformIdentity } from '../inclavared/platform-key.ts';
 
 declare const RUNE_VERSION: string | undefined;

@@ -20,7 +20,7 @@ function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-/** The flags of both samples (reference §2), then ours. */
+/** The flags of both C RATS-TLS samples (docs/rats-tls.md, "Sample"), then ours. */
 function withSampleFlags(cmd: Command): Command {
   return cmd
     .option('-a, --attester <name>', 'attester instance: sim, nullattester, tdx_ecdsa and sev_snp (configfs-tsm in a confidential VM), sgx_ecdsa (Gramine /dev/attestation); sgx_la, sev, csv are recognized but not in this build')

@@ -3,10 +3,10 @@
  * docs/attestation-socket.md). Every answer is for the container the socket was created for: the socket
  * is the workload's identity, so no request can name another container or a measurement.
  */
-import { INCLAVARED_ERROR_CODES, inclavaredError } from './codes.ts';
+import { INCLAVARED_ERROR_CODES, inclavaredError } from '../attestation-socket/codes.ts';
 import { evidenceFormat, produceEvidence, type ContainerRecord, type EvidenceContext } from './evidence.ts';
-import type { JsonHandler, JsonResponse } from './http.ts';
-import { parseEvidenceRequest } from './requests.ts';
+import type { JsonHandler, JsonResponse } from '../sys/json-http-server.ts';
+import { parseEvidenceRequest } from '../attestation-socket/requests.ts';
 
 /** Default limit for producing one piece of evidence (a TDX quote goes through the host's QE). */
 export const DEFAULT_EVIDENCE_TIMEOUT_MS = 30_000;

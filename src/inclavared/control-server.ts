@@ -4,9 +4,9 @@
  * (docs/attestation-socket.md, "Control socket").
  */
 import { noRoute } from './attest-server.ts';
-import type { JsonHandler, JsonResponse } from './http.ts';
-import { parseRegisterRequest, type RegisterRequest } from './requests.ts';
-import type { ContainerSocketPaths } from './paths.ts';
+import type { JsonHandler, JsonResponse } from '../sys/json-http-server.ts';
+import { parseRegisterRequest, type RegisterRequest } from '../attestation-socket/requests.ts';
+import type { ContainerSocketPaths } from '../attestation-socket/paths.ts';
 
 /** What the control API drives (the daemon). */
 export interface ControlApi {

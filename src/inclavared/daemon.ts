@@ -9,17 +9,23 @@ import { rm } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
 import { describeError } from '../errors/errors.ts';
 import { attestHandler } from './attest-server.ts';
-import { INCLAVARED_ERROR_CODES, inclavaredError } from './codes.ts';
+import { INCLAVARED_ERROR_CODES, inclavaredError } from '../attestation-socket/codes.ts';
 import { controlHandler } from './control-server.ts';
-import { makeDirectory } from './fs-util.ts';
+import { makeDirectory } from '../sys/fs.ts';
 import type { ContainerRecord, EvidenceContext } from './evidence.ts';
-import { closeServer, createJsonServer, DEFAULT_LIMITS, listenUnix, type ServerLimits } from './http.ts';
+import { closeServer, createJsonServer, DEFAULT_LIMITS, listenUnix, type ServerLimits } from '../sys/json-http-server.ts';
 import { silentLog, type DaemonLog } from './log.ts';
-import { checkSocketPath, containerSocketPaths, daemonPaths, DEFAULT_TSM_PATH, validateContainerId, type ContainerSocketPaths, type DaemonPaths } from './paths.ts';
+import { checkSocketPath, containerSocketPaths, daemonPaths, DEFAULT_TSM_PATH, validateContainerId, type ContainerSocketPaths, type DaemonPaths } from '../attestation-socket/paths.ts';
 import { loadPlatformIdentity, type PlatformIdentity } from './platform-key.ts';
 import { loadRegistry, saveRegistry } from './registry.ts';
-import type { RegisterRequest } from './requests.ts';
-import type { TsmFs } from './tsm.ts';
+import type { RegisterRequest } from '../attestation-socket/requests.ts';
+import type { TsmFs } from '../attestation-socket/tsm.ts';
+
+/** The error codes both sockets answer with for what the HTTP layer itself rejects (docs/attestation-socket.md). */
+const SERVER_ERRORS = {
+  codes: { badRequest: INCLAVARED_ERROR_CODES.BAD_REQUEST, tooLarge: INCLAVARED_ERROR_CODES.TOO_LARGE, internal: INCLAVARED_ERROR_CODES.INTERNAL },
+  logName: 'the inclavared log',
+} as const;
 
 /** Inputs of startDaemon(). */
 export interface DaemonOptions {
@@ -182,7 +188,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       }
       // A stale socket from a crashed daemon, or anything a container left in its directory.
       await rm(socketPaths.socket, { recursive: true, force: true });
-      const server = createJsonServer(attestHandler(record, ctx), log, limits);
+      const server = createJsonServer(attestHandler(record, ctx), { log, limits, ...SERVER_ERRORS });
       await listenUnix(server, socketPaths.socket, 0o666);
       servers.set(record.id, server);
       return socketPaths;
@@ -247,7 +253,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
     // We hold the pid file, so a control socket that exists is a crashed daemon's.
     await rm(paths.controlSocket, { force: true });
-    control = createJsonServer(controlHandler(api), log, limits);
+    control = createJsonServer(controlHandler(api), { log, limits, ...SERVER_ERRORS });
     await listenUnix(control, paths.controlSocket, 0o600);
     log.info(`serving ${paths.controlSocket} with ${records.size} registered container(s)`);
 

@@ -9,8 +9,8 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { createSimEvidence } from '../attestation/sim/create.ts';
 import type { TeeType } from '../attestation/claims.ts';
-import { MAX_REPORT_DATA_LENGTH, type EnclaveTee } from './requests.ts';
-import { requestTsmReport, type TsmFs } from './tsm.ts';
+import { MAX_REPORT_DATA_LENGTH, type EnclaveTee } from '../attestation-socket/requests.ts';
+import { requestTsmReport, type TsmFs } from '../attestation-socket/tsm.ts';
 
 /** A registered container, as the daemon keeps it. */
 export interface ContainerRecord {

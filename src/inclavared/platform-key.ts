@@ -4,14 +4,15 @@
  *
  * Created on first use in DATA_DIR (mode 0700), the key file mode 0600 and never anywhere a container can
  * see. Creation is race-free between processes (the daemon and `inclavared platform-cert` may start
- * together): each writes a private temporary file and link(2)s it into place, which fails if another won.
+ * together): each writes a private temporary file and link(2)s it into place, which fails if another won
+ * (writeFileExclusive() in src/sys/fs.ts).
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { closeSync, fsyncSync, linkSync, lstatSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createPlatformCertificate } from './certificate.ts';
-import { INCLAVARED_ERROR_CODES, inclavaredError } from './codes.ts';
-import { makeDirectory } from './fs-util.ts';
+import { INCLAVARED_ERROR_CODES, inclavaredError } from '../attestation-socket/codes.ts';
+import { makeDirectory, writeFileAtomic, writeFileExclusive } from '../sys/fs.ts';
 
 /** The platform key and certificate of one DATA_DIR. */
 export interface PlatformIdentity {
@@ -36,47 +37,6 @@ function keyError(message: string, cause?: unknown): Error {
 
 function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code;
-}
-
-/** Writes `data` durably to a fresh temp file beside `path` (created with `mode`); returns its path. */
-function writeTemp(path: string, data: string, mode: number): string {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
-  const fd = openSync(tmp, 'wx', mode);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  return tmp;
-}
-
-/** Writes `data` to `path` only if it does not exist yet; returns false when another writer got there first. */
-function publishExclusive(path: string, data: string, mode: number): boolean {
-  const tmp = writeTemp(path, data, mode);
-  try {
-    linkSync(tmp, path);
-    return true;
-  } catch (err) {
-    if (errno(err) === 'EEXIST') return false;
-    throw err;
-  } finally {
-    unlinkSync(tmp);
-  }
-}
-
-/** Replaces `path` atomically (a certificate that does not match the key). */
-function replaceAtomically(path: string, data: string, mode: number): void {
-  renameSync(writeTemp(path, data, mode), path);
-}
-
-function syncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** Reads the key file, refusing anything that is not a private regular file with an Ed25519 key. */
@@ -150,8 +110,7 @@ export function loadPlatformIdentity(options: LoadPlatformIdentityOptions): Plat
     const generated = generateKeyPairSync('ed25519').privateKey;
     const text = generated.export({ type: 'pkcs8', format: 'pem' }).toString();
     try {
-      publishExclusive(keyPath, text, 0o600);
-      syncDir(dataDir);
+      writeFileExclusive(keyPath, text, { mode: 0o600 });
     } catch (err) {
       throw keyError(`Cannot create the platform key ${keyPath}`, err);
     }
@@ -163,11 +122,10 @@ export function loadPlatformIdentity(options: LoadPlatformIdentityOptions): Plat
   if (certPem === undefined) {
     const created = createPlatformCertificate({ privateKey, notBefore: options.now ?? new Date(), serial: newSerial() });
     try {
-      if (!publishExclusive(certPath, created, 0o644)) {
+      if (!writeFileExclusive(certPath, created, { mode: 0o644 })) {
         // Another process created one first: keep it if it is for this key, else replace it.
-        if (readMatchingCert(certPath, privateKey) === undefined) replaceAtomically(certPath, created, 0o644);
+        if (readMatchingCert(certPath, privateKey) === undefined) writeFileAtomic(certPath, created, { mode: 0o644 });
       }
-      syncDir(dataDir);
     } catch (err) {
       throw keyError(`Cannot create the platform certificate ${certPath}`, err);
     }

@@ -4,12 +4,12 @@
  * file, fsync, rename); read strictly (a registry that does not parse stops the daemon rather than
  * silently dropping containers' attestation).
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { INCLAVARED_ERROR_CODES, inclavaredError } from './codes.ts';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../sys/fs.ts';
+import { INCLAVARED_ERROR_CODES, inclavaredError } from '../attestation-socket/codes.ts';
 import type { ContainerRecord } from './evidence.ts';
-import { validateContainerId } from './paths.ts';
-import { ENCLAVE_TEES, MEASUREMENT_LENGTH, type EnclaveTee } from './requests.ts';
+import { validateContainerId } from '../attestation-socket/paths.ts';
+import { ENCLAVE_TEES, MEASUREMENT_LENGTH, type EnclaveTee } from '../attestation-socket/requests.ts';
 
 /** The registry file's format version. */
 export const REGISTRY_VERSION = 1;
@@ -76,22 +76,8 @@ export function loadRegistry(stateFile: string): ContainerRecord[] {
 export function saveRegistry(stateFile: string, records: Iterable<ContainerRecord>): void {
   const containers: StoredContainer[] = [...records].map((r) => ({ id: r.id, tee: r.tee, measurement: Buffer.from(r.measurement).toString('hex') }));
   const text = `${JSON.stringify({ version: REGISTRY_VERSION, containers }, null, 2)}\n`;
-  const tmp = `${stateFile}.tmp-${process.pid}`;
   try {
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, stateFile);
-    const dirFd = openSync(dirname(stateFile), 'r');
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
+    writeFileAtomic(stateFile, text, { mode: 0o600 });
   } catch (err) {
     throw stateError(`Cannot write the registry ${stateFile}`, err);
   }

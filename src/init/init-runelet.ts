@@ -1,6 +1,6 @@
 /**
  * init-runelet: PID 1 of an enclave container. It never exec()s the workload: it loads the enclave runtime
- * through the PAL API and runs the workload inside it (reference/runtime.md "Lifecycle").
+ * through the PAL API and runs the workload inside it (docs/enclave-runtimes.md "Lifecycle").
  *
  *   1. load the runtime named in /.rune/enclave.json and call init (this happens during `rune create`:
  *      rune starts PID 1 at once and waits for the report in /.rune/control/status);
@@ -12,7 +12,7 @@
  * container to run one more process inside the same kind of enclave runtime, with the exec's stdio.
  *
  * It runs on the host's Node.js through the dynamic loader, so process.execPath is ld.so, not node
- * (reference/environment.md §5): nothing here may re-spawn process.execPath.
+ * (docs/enclave-containers.md "What happens"): nothing here may re-spawn process.execPath.
  */
 import { readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -21,8 +21,7 @@ import { join } from 'node:path';
 import { describeError } from '../errors/errors.ts';
 import { loadEnclaveRuntime } from '../pal/registry.ts';
 import type { EnclaveRuntime, LoadEnclaveRuntimeOptions, PalLogLevel, PalProcessSpec } from '../pal/types.ts';
-import { IN_CONTAINER } from '../rune/enclave/bundle.ts';
-import { CONTROL, type EnclaveDescription, type InitStatus } from '../rune/enclave/description.ts';
+import { CONTROL, IN_CONTAINER, type EnclaveDescription, type InitStatus } from '../runelet/description.ts';
 import { ownChildren, startReaper } from './reaper.ts';
 import { handlesSignal } from './signals.ts';
 

@@ -11,7 +11,8 @@
  * Everything else (help, version, list, spec, errors to explain, enclave containers, any flag it does not
  * know) is handed to the Node.js implementation (rune.mjs beside this binary) with argv unchanged. The Node
  * implementation is complete on its own and produces the same result; this launcher is only faster. So the
- * rule here is: when in doubt, hand over. docs/rune-fast-path.md explains the design.
+ * rule here is: when in doubt, hand over. docs/rune.md ("Why rune costs plain containers (almost)
+ * nothing: the launcher") explains the design.
  *
  * State layout (shared with src/rune/state.ts):
  *     ROOT/ID/             rune's state directory for the container (created by create/run, removed by delete)

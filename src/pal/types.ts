@@ -1,8 +1,7 @@
 /**
  * The PAL interface in TypeScript: what init-runelet calls to run a workload inside an enclave runtime,
  * whatever that runtime is (a built-in software runtime or a native PAL library). The semantics follow the
- * PAL API versions 1–3 of the original (reference/runtime.md, "PAL API"); docs/enclave-runtimes.md is the
- * contract.
+ * PAL API versions 1–3 of the original Inclavare Containers; docs/enclave-runtimes.md is the contract.
  */
 
 /** Log levels a PAL accepts (ENCLAVE_RUNTIME_LOGLEVEL). */

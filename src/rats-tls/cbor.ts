@@ -68,7 +68,7 @@ export function leadingTag(bytes: Uint8Array): number | undefined {
 
 /**
  * Decodes the DICE evidence extension value. Only the first CBOR item is read: some RATS-TLS builds pad the
- * extension with trailing bytes (reference §2).
+ * extension with trailing bytes (docs/rats-tls.md, "What we accept").
  */
 export function decodeDiceEvidence(bytes: Uint8Array): DiceEvidence {
   const tag = leadingTag(bytes);

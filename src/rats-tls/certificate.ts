@@ -140,7 +140,7 @@ export async function createAttestedCertificate(options: CreateAttestedCertifica
     if (tee === null || tee !== options.attester.tee) {
       throw ratsTlsError(RATS_TLS_ERROR_CODES.ATTESTER, `Cannot create the certificate: the ${options.attester.tee} attester returned ${tee ?? 'unrecognizable'} evidence`);
     }
-    // Non-critical (reference §1): OpenSSL and mbedTLS peers reject certificates with unknown critical extensions.
+    // Non-critical (docs/rats-tls.md, "Evidence extension"): OpenSSL and mbedTLS peers reject certificates with unknown critical extensions.
     extensions.push(buildExtension(OID_DICE_EVIDENCE, false, encodeDiceEvidence(tagOfTee(tee), evidence, claimsBytes)));
     claims = decodeClaims(claimsBytes);
   }

@@ -18,7 +18,10 @@ import type { Attester } from './attesters/attester.ts';
 import { RATS_TLS_ERROR_CODES as E, ratsTlsError } from './codes.ts';
 import type { EndorsementsSource } from './endorsements.ts';
 import type { HashAlgorithm } from './format.ts';
-import { checkPeerCertificate, connect, createRatsTlsIdentity, type RatsTlsIdentity, type RatsTlsPeer, type RatsTlsVerifyOptions } from './tls.ts';
+import { connect } from './client.ts';
+import { createRatsTlsIdentity, type RatsTlsIdentity } from './identity.ts';
+import type { RatsTlsPeer, RatsTlsVerifyOptions } from './options.ts';
+import { checkPeerCertificate } from './verify-peer.ts';
 
 /** Options of ratsTlsChannelCredentials(). */
 export interface RatsTlsChannelCredentialsOptions {

@@ -2,17 +2,11 @@
  * Package entry of `inclavare/rats-tls`: attested TLS (node:tls-shaped), the certificate format, attesters.
  * gRPC credentials live in their own entry (`./grpc.ts`) so that @grpc/grpc-js stays optional.
  */
-export { connect, createRatsTlsIdentity, createServer, staticRatsTlsIdentity } from './tls.ts';
-export type {
-  ExpectedClaims,
-  RatsTlsCommonOptions,
-  RatsTlsConnectOptions,
-  RatsTlsIdentity,
-  RatsTlsIdentityOptions,
-  RatsTlsPeer,
-  RatsTlsServerOptions,
-  RatsTlsVerifyOptions,
-} from './tls.ts';
+export { createServer, type RatsTlsServerOptions } from './server.ts';
+export { connect, type RatsTlsConnectOptions } from './client.ts';
+export { createRatsTlsIdentity, staticRatsTlsIdentity, type RatsTlsIdentity, type RatsTlsIdentityOptions } from './identity.ts';
+export type { ExpectedClaims, RatsTlsCommonOptions, RatsTlsPeer, RatsTlsVerifyOptions } from './options.ts';
+export { appraiseClaims, type ClaimExpectations, type FailedExpectation } from '../attestation/appraise.ts';
 export { createAttestedCertificate, DEFAULT_VALIDITY, RATS_TLS_SUBJECT } from './certificate.ts';
 export type { CertificateKeyType, CreateAttestedCertificateOptions, CreatedAttestedCertificate } from './certificate.ts';
 export { parseAttestedCertificate } from './parse.ts';

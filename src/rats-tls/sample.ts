@@ -1,6 +1,6 @@
 /**
  * The `rats-tls` sample (docs/rats-tls.md, "Sample"): server and client with the C RATS-TLS samples' flags,
- * instance names and wire protocol (reference §2). The client sends {@link SAMPLE_MESSAGE} in one write; the
+ * instance names and wire protocol (docs/rats-tls.md, "Sample"). The client sends {@link SAMPLE_MESSAGE} in one write; the
  * server reads once (≤ 256 bytes), echoes it and closes; the client succeeds only when the echo matches.
  * Fails closed: an unattested peer is accepted only with the verifier `nullverifier`.
  */
@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type tls from 'node:tls';
 import type { TeeType } from '../attestation/claims.ts';
-import { loadIntelCollateral } from '../attestation/intel/collateral.ts';
-import { fetchIntelCollateralForQuote } from '../attestation/intel/pcs.ts';
+import { loadIntelCollateral } from '../collateral/intel-dir.ts';
+import { fetchIntelCollateralForQuote } from '../collateral/intel-pcs.ts';
 import { describeError } from '../errors/errors.ts';
 import type { Attester } from './attesters/attester.ts';
 import { createNullAttester } from './attesters/null.ts';
@@ -22,7 +22,10 @@ import { createTsmAttester } from './attesters/tsm.ts';
 import { createGramineAttester } from './attesters/gramine.ts';
 import { RATS_TLS_ERROR_CODES as E, ratsTlsError } from './codes.ts';
 import type { EndorsementsSource } from './endorsements.ts';
-import { connect, createRatsTlsIdentity, createServer, type RatsTlsVerifyOptions } from './tls.ts';
+import { connect } from './client.ts';
+import { createRatsTlsIdentity } from './identity.ts';
+import type { RatsTlsVerifyOptions } from './options.ts';
+import { createServer } from './server.ts';
 
 /** The samples' message: 40 bytes. */
 export const SAMPLE_MESSAGE = '\x1b[91mHello and welcome to RATS-TLS!\x1b[0m\n';
@@ -151,7 +154,7 @@ function checkTransport(options: SampleOptions, log: SampleLog): void {
 }
 
 /**
- * The endorsements of `-e` (reference §1: Intel evidence only): the --collateral directory, or collateral
+ * The endorsements of `-e` (docs/rats-tls.md, "Endorsements extension": Intel evidence only): the --collateral directory, or collateral
  * fetched from --pccs-url for each fresh quote. Returns the source and a cleanup for the fetch cache.
  */
 export async function endorsementsOf(options: SampleOptions, attester: Attester): Promise<{ source: EndorsementsSource | undefined; cleanup: () => Promise<void> }> {

@@ -135,7 +135,7 @@ export function verifyAttestedCertificate(
     return { ...empty, verified: false, error: asRatsTlsError(err, 'Cannot parse the certificate') };
   }
   const errors: InclavareError[] = [];
-  // The C verifier accepts only a single self-signed certificate (reference §2): the key in it signed it.
+  // The C verifier accepts only a single self-signed certificate (docs/rats-tls.md, "Verification"): the key in it signed it.
   if (!verifyCertificateSignature(cert.certificate, cert.tbs, cert.spki)) {
     errors.push(ratsTlsError(RATS_TLS_ERROR_CODES.BAD_SIGNATURE, 'Cannot trust the certificate: it is not self-signed by its own key with a supported algorithm'));
   }

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { COLLATERAL_FILES, parseTcbInfo, type IntelCollateral } from '../attestation/intel/collateral.ts';
-import { fetchIntelCollateral } from '../attestation/intel/pcs.ts';
+import { fetchIntelCollateral } from '../collateral/intel-pcs.ts';
 import { InclavareError } from '../errors/errors.ts';
 import { errorLine, EXIT, exitCodeOf, parseTime, TEE_TOOLS_ERROR_CODES, usageError, type CommandResult } from './io.ts';
 

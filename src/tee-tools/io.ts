@@ -3,6 +3,7 @@
  * error codes that mean "usage or I/O" (exit 2, as opposed to "rejected", exit 1), file reading and the
  * rendering of parsed values as JSON (bytes as lowercase hex).
  */
+import { looksLikePem } from '../x509/pem.ts';
 import { readFile } from 'node:fs/promises';
 import { describeError, InclavareError, isInclavareError } from '../errors/errors.ts';
 
@@ -55,7 +56,7 @@ export async function readInputFile(path: string, what: string): Promise<Uint8Ar
 
 /** True when the bytes are PEM text (they are then passed on as a string, DER as bytes). */
 export function isPem(bytes: Uint8Array): boolean {
-  return Buffer.from(bytes.subarray(0, 256)).toString('latin1').trimStart().startsWith('-----BEGIN');
+  return looksLikePem(bytes);
 }
 
 /** Parses --at (ISO-8601); absent means now. */

@@ -4,9 +4,11 @@
  * Exit 0 verified, 1 rejected, 2 usage or I/O error (the contract in docs/attestation.md).
  */
 import type { Claims, TeeType } from '../attestation/claims.ts';
-import { loadIntelCollateral, type IntelCollateral } from '../attestation/intel/collateral.ts';
+import { loadIntelCollateral } from '../collateral/intel-dir.ts';
+import { type IntelCollateral } from '../attestation/intel/collateral.ts';
 import { detectTee, verifyEvidence, type TeeSelector, type VerifyEvidenceOptions } from '../attestation/verify-evidence.ts';
 import { describeError, InclavareError, isInclavareError } from '../errors/errors.ts';
+import { pemSplit } from '../x509/pem.ts';
 import { errorLine, EXIT, exitCodeOf, isPem, parseTime, readInputFile, TEE_TOOLS_ERROR_CODES, usageError, type CommandResult } from './io.ts';
 
 /** The flags of `tee-tools verify`. */
@@ -36,8 +38,6 @@ export interface VerifyReport {
 
 const TEE_CHOICES: readonly TeeSelector[] = ['sgx', 'tdx', 'snp', 'sim', 'auto'];
 
-const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/g;
-
 async function readText(path: string, what: string): Promise<string | Uint8Array> {
   const bytes = await readInputFile(path, what);
   return isPem(bytes) ? Buffer.from(bytes).toString('latin1') : bytes;
@@ -59,7 +59,7 @@ export async function buildOptions(o: Omit<VerifyCommandOptions, 'evidence'>, te
   if (o.vcek !== undefined) {
     const vcek = await readText(o.vcek, 'VCEK/VLEK');
     // A KDS-style bundle (VCEK, then ASK and ARK) is accepted: the first certificate is the leaf.
-    const blocks = typeof vcek === 'string' ? (vcek.match(PEM_CERT) ?? []) : [];
+    const blocks = typeof vcek === 'string' ? pemSplit(vcek, 'CERTIFICATE') : [];
     if (blocks.length > 1) {
       options.vcek = blocks[0]!;
       const rest = blocks.slice(1).join('');

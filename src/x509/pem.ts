@@ -27,3 +27,70 @@ export function pemDecode(text: string, label: string): Uint8Array | undefined {
 export function looksLikePem(bytes: Uint8Array): boolean {
   return Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 256)).toString('latin1').trimStart().startsWith('-----BEGIN');
 }
+
+function escapeLabel(label: string): string {
+  return label.replace(/[^A-Z0-9 ]/g, (c) => `\\${c}`);
+}
+
+/**
+ * The DER bytes of every PEM block labelled `label` in `text`, in order. Lenient, as OpenSSL reading a bundle:
+ * text between blocks is ignored (RFC 7468 §2), and so is a block whose body holds anything but base64 and
+ * whitespace. Used for PEM bundles: trust anchors, issuer chains, CRLs.
+ */
+export function pemDecodeAll(text: string, label: string): Uint8Array[] {
+  const l = escapeLabel(label);
+  const block = new RegExp(`-----BEGIN ${l}-----([A-Za-z0-9+/=\\s]*?)-----END ${l}-----`, 'g');
+  return [...text.matchAll(block)].map((m) => new Uint8Array(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64')));
+}
+
+/** The text of every PEM block labelled `label` in `text` (armour lines included, one newline after each kept). */
+export function pemSplit(text: string, label: string): string[] {
+  const l = escapeLabel(label);
+  return text.match(new RegExp(`-----BEGIN ${l}-----[\\s\\S]*?-----END ${l}-----\\n?`, 'g')) ?? [];
+}
+
+/** Certificate material as callers pass it: DER bytes, PEM bytes, or PEM text (one certificate or a bundle). */
+export type CertificateInput = Uint8Array | string;
+
+/** Bundles are a few KiB; refusing megabytes keeps PEM scanning cheap on hostile input. */
+const MAX_CERTIFICATE_INPUT_BYTES = 1 << 20;
+const ANY_PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
+const BASE64_BODY = /^[A-Za-z0-9+/=\s]*$/;
+
+/**
+ * The DER encodings of every certificate in `input`, strictly: PEM text (any number of CERTIFICATE blocks; other
+ * blocks and text between blocks are ignored, RFC 7468) or a single DER certificate. A CERTIFICATE block that is
+ * not base64 or is empty, text without any CERTIFICATE block, and input over 1 MiB are errors, made by `error`
+ * (the caller's error code) from a message that begins "Cannot read `what`".
+ */
+export function decodeCertificates(input: CertificateInput, what: string, error: (message: string) => Error): Uint8Array[] {
+  let text: string | undefined;
+  if ((typeof input === 'string' || input instanceof Uint8Array) && input.length > MAX_CERTIFICATE_INPUT_BYTES) {
+    throw error(`Cannot read ${what}: it is larger than ${MAX_CERTIFICATE_INPUT_BYTES} bytes`);
+  }
+  if (typeof input === 'string') text = input;
+  else if (input instanceof Uint8Array) {
+    if (!startsWithPemArmour(input)) return input.length === 0 ? [] : [Uint8Array.from(input)];
+    text = Buffer.from(input).toString('latin1');
+  } else {
+    throw error(`Cannot read ${what}: expected DER or PEM bytes or PEM text`);
+  }
+  const out: Uint8Array[] = [];
+  for (const m of text.matchAll(ANY_PEM_BLOCK)) {
+    if (m[1] !== 'CERTIFICATE') continue;
+    const body = m[2] ?? '';
+    if (!BASE64_BODY.test(body)) throw error(`Cannot read ${what}: a PEM block is not base64`);
+    const der = Buffer.from(body.replace(/\s+/g, ''), 'base64');
+    if (der.length === 0) throw error(`Cannot read ${what}: a PEM block is empty`);
+    out.push(new Uint8Array(der.buffer, der.byteOffset, der.byteLength));
+  }
+  if (out.length === 0 && text.trim().length > 0) throw error(`Cannot read ${what}: no PEM CERTIFICATE block found`);
+  return out;
+}
+
+/** True when the bytes start like PEM text: optional whitespace (space, tab, CR, LF), then "-----BEGIN". */
+function startsWithPemArmour(bytes: Uint8Array): boolean {
+  let i = 0;
+  while (i < bytes.length && (bytes[i] === 0x20 || bytes[i] === 0x09 || bytes[i] === 0x0a || bytes[i] === 0x0d)) i++;
+  return Buffer.from(bytes.subarray(i, i + 10)).toString('latin1') === '-----BEGIN';
+}

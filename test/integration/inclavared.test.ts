@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { verifySimEvidence } from '../../src/attestation/sim/verify.ts';
 import { isInclavareError } from '../../src/errors/errors.ts';
-import { ensureDaemon, getPlatformCert, registerContainer, requestEvidence, requestTee, unregisterContainer } from '../../src/inclavared/client.ts';
-import { INCLAVARED_ERROR_CODES } from '../../src/inclavared/codes.ts';
+import { ensureDaemon, getPlatformCert, registerContainer, requestEvidence, requestTee, unregisterContainer } from '../../src/attestation-socket/client.ts';
+import { INCLAVARED_ERROR_CODES } from '../../src/attestation-socket/codes.ts';
 
 const repo = new URL('../..', import.meta.url).pathname;
 const INCLAVARED = join(repo, 'dist/inclavared.mjs');

@@ -18,7 +18,8 @@ import { createAttestedCertificate } from '../../src/rats-tls/certificate.ts';
 import { RATS_TLS_ERROR_CODES as E } from '../../src/rats-tls/codes.ts';
 import { OID_DICE_EVIDENCE } from '../../src/rats-tls/format.ts';
 import { SAMPLE_MESSAGE as MESSAGE } from '../../src/rats-tls/sample.ts';
-import { connect, type RatsTlsVerifyOptions } from '../../src/rats-tls/tls.ts';
+import { connect } from '../../src/rats-tls/client.ts';
+import type { RatsTlsVerifyOptions } from '../../src/rats-tls/options.ts';
 import { RATS_TLS, startListening, startSampleServer, writePlatformKey } from '../support/rats-tls.ts';
 
 const PLATFORM = generateKeyPairSync('ed25519');

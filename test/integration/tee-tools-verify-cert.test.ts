@@ -1,6 +1,6 @@
 /**
  * The built `tee-tools verify-cert` (dist/tee-tools.mjs) on the real RA-TLS certificates of
- * ../shared/vectors/ra-tls and on our own sim certificates: JSON contract, binding, exit statuses.
+ * test/vectors/ra-tls and on our own sim certificates: JSON contract, binding, exit statuses.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createLocalSimAttester } from '../../src/rats-tls/attesters/sim-local.ts';
 import { createAttestedCertificate } from '../../src/rats-tls/certificate.ts';
-import { loadIntelCollateral } from '../../src/attestation/intel/collateral.ts';
+import { loadIntelCollateral } from '../../src/collateral/intel-dir.ts';
 import { VECTORS_ROOT } from '../support/vectors.ts';
 
 const TOOL = new URL('../../dist/tee-tools.mjs', import.meta.url).pathname;

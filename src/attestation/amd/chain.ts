@@ -12,10 +12,15 @@ import { InclavareError } from '../../errors/errors.ts';
 import { AMD_TRUST_ANCHORS } from '../roots/amd.ts';
 import { bytesEqual, isSignedBy, parseAmdCertificate, rsaPssProblem, type AmdCertificate } from './certificate.ts';
 import { AMD_ERROR_CODES } from './codes.ts';
-import { decodeCertificates, type CertificateInput } from './pem.ts';
+import { decodeCertificates as decodeCertificateInput, type CertificateInput } from '../../x509/pem.ts';
 import { productFromName, type AmdProduct } from './product.ts';
 
-export type { CertificateInput } from './pem.ts';
+export type { CertificateInput } from '../../x509/pem.ts';
+
+/** DER certificates from DER or PEM input; ATTEST_ERR_MALFORMED when it holds something else. */
+function decodeCertificates(input: CertificateInput, what: string): Uint8Array[] {
+  return decodeCertificateInput(input, what, (message) => new InclavareError(AMD_ERROR_CODES.MALFORMED, 'invalid-argument', message));
+}
 
 /** Which kind of key the leaf certifies: chip-unique (VCEK) or per cloud provider (VLEK). */
 export type AmdLeafKind = 'vcek' | 'vlek';

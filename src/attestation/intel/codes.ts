@@ -1,6 +1,6 @@
 /**
  * Stable error codes of the Intel DCAP verifiers (sgx, tdx and the shared intel/ code), and the two helpers
- * that build the errors. Codes are the API (STYLE.md, "Errors"): tests and callers match on them.
+ * that build the errors. Codes are the API: tests and callers match on them.
  */
 import { InclavareError, type ErrorClass } from '../../errors/errors.ts';
 

@@ -1,10 +1,9 @@
 /**
- * Intel DCAP collateral: the types, the parsers of TCB Info (v2, v3; SGX and TDX) and QE Identity (v2), and
- * the loader from a directory in the layout of the shared vectors (and of the PCS fetcher's cache).
- * Field names and semantics: Intel PCS API v4 ("Get TCB Info", "Get Quoting Enclave Identity").
+ * Intel DCAP collateral: the types and the parsers of TCB Info (v2, v3; SGX and TDX) and QE Identity (v2).
+ * Pure: collateral comes in as values; reading it from a directory or fetching it from a PCS/PCCS happens at
+ * the edge (src/collateral/). Field names and semantics: Intel PCS API v4 ("Get TCB Info", "Get Quoting
+ * Enclave Identity").
  */
-import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { fromHex } from './bytes.ts';
 import { INTEL_ERROR_CODES, intelError } from './codes.ts';
 
@@ -36,7 +35,8 @@ export const COLLATERAL_FILES: Readonly<Record<keyof IntelCollateral, string>> =
   rootCaCrl: 'root_ca_crl.der',
 };
 
-const BINARY_ITEMS = new Set<keyof IntelCollateral>(['pckCrl', 'rootCaCrl']);
+/** The items that are bytes (DER CRLs); the others are text. */
+export const BINARY_ITEMS: ReadonlySet<keyof IntelCollateral> = new Set<keyof IntelCollateral>(['pckCrl', 'rootCaCrl']);
 
 /** TCB level of a TCB Info. */
 export interface TcbLevel {
@@ -359,29 +359,4 @@ export function parseQeIdentity(text: string): SignedJson<QeIdentity> {
   const evalNum = optNum(o, 'tcbEvaluationDataNumber', what);
   if (evalNum !== undefined) identity.tcbEvaluationDataNumber = evalNum;
   return { body: identity, signedBytes: new Uint8Array(Buffer.from(raw, 'utf8')), signature };
-}
-
-/**
- * Reads collateral files from `dir` (vector / cache layout, see {@link COLLATERAL_FILES}). Missing files give
- * absent items (verification then reports ATTEST_ERR_COLLATERAL_MISSING); a missing directory is an error.
- */
-export async function loadIntelCollateral(dir: string): Promise<IntelCollateral> {
-  try {
-    if (!(await stat(dir)).isDirectory()) throw new Error('not a directory');
-  } catch (err) {
-    throw intelError(INTEL_ERROR_CODES.COLLATERAL_MISSING, `Cannot load collateral: ${dir} is not a readable directory`, { cause: err });
-  }
-  const out: IntelCollateral = {};
-  for (const [key, file] of Object.entries(COLLATERAL_FILES) as [keyof IntelCollateral, string][]) {
-    let data: Buffer;
-    try {
-      data = await readFile(join(dir, file));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw intelError(INTEL_ERROR_CODES.COLLATERAL_MISSING, `Cannot load collateral: cannot read ${join(dir, file)}`, { cause: err });
-    }
-    if (BINARY_ITEMS.has(key)) (out as Record<string, unknown>)[key] = new Uint8Array(data);
-    else (out as Record<string, unknown>)[key] = data.toString('utf8');
-  }
-  return out;
 }

@@ -5,7 +5,7 @@
  * check their ECDSA signatures synchronously with node:crypto over the exact TBS bytes, and check chains
  * against trust anchors by byte comparison of the root certificate (as Intel's QVL does:
  * QuoteVerification/QVL PckCertVerifier compares the root's raw DER signature, so a re-issued root with the
- * same key is NOT accepted; see vectors/MANIFEST.md, fortanix old-root-issuance).
+ * same key is NOT accepted; see test/vectors/MANIFEST.md, fortanix old-root-issuance).
  */
 import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
@@ -19,7 +19,7 @@ import {
 } from '@peculiar/asn1-x509';
 import { bytesEqual, toHex } from './bytes.ts';
 import { intelError, type IntelErrorCode, INTEL_ERROR_CODES } from './codes.ts';
-import { pemToDerList } from './quote.ts';
+import { pemDecodeAll } from '../../x509/pem.ts';
 
 const ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
 
@@ -143,11 +143,9 @@ export function parseCrl(input: Uint8Array, code: IntelErrorCode, what: string):
     let der = input;
     const text = Buffer.from(input.subarray(0, 64)).toString('latin1');
     if (text.includes('-----BEGIN')) {
-      const m = /-----BEGIN X509 CRL-----([A-Za-z0-9+/=\s]*?)-----END X509 CRL-----/.exec(
-        Buffer.from(input).toString('latin1'),
-      );
-      if (!m) throw new Error('PEM without an X509 CRL block');
-      der = new Uint8Array(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'));
+      const first = pemDecodeAll(Buffer.from(input).toString('latin1'), 'X509 CRL')[0];
+      if (!first) throw new Error('PEM without an X509 CRL block');
+      der = first;
     }
     const asn = AsnConvert.parse(der, CertificateList);
     const t = asn.tbsCertList;
@@ -220,7 +218,7 @@ export function normalizeTrustAnchors(anchors: readonly (string | Uint8Array)[])
   if (cached) return cached;
   const ders: Uint8Array[] = [];
   for (const a of anchors) {
-    if (typeof a === 'string') ders.push(...pemToDerList(a));
+    if (typeof a === 'string') ders.push(...pemDecodeAll(a, 'CERTIFICATE'));
     else ders.push(a);
   }
   if (ders.length === 0) {
@@ -296,7 +294,7 @@ export function verifyCertChain(
 
 /** Parses PEM text into certificates (throws `code` when it holds none). */
 export function parsePemChain(pem: string, code: IntelErrorCode, what: string): ParsedCert[] {
-  const ders = pemToDerList(pem);
+  const ders = pemDecodeAll(pem, 'CERTIFICATE');
   if (ders.length === 0) throw intelError(code, `Cannot verify ${what}: no PEM certificate found`);
   return ders.map((d) => parseCertificate(d, code, what));
 }

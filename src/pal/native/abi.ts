@@ -1,5 +1,5 @@
 /**
- * The PAL C ABI (reference/runtime.md, "PAL API") as koffi types and function prototypes. Every pointer is
+ * The PAL C ABI (docs/enclave-runtimes.md, "Native PAL libraries") as koffi types and function prototypes. Every pointer is
  * declared `void *` and built explicitly in ./memory.ts, so layouts (packed structs, NULL-terminated arrays)
  * are exactly the C ones and no hidden per-call marshalling is involved.
  */

@@ -3,12 +3,12 @@
  *
  * It ISOLATES NOTHING beyond the container itself: no enclave, no encrypted memory, no sandbox. It exists so
  * that the whole stack (rune, init-runelet, attestation with `sim` evidence) runs on any machine, for
- * development and CI; evidence for it says so (DESIGN.md, "Enclave runtimes").
+ * development and CI; evidence for it says so (docs/enclave-runtimes.md, "`sim`").
  *
  * createProcess only resolves and checks the entrypoint; the child is spawned by exec, because the PAL
  * contract is that create_process does not run the process. Pids are runtime-local (1, 2, ...), not OS pids.
  * The program is started directly (never through `process.execPath`, which is ld.so inside a container:
- * reference/environment.md §5).
+ * docs/enclave-containers.md, "What happens": the host's node runs through the dynamic loader).
  */
 import { spawn } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';

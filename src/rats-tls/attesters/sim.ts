@@ -2,7 +2,7 @@
  * The `sim` attester for workloads in sim/wasm enclave containers: asks inclavared's attestation socket
  * (docs/attestation-socket.md) for evidence over the report data.
  */
-import { requestEvidence } from '../../inclavared/client.ts';
+import { requestEvidence } from '../../attestation-socket/client.ts';
 import { RATS_TLS_ERROR_CODES, ratsTlsError } from '../codes.ts';
 import type { Attester } from './attester.ts';
 

@@ -4,7 +4,7 @@
  * report. Workloads in enclave containers use the `sim` attester's socket instead (inclavared then asks
  * configfs-tsm with the container's measurement bound in), so that a container cannot speak for the node.
  */
-import { requestTsmReport, type TsmFs } from '../../inclavared/tsm.ts';
+import { requestTsmReport, type TsmFs } from '../../attestation-socket/tsm.ts';
 import { RATS_TLS_ERROR_CODES, ratsTlsError } from '../codes.ts';
 import type { Attester } from './attester.ts';
 

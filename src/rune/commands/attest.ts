@@ -6,10 +6,10 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { InclavareError } from '../../errors/errors.ts';
-import { requestEvidence } from '../../inclavared/client.ts';
+import { requestEvidence } from '../../attestation-socket/client.ts';
 import type { RuneContext } from '../context.ts';
 import { hostAttestationSocket } from '../enclave/attestation.ts';
-import type { EnclaveDescription } from '../enclave/description.ts';
+import type { EnclaveDescription } from '../../runelet/description.ts';
 import { findContainer, isEnclaveContainer } from '../state.ts';
 
 /** Options of `rune attest`. */

@@ -12,8 +12,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InclavareError } from '../../errors/errors.ts';
-import { ensureDaemon, registerContainer, unregisterContainer } from '../../inclavared/client.ts';
-import { daemonPaths, DEFAULT_DATA_DIR, DEFAULT_ROOT } from '../../inclavared/paths.ts';
+import { ensureDaemon, registerContainer, unregisterContainer } from '../../attestation-socket/client.ts';
+import { daemonPaths, DEFAULT_DATA_DIR, DEFAULT_ROOT } from '../../attestation-socket/paths.ts';
 import type { ContainerPaths } from '../state.ts';
 
 /** An enclave container's registration with inclavared. */

@@ -1,6 +1,6 @@
 /**
  * The derived bundle of an enclave container: the engine's config.json, unchanged except that PID 1 is
- * init-runelet, run by the host's Node.js injected read-only under /.rune (reference/environment.md §5: the
+ * init-runelet, run by the host's Node.js injected read-only under /.rune (docs/enclave-containers.md "What happens": the
  * node binary and the libraries it links, started through the dynamic loader, so nothing in the image is
  * needed), with the container's enclave description, its control directory and its attestation socket
  * bind-mounted beside it. The engine's bundle is never written to.
@@ -10,22 +10,7 @@ import { existsSync, readFileSync, realpathSync, renameSync, statSync, writeFile
 import { basename, isAbsolute, join } from 'node:path';
 import { InclavareError } from '../../errors/errors.ts';
 import type { OciConfig } from '../../oci/config.ts';
-
-/** Where things appear inside an enclave container. */
-export const IN_CONTAINER = {
-  dir: '/.rune',
-  node: '/.rune/node',
-  libDir: '/.rune/lib',
-  init: '/.rune/init-runelet.mjs',
-  chunks: '/.rune/chunks',
-  enclave: '/.rune/enclave.json',
-  control: '/.rune/control',
-  attestDir: '/.rune/attest',
-  attestSocket: '/.rune/attest/attest.sock',
-  palDir: '/.rune/pal',
-  modules: '/.rune/node_modules',
-  rlimitExec: '/.rune/rlimit-exec',
-} as const;
+import { IN_CONTAINER } from '../../runelet/description.ts';
 
 /**
  * init-runelet's own environment (the workload's is in the enclave description): one libuv worker thread and

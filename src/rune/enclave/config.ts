@@ -14,7 +14,7 @@ export type EnclaveType = (typeof ENCLAVE_TYPES)[number];
 /** Built-in enclave runtimes; anything else must be an absolute path to a PAL shared library. */
 export const BUILTIN_RUNTIMES = ['sim', 'wasm'] as const;
 
-/** PAL log levels (reference/runtime.md). */
+/** PAL log levels (the PAL API's, docs/enclave-runtimes.md "Native PAL libraries"). */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warning', 'error', 'fatal', 'panic', 'off'] as const;
 export type EnclaveLogLevel = (typeof LOG_LEVELS)[number];
 

@@ -1,5 +1,5 @@
 /**
- * The host side of an enclave container's lifecycle (reference/runtime.md "Lifecycle"):
+ * The host side of an enclave container's lifecycle (docs/enclave-runtimes.md "Lifecycle"):
  *
  *   create  validate the enclave configuration, compute the measurement, write the enclave description and
  *           a derived bundle, let the backend create the container, then start its PID 1 (init-runelet) at
@@ -22,9 +22,10 @@ import { backendArgs, captureBackend, findBackend, runBackend } from '../backend
 import type { RuneContext } from '../context.ts';
 import { claimContainer, type ContainerPaths } from '../state.ts';
 import { attestationTee, registerAttestation, unregisterAttestation } from './attestation.ts';
-import { cachedHostNode, deriveConfig, IN_CONTAINER } from './bundle.ts';
+import { cachedHostNode, deriveConfig } from './bundle.ts';
+import { IN_CONTAINER } from '../../runelet/description.ts';
 import type { EnclaveConfig } from './config.ts';
-import { CONTROL, type EnclaveDescription, type InitStatus } from './description.ts';
+import { CONTROL, type EnclaveDescription, type InitStatus } from '../../runelet/description.ts';
 import { computeMeasurement, runtimeIdentity, sha384Hex } from './measurement.ts';
 import { planRlimits } from './rlimits.ts';
 import { findEntrypoint, type MountLike } from './rootfs-path.ts';

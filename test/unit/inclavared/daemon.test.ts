@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { parseSimEvidence } from '../../../src/attestation/sim/parse.ts';
 import { verifySimEvidence } from '../../../src/attestation/sim/verify.ts';
 import { isInclavareError } from '../../../src/errors/errors.ts';
-import { getPlatformCert, registerContainer, requestEvidence, requestTee, unregisterContainer, ensureDaemon, defaultInclavaredCommand } from '../../../src/inclavared/client.ts';
-import { INCLAVARED_ERROR_CODES } from '../../../src/inclavared/codes.ts';
+import { getPlatformCert, registerContainer, requestEvidence, requestTee, unregisterContainer, ensureDaemon, defaultInclavaredCommand } from '../../../src/attestation-socket/client.ts';
+import { INCLAVARED_ERROR_CODES } from '../../../src/attestation-socket/codes.ts';
 import { startDaemon, type Daemon } from '../../../src/inclavared/daemon.ts';
 import { errorOf, FAKE_QUOTE_MARKER, FakeConfigfs, httpRequest, tempDir } from './support.ts';
 

@@ -10,7 +10,7 @@ import { createSimEvidence } from '../../../src/attestation/sim/create.ts';
 import { verifySimEvidence } from '../../../src/attestation/sim/verify.ts';
 import { isInclavareError } from '../../../src/errors/errors.ts';
 import { createPlatformCertificate } from '../../../src/inclavared/certificate.ts';
-import { INCLAVARED_ERROR_CODES } from '../../../src/inclavared/codes.ts';
+import { INCLAVARED_ERROR_CODES } from '../../../src/attestation-socket/codes.ts';
 import { loadPlatformIdentity } from '../../../src/inclavared/platform-key.ts';
 import { tempDir } from './support.ts';
 

@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { registerContainer, requestEvidence, getPlatformCert } from '../../../src/inclavared/client.ts';
+import { registerContainer, requestEvidence, getPlatformCert } from '../../../src/attestation-socket/client.ts';
 import { startDaemon, type Daemon } from '../../../src/inclavared/daemon.ts';
 import { errorOf, httpRequest, tempDir } from './support.ts';
 

@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import type { TsmFs } from '../../../src/inclavared/tsm.ts';
+import type { TsmFs } from '../../../src/attestation-socket/tsm.ts';
 
 /** A short temp dir (unix socket paths must stay under 108 bytes). */
 export function tempDir(prefix = 'incl-'): string {

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { TsmFs } from '../../../src/inclavared/tsm.ts';
+import type { TsmFs } from '../../../src/attestation-socket/tsm.ts';
 import { createTsmAttester } from '../../../src/rats-tls/attesters/tsm.ts';
 import { createGramineAttester } from '../../../src/rats-tls/attesters/gramine.ts';
 import { createAttestedCertificate } from '../../../src/rats-tls/certificate.ts';

@@ -9,7 +9,7 @@ import { loadSync } from '@grpc/proto-loader';
 import { createNullAttester } from '../../../src/rats-tls/attesters/null.ts';
 import { createLocalSimAttester } from '../../../src/rats-tls/attesters/sim-local.ts';
 import { ratsTlsChannelCredentials, ratsTlsServerCredentials, type RatsTlsChannelCredentialsOptions } from '../../../src/rats-tls/grpc.ts';
-import { createRatsTlsIdentity } from '../../../src/rats-tls/tls.ts';
+import { createRatsTlsIdentity } from '../../../src/rats-tls/identity.ts';
 import { PLATFORM } from './forge.ts';
 
 const PROTO = `syntax = "proto3";

@@ -1,12 +1,13 @@
 /**
- * The real RA-TLS certificates of ../shared/vectors/ra-tls (Gramine, Intel SGX SDK, rats-rs): parse, check the
+ * The real RA-TLS certificates of test/vectors/ra-tls (Gramine, Intel SGX SDK, rats-rs): parse, check the
  * binding against expected.json, verify the quote with collateral of the same FMSPC at a time inside its window.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { loadIntelCollateral, type IntelCollateral } from '../../../src/attestation/intel/collateral.ts';
+import { loadIntelCollateral } from '../../../src/collateral/intel-dir.ts';
+import { type IntelCollateral } from '../../../src/attestation/intel/collateral.ts';
 import { RATS_TLS_ERROR_CODES as E } from '../../../src/rats-tls/codes.ts';
 import { TAG_INTEL_QUOTE } from '../../../src/rats-tls/format.ts';
 import { parseAttestedCertificate } from '../../../src/rats-tls/parse.ts';

@@ -12,7 +12,9 @@ import { createLocalSimAttester } from '../../../src/rats-tls/attesters/sim-loca
 import { createAttestedCertificate } from '../../../src/rats-tls/certificate.ts';
 import { RATS_TLS_ERROR_CODES as E } from '../../../src/rats-tls/codes.ts';
 import { createFreshnessProof, verifyFreshnessProof } from '../../../src/rats-tls/nonce.ts';
-import { connect, createRatsTlsIdentity, createServer, staticRatsTlsIdentity, type RatsTlsConnectOptions, type RatsTlsServerOptions } from '../../../src/rats-tls/tls.ts';
+import { connect, type RatsTlsConnectOptions } from '../../../src/rats-tls/client.ts';
+import { createRatsTlsIdentity, staticRatsTlsIdentity } from '../../../src/rats-tls/identity.ts';
+import { createServer, type RatsTlsServerOptions } from '../../../src/rats-tls/server.ts';
 import { AT, claimsFor, forge, PLATFORM, spkiDer } from './forge.ts';
 import { pemEncode } from '../../../src/x509/pem.ts';
 

@@ -4,18 +4,20 @@
  * `/{sgx|tdx}/certification/v4/tcb?fmspc=` (issuer chain in `TCB-Info-Issuer-Chain`), QE Identity
  * `/{sgx|tdx}/certification/v4/qe/identity` (`SGX-Enclave-Identity-Issuer-Chain`), PCK CRL
  * `/sgx/certification/v4/pckcrl?ca=processor|platform&encoding=der` (`SGX-PCK-CRL-Issuer-Chain`), Root CA CRL
- * `/sgx/certification/v4/rootcacrl`. Issuer chains are URL-encoded PEM. This module is the only one in
- * intel/ that does I/O (fetch and the cache directory); `fetch` is injectable for tests.
+ * `/sgx/certification/v4/rootcacrl`. Issuer chains are URL-encoded PEM. I/O at the edge (fetch and the cache
+ * directory, src/attestation/ stays pure); `fetch` is injectable for tests.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { INTEL_ERROR_CODES, intelError } from './codes.ts';
-import { COLLATERAL_FILES, loadIntelCollateral, parseQeIdentity, parseTcbInfo, type IntelCollateral } from './collateral.ts';
-import { verifyPckChain } from './pck.ts';
-import { parseIntelQuote } from './quote.ts';
-import { normalizeTrustAnchors, parseCrl } from './x509.ts';
-import { INTEL_SGX_ROOT_CA_PEM } from '../roots/intel.ts';
+import { INTEL_ERROR_CODES, intelError } from '../attestation/intel/codes.ts';
+import { COLLATERAL_FILES, parseQeIdentity, parseTcbInfo, type IntelCollateral } from '../attestation/intel/collateral.ts';
+import { verifyPckChain } from '../attestation/intel/pck.ts';
+import { parseIntelQuote } from '../attestation/intel/quote.ts';
+import { normalizeTrustAnchors, parseCrl } from '../attestation/intel/x509.ts';
+import { INTEL_SGX_ROOT_CA_PEM } from '../attestation/roots/intel.ts';
+import { pemDecodeAll } from '../x509/pem.ts';
+import { loadIntelCollateral } from './intel-dir.ts';
 
 /** Options of {@link fetchIntelCollateral}. */
 export interface FetchIntelCollateralOptions {
@@ -60,8 +62,8 @@ function earliestNextUpdate(c: IntelCollateral): number | undefined {
 function crlToDer(body: Uint8Array, url: string): Uint8Array {
   if (body[0] === 0x30) return body;
   const text = Buffer.from(body).toString('latin1').trim();
-  const pem = /-----BEGIN X509 CRL-----([A-Za-z0-9+/=\s]*?)-----END X509 CRL-----/.exec(text);
-  if (pem) return new Uint8Array(Buffer.from(pem[1]!.replace(/\s+/g, ''), 'base64'));
+  const pem = pemDecodeAll(text, 'X509 CRL')[0];
+  if (pem) return pem;
   if (/^([0-9a-fA-F]{2})+$/.test(text)) return new Uint8Array(Buffer.from(text, 'hex'));
   fetchError(`${url} did not return a CRL (DER, PEM or hex)`);
 }

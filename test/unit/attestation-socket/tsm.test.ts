@@ -3,10 +3,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { isInclavareError } from '../../../src/errors/errors.ts';
-import { INCLAVARED_ERROR_CODES } from '../../../src/inclavared/codes.ts';
+import { INCLAVARED_ERROR_CODES } from '../../../src/attestation-socket/codes.ts';
 import { produceEvidence, tsmReportData } from '../../../src/inclavared/evidence.ts';
-import { requestTsmReport } from '../../../src/inclavared/tsm.ts';
-import { FAKE_QUOTE_MARKER, FakeConfigfs } from './support.ts';
+import { requestTsmReport } from '../../../src/attestation-socket/tsm.ts';
+import { FAKE_QUOTE_MARKER, FakeConfigfs } from '../inclavared/support.ts';
 
 const ROOT = '/sys/kernel/config/tsm/report';
 

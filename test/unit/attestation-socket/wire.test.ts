@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { parseResponse } from '../../../src/inclavared/wire.ts';
+import { parseResponse } from '../../../src/attestation-socket/wire.ts';
 import { isInclavareError } from '../../../src/errors/errors.ts';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');

@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { InclavareError, isInclavareError } from '../../../src/errors/errors.ts';
-import { INCLAVARED_ERROR_CODES } from '../../../src/inclavared/codes.ts';
-import { parseEvidenceRequest, parseRegisterRequest, parseStrictObject } from '../../../src/inclavared/requests.ts';
+import { INCLAVARED_ERROR_CODES } from '../../../src/attestation-socket/codes.ts';
+import { parseEvidenceRequest, parseRegisterRequest, parseStrictObject } from '../../../src/attestation-socket/requests.ts';
 
 const bytes = (text: string): Uint8Array => new Uint8Array(Buffer.from(text));
 const M = 'ab'.repeat(48);

@@ -1,13 +1,12 @@
 /**
- * The HTTP/JSON plumbing both sockets share: bounded bodies, timeouts, errors as
- * `{"error":{"code","message"}}` with the status of the error's class (src/errors/errors.ts), and unix
- * sockets created with their final mode.
+ * HTTP/JSON servers on unix sockets, for the daemons (inclavared's control and attestation sockets today):
+ * bounded bodies, timeouts, errors as `{"error":{"code","message"}}` with the status of the error's class
+ * (src/errors/errors.ts), and unix sockets created with their final mode. The protocol served names its own
+ * error codes ({@link JsonServerOptions.codes}).
  */
 import type { Socket } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { ERROR_MAPPINGS, InclavareError, describeError, isInclavareError } from '../errors/errors.ts';
-import { INCLAVARED_ERROR_CODES, inclavaredError } from './codes.ts';
-import type { DaemonLog } from './log.ts';
 
 /** A request as handlers see it: the body is read completely and bounded. */
 export interface JsonRequest {
@@ -35,6 +34,21 @@ export interface ServerLimits {
   maxConnections: number;
 }
 
+/** Where a server reports failures that are not the client's fault. */
+export interface ServerLog {
+  error(msg: string): void;
+}
+
+/** Who is serving: the error codes of its protocol and where its log is. */
+export interface JsonServerOptions {
+  log: ServerLog;
+  /** The codes of the answers the server itself makes (400 malformed HTTP, 400 too large, 500 internal). */
+  codes: { badRequest: string; tooLarge: string; internal: string };
+  /** Where an internal error's details are, for the answer's message (e.g. "the inclavared log"). */
+  logName: string;
+  limits?: ServerLimits;
+}
+
 /** Defaults: requests are a few hundred bytes; an attestation request is answered in well under a second. */
 export const DEFAULT_LIMITS: ServerLimits = { maxBodyBytes: 4096, maxHeaderBytes: 8192, requestTimeoutMs: 10_000, maxConnections: 64 };
 
@@ -53,16 +67,16 @@ function send(res: ServerResponse, status: number, body: string, contentType: st
   res.end(body);
 }
 
-function tooLarge(limit: number): InclavareError {
-  return inclavaredError(INCLAVARED_ERROR_CODES.TOO_LARGE, 'invalid-argument', `Cannot read the request: its body exceeds ${limit} bytes`);
+function tooLarge(code: string, limit: number): InclavareError {
+  return new InclavareError(code, 'invalid-argument', `Cannot read the request: its body exceeds ${limit} bytes`);
 }
 
-/** Reads the body up to `limit` bytes; rejects with INCLAVARED_ERR_TOO_LARGE beyond it. */
-function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
+/** Reads the body up to `limit` bytes; rejects with the `tooLarge` code beyond it. */
+function readBody(req: IncomingMessage, limit: number, tooLargeCode: string): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > limit) {
-      reject(tooLarge(limit));
+      reject(tooLarge(tooLargeCode, limit));
       return;
     }
     const chunks: Buffer[] = [];
@@ -71,7 +85,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
       total += chunk.length;
       if (total > limit) {
         req.off('data', onData);
-        reject(tooLarge(limit));
+        reject(tooLarge(tooLargeCode, limit));
         return;
       }
       chunks.push(chunk);
@@ -84,7 +98,9 @@ function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
 }
 
 /** Creates an HTTP server (not yet listening) that answers every request through `handler`. */
-export function createJsonServer(handler: JsonHandler, log: DaemonLog, limits: ServerLimits = DEFAULT_LIMITS): Server {
+export function createJsonServer(handler: JsonHandler, options: JsonServerOptions): Server {
+  const { log, codes } = options;
+  const limits = options.limits ?? DEFAULT_LIMITS;
   const server = createServer(
     {
       maxHeaderSize: limits.maxHeaderBytes,
@@ -97,7 +113,7 @@ export function createJsonServer(handler: JsonHandler, log: DaemonLog, limits: S
     (req, res) => {
       const method = req.method ?? '';
       const path = (req.url ?? '').split('?')[0] ?? '';
-      readBody(req, limits.maxBodyBytes)
+      readBody(req, limits.maxBodyBytes, codes.tooLarge)
         .then((body) => handler({ method, path, body }))
         .then(
           (answer) => {
@@ -109,9 +125,9 @@ export function createJsonServer(handler: JsonHandler, log: DaemonLog, limits: S
             if (!known) log.error(`request ${method} ${path.slice(0, 100)} failed: ${describeError(err)}`);
             const error = known
               ? err
-              : inclavaredError(INCLAVARED_ERROR_CODES.INTERNAL, 'internal', 'Cannot answer the request: internal error (see the inclavared log)');
+              : new InclavareError(codes.internal, 'internal', `Cannot answer the request: internal error (see ${options.logName})`);
             // A body left unread (too large) must not be parsed as the next request: close the connection.
-            const close = error.code === INCLAVARED_ERROR_CODES.TOO_LARGE || !req.complete;
+            const close = error.code === codes.tooLarge || !req.complete;
             send(res, ERROR_MAPPINGS[error.errorClass].httpStatus, `${errorBody(error)}\n`, 'application/json', close);
             if (close) res.once('finish', () => req.socket.destroySoon());
           },
@@ -125,7 +141,7 @@ export function createJsonServer(handler: JsonHandler, log: DaemonLog, limits: S
     const socket = duplex as Socket;
     // Malformed HTTP, oversized heads, timeouts: answer 400 if the socket can still take it, then close.
     if (socket.writable && !(err as NodeJS.ErrnoException).code?.startsWith('ECONN')) {
-      const body = `${errorBody(inclavaredError(INCLAVARED_ERROR_CODES.BAD_REQUEST, 'invalid-argument', 'Cannot parse the request: malformed HTTP'))}\n`;
+      const body = `${errorBody(new InclavareError(codes.badRequest, 'invalid-argument', 'Cannot parse the request: malformed HTTP'))}\n`;
       socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     }
     socket.destroySoon();

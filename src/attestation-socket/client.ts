@@ -10,7 +10,7 @@ import { distDir } from '../util/dist-dir.ts';
 import { join, resolve } from 'node:path';
 import { ERROR_MAPPINGS, InclavareError, type ErrorClass } from '../errors/errors.ts';
 import { INCLAVARED_ERROR_CODES, inclavaredError } from './codes.ts';
-import { makeDirectory } from './fs-util.ts';
+import { makeDirectory } from '../sys/fs.ts';
 import { daemonPaths, DEFAULT_DATA_DIR, DEFAULT_ROOT, type ContainerSocketPaths } from './paths.ts';
 import type { EnclaveTee } from './requests.ts';
 

@@ -1,9 +1,11 @@
 /**
- * The enclave description rune writes at create (ROOT/ID/enclave.json) and init-runelet reads inside the
- * container (/.rune/enclave.json), and the control files they exchange (ROOT/ID/control, /.rune/control).
+ * The contract between rune (host side, src/rune/enclave/) and init-runelet (inside the container,
+ * src/init/): the enclave description rune writes at create (ROOT/ID/enclave.json) and init-runelet reads
+ * inside the container (/.rune/enclave.json), and the control files they exchange (ROOT/ID/control,
+ * /.rune/control). Both sides import it from here, with the paths inside the container (IN_CONTAINER).
  */
 
-import type { PalRlimit } from '../../pal/types.ts';
+import type { PalRlimit } from '../pal/types.ts';
 
 /** What init-runelet needs to run the workload inside the enclave runtime. */
 export interface EnclaveDescription {
@@ -47,3 +49,19 @@ export const CONTROL = {
 
 /** init-runelet's report after PAL init. */
 export type InitStatus = { state: 'ready' } | { state: 'error'; message: string };
+
+/** Where rune puts init-runelet, the host's node, the description and the control files inside the container. */
+export const IN_CONTAINER = {
+  dir: '/.rune',
+  node: '/.rune/node',
+  libDir: '/.rune/lib',
+  init: '/.rune/init-runelet.mjs',
+  chunks: '/.rune/chunks',
+  enclave: '/.rune/enclave.json',
+  control: '/.rune/control',
+  attestDir: '/.rune/attest',
+  attestSocket: '/.rune/attest/attest.sock',
+  palDir: '/.rune/pal',
+  modules: '/.rune/node_modules',
+  rlimitExec: '/.rune/rlimit-exec',
+} as const;
