@@ -1,20 +1,24 @@
 // scripts/setup.sh checks its prerequisites before it changes anything, and says what to do (exit 2).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { repoRoot } from '../support/fixtures.ts';
 
-const SETUP = join(repoRoot, 'scripts/setup.sh');
 const work = mkdtempSync(join(tmpdir(), 'setup-script-'));
 after(() => rmSync(work, { recursive: true, force: true }));
+// A copy that any user can read (a checkout under /root is not), so the non-root case reaches the script.
+chmodSync(work, 0o755);
+mkdirSync(join(work, 'scripts'));
+copyFileSync(join(repoRoot, 'scripts/setup.sh'), join(work, 'scripts/setup.sh'));
+const SETUP = join(work, 'scripts/setup.sh');
 
 /** A directory with fake `node` (printing `version`, failing the version check) and optionally `npm`. */
 function fakeTools(name: string, opts: { node?: string; npm?: boolean }): string {
   const dir = join(work, name);
-  spawnSync('mkdir', ['-p', dir]);
+  mkdirSync(dir, { recursive: true });
   if (opts.node !== undefined) {
     const major = Number(opts.node.slice(1).split('.')[0]);
     const minor = Number(opts.node.split('.')[1]);
@@ -43,7 +47,7 @@ function setup(path: string, uid?: number): { status: number | null; stderr: str
 /** A bin directory with the tools setup.sh uses before its prerequisite checks, and no node or npm. */
 function systemTools(): string {
   const dir = join(work, 'system');
-  spawnSync('mkdir', ['-p', dir]);
+  mkdirSync(dir, { recursive: true });
   for (const tool of ['id', 'dirname', 'grep', 'cat', 'sed', 'tail', 'env']) spawnSync('ln', ['-sf', `/usr/bin/${tool}`, join(dir, tool)]);
   return dir;
 }
