@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { unixRequest, type RawResponse } from './wire.ts';
 import { distDir } from '../util/dist-dir.ts';
 import { join, resolve } from 'node:path';
-import { ERROR_MAPPINGS, InclavareError, type ErrorClass } from '../errors/errors.ts';
+import { errorFromHttpAnswer, type InclavareError } from '../errors/errors.ts';
 import { INCLAVARED_ERROR_CODES, inclavaredError } from './codes.ts';
 import { makeDirectory } from '../sys/fs.ts';
 import { daemonPaths, DEFAULT_DATA_DIR, DEFAULT_ROOT, type ContainerSocketPaths } from './paths.ts';
@@ -21,13 +21,7 @@ export const REQUEST_TIMEOUT_MS = 35_000;
 const MAX_RESPONSE_BYTES = 4 << 20;
 
 function unavailable(message: string, cause?: unknown): InclavareError {
-  return inclavaredError(INCLAVARED_ERROR_CODES.UNAVAILABLE, 'unavailable', message, { cause });
-}
-
-/** The error class whose HTTP status is `status` (the errors table read backwards). */
-function classOfStatus(status: number): ErrorClass {
-  const found = (Object.entries(ERROR_MAPPINGS) as [ErrorClass, { httpStatus: number }][]).find(([, m]) => m.httpStatus === status);
-  return found?.[0] ?? (status >= 500 ? 'internal' : 'invalid-argument');
+  return inclavaredError(INCLAVARED_ERROR_CODES.UNAVAILABLE, message, { cause });
 }
 
 /** Sends one request over a unix socket (see wire.ts). Connection failures are INCLAVARED_ERR_UNAVAILABLE. */
@@ -50,7 +44,8 @@ function jsonOf(res: RawResponse, what: string): unknown {
   const error = (value as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
   const code = typeof error?.code === 'string' ? error.code : INCLAVARED_ERROR_CODES.UNAVAILABLE;
   const message = typeof error?.message === 'string' ? error.message : `HTTP ${res.status}`;
-  throw new InclavareError(code, classOfStatus(res.status), `Cannot ${what}: ${message}`, { details: { status: res.status } });
+  // The daemon's code reaches the caller unchanged; its class is read back from the HTTP status.
+  throw errorFromHttpAnswer(code, `Cannot ${what}: ${message}`, res.status, { details: { status: res.status } });
 }
 
 /** True when something accepts connections on `socketPath`. */

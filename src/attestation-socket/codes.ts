@@ -3,7 +3,7 @@
  * `{"error":{"code","message"}}` with the HTTP status of the error's class (src/errors/errors.ts);
  * docs/attestation-socket.md lists which code each request can produce.
  */
-import { InclavareError, type ErrorClass } from '../errors/errors.ts';
+import { defineErrorCodes, type InclavareError } from '../errors/errors.ts';
 
 export const INCLAVARED_ERROR_CODES = Object.freeze({
   /** The request is not what the API accepts: bad JSON, unknown or missing field, bad value. */
@@ -39,17 +39,29 @@ export const INCLAVARED_ERROR_CODES = Object.freeze({
 /** One of {@link INCLAVARED_ERROR_CODES}. */
 export type InclavaredErrorCode = (typeof INCLAVARED_ERROR_CODES)[keyof typeof INCLAVARED_ERROR_CODES];
 
-/** Makes an InclavareError with an inclavared code. */
-export function inclavaredError(
-  code: InclavaredErrorCode,
-  errorClass: ErrorClass,
-  message: string,
-  options: { cause?: unknown; details?: Record<string, unknown> } = {},
-): InclavareError {
-  return new InclavareError(code, errorClass, message, options);
-}
+/**
+ * The inclavared table: an InclavareError with an inclavared code and that code's class (whose HTTP status
+ * the sockets answer with). INCLAVARED_ERR_TSM has two classes, as docs/attestation-socket.md answers it:
+ * 503 when configfs-tsm fails (the default), 412 when the node's provider is not the container's TEE.
+ */
+export const inclavaredError = defineErrorCodes('INCLAVARED_ERR', {
+  INCLAVARED_ERR_BAD_REQUEST: 'invalid-argument',
+  INCLAVARED_ERR_TOO_LARGE: 'invalid-argument',
+  INCLAVARED_ERR_NO_ROUTE: 'not-found',
+  INCLAVARED_ERR_INVALID_ID: 'invalid-argument',
+  INCLAVARED_ERR_SOCKET_PATH_TOO_LONG: 'invalid-argument',
+  INCLAVARED_ERR_ALREADY_REGISTERED: 'already-exists',
+  INCLAVARED_ERR_NOT_REGISTERED: 'not-found',
+  INCLAVARED_ERR_PLATFORM_KEY: 'failed-precondition',
+  INCLAVARED_ERR_TSM: ['unavailable', 'failed-precondition'],
+  INCLAVARED_ERR_TIMEOUT: 'unavailable',
+  INCLAVARED_ERR_STATE: 'internal',
+  INCLAVARED_ERR_ALREADY_RUNNING: 'already-exists',
+  INCLAVARED_ERR_INTERNAL: 'internal',
+  INCLAVARED_ERR_UNAVAILABLE: 'unavailable',
+});
 
 /** A 400 for a request the API does not accept. */
 export function badRequest(message: string, details?: Record<string, unknown>): InclavareError {
-  return inclavaredError(INCLAVARED_ERROR_CODES.BAD_REQUEST, 'invalid-argument', message, { details });
+  return inclavaredError(INCLAVARED_ERROR_CODES.BAD_REQUEST, message, { details });
 }

@@ -71,7 +71,6 @@ export function validateContainerId(id: string): void {
   if (typeof id !== 'string' || !ID_PATTERN.test(id) || id === '.' || id === '..') {
     throw inclavaredError(
       INCLAVARED_ERROR_CODES.INVALID_ID,
-      'invalid-argument',
       `Invalid container id ${JSON.stringify(id)}: use 1-256 letters, digits and _ + - . only`,
     );
   }
@@ -86,7 +85,6 @@ export function checkSocketPath(path: string, what: string): void {
   if (bytes > MAX_SOCKET_PATH_BYTES) {
     throw inclavaredError(
       INCLAVARED_ERROR_CODES.SOCKET_PATH_TOO_LONG,
-      'invalid-argument',
       `Cannot create ${what}: ${path} is ${bytes} bytes and unix socket paths are limited to ${MAX_SOCKET_PATH_BYTES}; use a shorter --root or container id`,
       { details: { path, bytes } },
     );

@@ -87,7 +87,7 @@ export interface TsmReportOptions {
 }
 
 function tsmError(message: string, cause?: unknown, errorClass: 'unavailable' | 'failed-precondition' = 'unavailable'): Error {
-  return inclavaredError(INCLAVARED_ERROR_CODES.TSM, errorClass, message, { cause });
+  return inclavaredError(INCLAVARED_ERROR_CODES.TSM, message, { cause, errorClass });
 }
 
 let sequence = 0;

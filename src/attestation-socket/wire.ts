@@ -14,7 +14,7 @@ export interface RawResponse {
 }
 
 function malformed(message: string): Error {
-  return inclavaredError(INCLAVARED_ERROR_CODES.UNAVAILABLE, 'unavailable', `Cannot read inclavared's answer: ${message}`);
+  return inclavaredError(INCLAVARED_ERROR_CODES.UNAVAILABLE, `Cannot read inclavared's answer: ${message}`);
 }
 
 /** Decodes a chunked body (RFC 9112 §7.1); trailers are ignored. */
@@ -76,8 +76,8 @@ export function unixRequest(
       if (err) reject(err);
       else resolve(value!);
     };
-    socket.setTimeout(options.timeoutMs, () => finish(inclavaredError(INCLAVARED_ERROR_CODES.UNAVAILABLE, 'unavailable', `Cannot reach inclavared at ${socketPath}: no answer within ${options.timeoutMs} ms`)));
-    socket.once('error', (err) => finish(inclavaredError(INCLAVARED_ERROR_CODES.UNAVAILABLE, 'unavailable', `Cannot reach inclavared at ${socketPath}`, { cause: err })));
+    socket.setTimeout(options.timeoutMs, () => finish(inclavaredError(INCLAVARED_ERROR_CODES.UNAVAILABLE, `Cannot reach inclavared at ${socketPath}: no answer within ${options.timeoutMs} ms`)));
+    socket.once('error', (err) => finish(inclavaredError(INCLAVARED_ERROR_CODES.UNAVAILABLE, `Cannot reach inclavared at ${socketPath}`, { cause: err })));
     socket.once('connect', () => {
       const head = [`${options.method} ${options.path} HTTP/1.1`, 'Host: inclavared', 'Connection: close'];
       if (options.body !== undefined) head.push('Content-Type: application/json', `Content-Length: ${Buffer.byteLength(options.body)}`);

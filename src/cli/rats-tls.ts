@@ -1,9 +1,9 @@
 /**
  * The `rats-tls` sample's main: `rats-tls server` and `rats-tls client` with the C samples' flags (logic in
- * src/rats-tls/sample.ts). Exit status: 0 success (client: the echo matched), 1 rejected or failed, 2 usage.
+ * src/rats-tls/sample.ts). Exit status: 0 success (client: the echo matched), 1 rejected or failed, 2 usage
+ * (RATS_TLS_ERR_INVALID_ARGUMENT is a usage error in its table).
  */
 import { Command, CommanderError, Option } from 'commander';
-import { isInclavareError } from '../errors/errors.ts';
 import { runProgram } from './run-program.ts';
 import { createSampleLog, LOG_LEVELS, runClient, runServer, type SampleOptions } from '../rats-tls/sample.ts';
 
@@ -81,7 +81,7 @@ function buildProgram(setResult: (r: Promise<number>) => void): Command {
 
 /** Runs rats-tls with `argv` (without node and script); resolves to the exit status. */
 export function main(argv: string[]): Promise<number> {
-  return runProgram('rats-tls', argv, buildProgram, (err) => (isInclavareError(err) ? (err.errorClass === 'invalid-argument' ? 2 : err.mapping.exitCode) : 1));
+  return runProgram('rats-tls', argv, buildProgram);
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -3,8 +3,9 @@
  * The launcher (src/launcher/rune.c) calls this for everything it does not handle itself; it is also a
  * complete runtime on its own (RUNE_FAST_PATH=0 sends every call here).
  */
-import { Command, CommanderError, Option } from 'commander';
-import { describeError, isInclavareError, InclavareError } from '../errors/errors.ts';
+import { Command, Option } from 'commander';
+import { InclavareError } from '../errors/errors.ts';
+import { runProgram, type SetResult } from './run-program.ts';
 import { captureBackend, findBackend, type BackendGlobals } from '../rune/backend.ts';
 import { attest } from '../rune/commands/attest.ts';
 import { create } from '../rune/commands/create.ts';
@@ -72,7 +73,7 @@ function versionText(globals: Map<string, string | true>): string {
 }
 
 /** Builds the command-line program; `run` receives each command's outcome. */
-function buildProgram(argv: string[], split: SplitArgv, setResult: (p: Promise<number> | number) => void): Command {
+function buildProgram(argv: string[], split: SplitArgv, setResult: SetResult): Command {
   const raw = (): string[] => argv.slice(split.commandIndex);
   const program = new Command('rune')
     .description(
@@ -272,30 +273,19 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(versionText(split.globals));
     return 0;
   }
-  let result: Promise<number> | number = 0;
-  const program = buildProgram(argv, split, (r) => {
-    result = r;
-  });
-  try {
-    if (argv.length === 0) {
-      program.outputHelp();
-      return 0;
-    }
-    await program.parseAsync(argv, { from: 'user' });
-    return await result;
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') return 0;
-      const known = program.commands.some((c) => c.name() === argv[split.commandIndex]);
+  const program = (setResult: SetResult): Command => buildProgram(argv, split, setResult);
+  // runc's statuses (engines rely on them): every failure 1, usage included; errors go to the log.
+  return runProgram('rune', argv, program, {
+    exitStatuses: 'runc',
+    helpOnEmptyArgv: true,
+    report: (line) => log.error(line),
+    usageLine: (message, built) => {
+      const known = built.commands.some((c) => c.name() === argv[split.commandIndex]);
       const command = known ? `rune ${argv[split.commandIndex]}` : 'rune';
-      const message = err.message.replace(/^error: /, '');
-      log.error(`Invalid arguments for ${command}: ${message} (see ${command} --help)`);
-      return 1;
-    }
-    log.error(describeError(err));
-    if (!isInclavareError(err)) log.debug(String((err as Error)?.stack ?? err));
-    return isInclavareError(err) ? err.mapping.exitCode : 1;
-  }
+      return `Invalid arguments for ${command}: ${message} (see ${command} --help)`;
+    },
+    debug: (text) => log.debug(text),
+  });
 }
 
 process.exitCode = await main(process.argv.slice(2));

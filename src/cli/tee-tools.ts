@@ -2,10 +2,11 @@
  * tee-tools' main: parses argv, runs one subcommand of src/tee-tools/, writes its output and sets the exit
  * status (0 ok / verified, 1 rejected, 2 usage or I/O error; docs/attestation.md, "tee-tools").
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { collateralFetch } from '../tee-tools/collateral-fetch.ts';
 import { dump } from '../tee-tools/dump.ts';
-import { errorLine, EXIT, exitCodeOf, type CommandResult } from '../tee-tools/io.ts';
+import type { CommandResult } from '../tee-tools/io.ts';
+import { runProgram, type SetResult } from './run-program.ts';
 import { verifyCert } from '../tee-tools/verify-cert.ts';
 import { verify } from '../tee-tools/verify.ts';
 
@@ -16,7 +17,16 @@ function collect(value: string, previous: string[] = []): string[] {
   return previous.concat(value);
 }
 
-function buildProgram(setResult: (r: Promise<CommandResult>) => void): Command {
+/** Writes a subcommand's output; its exit status is the action's result. */
+async function output(result: Promise<CommandResult>): Promise<number> {
+  const r = await result;
+  if (r.stdout) process.stdout.write(r.stdout);
+  if (r.stderr) process.stderr.write(r.stderr);
+  return r.exitCode;
+}
+
+function buildProgram(setStatus: SetResult): Command {
+  const setResult = (r: Promise<CommandResult>): void => setStatus(output(r));
   const program = new Command('tee-tools')
     .description('Parse and verify TEE evidence (Intel SGX/TDX quotes, AMD SEV-SNP reports, sim evidence) and fetch its collateral.')
     .version(VERSION, '-v, --version', 'print the version')
@@ -105,37 +115,8 @@ function buildProgram(setResult: (r: Promise<CommandResult>) => void): Command {
 }
 
 /** Runs tee-tools with `argv` (without node and script); writes output and resolves to the exit status. */
-export async function main(argv: string[]): Promise<number> {
-  let pending: Promise<CommandResult> | undefined;
-  const program = buildProgram((r) => {
-    pending = r;
-  });
-  try {
-    if (argv.length === 0) {
-      process.stdout.write(program.helpInformation());
-      return EXIT.usage;
-    }
-    await program.parseAsync(argv, { from: 'user' });
-    if (pending === undefined) {
-      process.stdout.write(program.helpInformation());
-      return EXIT.usage;
-    }
-    const result = await pending;
-    if (result.stdout) process.stdout.write(result.stdout);
-    if (result.stderr) process.stderr.write(result.stderr);
-    return result.exitCode;
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      // Help asked for is success; help shown for a missing subcommand is a usage error.
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') {
-        return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
-      }
-      process.stderr.write(`tee-tools: ${err.message.replace(/^error: /, '')} (see tee-tools --help)\n`);
-      return EXIT.usage;
-    }
-    process.stderr.write(errorLine(err));
-    return exitCodeOf(err);
-  }
+export function main(argv: string[]): Promise<number> {
+  return runProgram('tee-tools', argv, buildProgram, { helpOnEmptyArgv: true });
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -18,7 +18,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(inclavaredError(INCLAVARED_ERROR_CODES.TIMEOUT, 'unavailable', `Cannot produce evidence: no answer within ${ms} ms`)),
+      () => reject(inclavaredError(INCLAVARED_ERROR_CODES.TIMEOUT, `Cannot produce evidence: no answer within ${ms} ms`)),
       ms,
     );
   });
@@ -29,7 +29,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 export function noRoute(method: string, path: string, routes: readonly string[]): Error {
   return inclavaredError(
     INCLAVARED_ERROR_CODES.NO_ROUTE,
-    'not-found',
     `Cannot serve ${method.slice(0, 16)} ${JSON.stringify(path.slice(0, 100))}: no such endpoint (endpoints: ${routes.join(', ')})`,
   );
 }

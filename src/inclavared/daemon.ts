@@ -23,6 +23,7 @@ import type { TsmFs } from '../attestation-socket/tsm.ts';
 
 /** The error codes both sockets answer with for what the HTTP layer itself rejects (docs/attestation-socket.md). */
 const SERVER_ERRORS = {
+  error: inclavaredError,
   codes: { badRequest: INCLAVARED_ERROR_CODES.BAD_REQUEST, tooLarge: INCLAVARED_ERROR_CODES.TOO_LARGE, internal: INCLAVARED_ERROR_CODES.INTERNAL },
   logName: 'the inclavared log',
 } as const;
@@ -60,7 +61,6 @@ export interface Daemon {
 function alreadyRunning(pidFile: string, pid: number): Error {
   return inclavaredError(
     INCLAVARED_ERROR_CODES.ALREADY_RUNNING,
-    'already-exists',
     `Cannot start inclavared: process ${pid} already serves this root (${pidFile})`,
     { details: { pid } },
   );
@@ -95,7 +95,7 @@ function acquirePidFile(pidFile: string): void {
       return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw inclavaredError(INCLAVARED_ERROR_CODES.STATE, 'internal', `Cannot create ${pidFile}`, { cause: err });
+        throw inclavaredError(INCLAVARED_ERROR_CODES.STATE, `Cannot create ${pidFile}`, { cause: err });
       }
     }
     let content = '';
@@ -119,7 +119,7 @@ function acquirePidFile(pidFile: string): void {
       // someone else removed it first
     }
   }
-  throw inclavaredError(INCLAVARED_ERROR_CODES.STATE, 'internal', `Cannot take ${pidFile}: it keeps changing`);
+  throw inclavaredError(INCLAVARED_ERROR_CODES.STATE, `Cannot take ${pidFile}: it keeps changing`);
 }
 
 function releasePidFile(pidFile: string): void {
@@ -150,13 +150,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const dataDir = resolve(options.dataDir);
   if ((dataDir + sep).startsWith(paths.containersDir + sep)) {
     // Containers see ROOT/containers/ID: the platform key must never be where a container can look.
-    throw inclavaredError(INCLAVARED_ERROR_CODES.PLATFORM_KEY, 'invalid-argument', `Cannot use ${dataDir} as data directory: it is inside ${paths.containersDir}`);
+    throw inclavaredError(INCLAVARED_ERROR_CODES.PLATFORM_KEY, `Cannot use ${dataDir} as data directory: it is inside ${paths.containersDir}`);
   }
   try {
     makeDirectory(root, 0o700);
     makeDirectory(paths.containersDir, 0o755);
   } catch (err) {
-    throw inclavaredError(INCLAVARED_ERROR_CODES.STATE, 'internal', `Cannot create ${paths.containersDir}`, { cause: err });
+    throw inclavaredError(INCLAVARED_ERROR_CODES.STATE, `Cannot create ${paths.containersDir}`, { cause: err });
   }
   acquirePidFile(paths.pidFile);
 
@@ -184,7 +184,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       const socketPaths = containerSocketPaths(root, record.id);
       makeDirectory(socketPaths.socketDir, 0o755);
       if (!lstatSync(socketPaths.socketDir).isDirectory()) {
-        throw inclavaredError(INCLAVARED_ERROR_CODES.STATE, 'internal', `Cannot create ${socketPaths.socketDir}: it is not a directory`);
+        throw inclavaredError(INCLAVARED_ERROR_CODES.STATE, `Cannot create ${socketPaths.socketDir}: it is not a directory`);
       }
       // A stale socket from a crashed daemon, or anything a container left in its directory.
       await rm(socketPaths.socket, { recursive: true, force: true });
@@ -210,7 +210,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         queue.run(async () => {
           containerSocketPaths(root, request.id); // id and path length, before anything is created
           if (records.has(request.id)) {
-            throw inclavaredError(INCLAVARED_ERROR_CODES.ALREADY_REGISTERED, 'already-exists', `Cannot register container ${request.id}: it is already registered`);
+            throw inclavaredError(INCLAVARED_ERROR_CODES.ALREADY_REGISTERED, `Cannot register container ${request.id}: it is already registered`);
           }
           const record: ContainerRecord = { id: request.id, measurement: request.measurement, tee: request.tee };
           const socketPaths = await openSocket(record);
@@ -233,7 +233,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           validateContainerId(id);
           const record = records.get(id);
           if (record === undefined) {
-            throw inclavaredError(INCLAVARED_ERROR_CODES.NOT_REGISTERED, 'not-found', `Cannot unregister container ${id}: it is not registered`);
+            throw inclavaredError(INCLAVARED_ERROR_CODES.NOT_REGISTERED, `Cannot unregister container ${id}: it is not registered`);
           }
           records.delete(id);
           try {

@@ -32,7 +32,7 @@ export interface LoadPlatformIdentityOptions {
 }
 
 function keyError(message: string, cause?: unknown): Error {
-  return inclavaredError(INCLAVARED_ERROR_CODES.PLATFORM_KEY, 'failed-precondition', message, { cause });
+  return inclavaredError(INCLAVARED_ERROR_CODES.PLATFORM_KEY, message, { cause });
 }
 
 function errno(err: unknown): string | undefined {

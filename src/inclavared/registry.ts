@@ -21,7 +21,7 @@ interface StoredContainer {
 }
 
 function stateError(message: string, cause?: unknown): Error {
-  return inclavaredError(INCLAVARED_ERROR_CODES.STATE, 'internal', message, { cause });
+  return inclavaredError(INCLAVARED_ERROR_CODES.STATE, message, { cause });
 }
 
 function isStored(value: unknown): value is StoredContainer {

@@ -4,7 +4,8 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { InclavareError } from '../errors/errors.ts';
+// RUNE_ERR_BUNDLE and RUNE_ERR_CONFIG are rune's codes (the user runs rune): one table, rune's.
+import { runeError } from '../rune/codes.ts';
 
 /** The parts of an OCI runtime config rune reads; everything else passes through untouched. */
 export interface OciConfig {
@@ -32,9 +33,8 @@ export function readBundleConfig(bundleDir: string): BundleConfig {
     isDir = false;
   }
   if (!isDir) {
-    throw new InclavareError(
+    throw runeError(
       'RUNE_ERR_BUNDLE',
-      'not-found',
       `Cannot use bundle ${bundle}: it does not exist or is not a directory; pass the bundle directory with --bundle`,
     );
   }
@@ -45,27 +45,26 @@ export function readBundleConfig(bundleDir: string): BundleConfig {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'it does not exist (create one with `rune spec`)' : `it cannot be read (${code})`;
-    throw new InclavareError('RUNE_ERR_CONFIG', 'invalid-argument', `Cannot read ${configPath}: ${why}`);
+    throw runeError('RUNE_ERR_CONFIG', `Cannot read ${configPath}: ${why}`);
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw new InclavareError(
+    throw runeError(
       'RUNE_ERR_CONFIG',
-      'invalid-argument',
       `Cannot parse ${configPath}: it is not valid JSON (${(err as Error).message})`,
     );
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new InclavareError('RUNE_ERR_CONFIG', 'invalid-argument', `Cannot use ${configPath}: it must hold a JSON object`);
+    throw runeError('RUNE_ERR_CONFIG', `Cannot use ${configPath}: it must hold a JSON object`);
   }
   const config = parsed as OciConfig;
   if (config.annotations !== undefined && (typeof config.annotations !== 'object' || config.annotations === null)) {
-    throw new InclavareError('RUNE_ERR_CONFIG', 'invalid-argument', `Cannot use ${configPath}: "annotations" must be an object`);
+    throw runeError('RUNE_ERR_CONFIG', `Cannot use ${configPath}: "annotations" must be an object`);
   }
   if (config.process?.env !== undefined && !Array.isArray(config.process.env)) {
-    throw new InclavareError('RUNE_ERR_CONFIG', 'invalid-argument', `Cannot use ${configPath}: "process.env" must be an array of strings`);
+    throw runeError('RUNE_ERR_CONFIG', `Cannot use ${configPath}: "process.env" must be an array of strings`);
   }
   return { bundle, configPath, config };
 }

@@ -3,7 +3,7 @@
  * code, never on the message.
  */
 import { constants } from 'node:os';
-import { InclavareError, type ErrorClass, type InclavareErrorOptions } from '../errors/errors.ts';
+import { defineErrorCodes, type InclavareError, type InclavareErrorOptions } from '../errors/errors.ts';
 
 /** The file is not a shared library, or lacks a PAL symbol (the message names it). */
 export const PAL_ERR_LOAD = 'PAL_ERR_LOAD';
@@ -30,7 +30,8 @@ export type PalErrorCode =
   | typeof PAL_ERR_ARGS
   | typeof PAL_ERR_UNSUPPORTED;
 
-const CLASSES: Readonly<Record<PalErrorCode, ErrorClass>> = {
+/** The PAL table: an {@link InclavareError} with a PAL code and that code's error class. */
+export const palError = defineErrorCodes('PAL_ERR', {
   PAL_ERR_LOAD: 'invalid-argument',
   PAL_ERR_CALL: 'failed-precondition',
   PAL_ERR_WASM: 'invalid-argument',
@@ -38,12 +39,7 @@ const CLASSES: Readonly<Record<PalErrorCode, ErrorClass>> = {
   PAL_ERR_STATE: 'failed-precondition',
   PAL_ERR_ARGS: 'invalid-argument',
   PAL_ERR_UNSUPPORTED: 'failed-precondition',
-};
-
-/** An {@link InclavareError} with a PAL code and that code's error class. */
-export function palError(code: PalErrorCode, message: string, options: InclavareErrorOptions = {}): InclavareError {
-  return new InclavareError(code, CLASSES[code], message, options);
-}
+});
 
 /** The errno name of a negative (or positive) errno value, e.g. -22 → `EINVAL`; undefined when unknown. */
 export function errnoName(n: number): string | undefined {

@@ -2,7 +2,7 @@
  * Error codes of the RATS-TLS certificate layer (docs/rats-tls.md). Every failure on untrusted certificate
  * bytes is an InclavareError with one of these codes.
  */
-import { InclavareError, type ErrorClass, type InclavareErrorOptions } from '../errors/errors.ts';
+import { defineErrorCodes } from '../errors/errors.ts';
 
 /** The codes; they are the API. */
 export const RATS_TLS_ERROR_CODES = Object.freeze({
@@ -45,9 +45,26 @@ export const RATS_TLS_ERROR_CODES = Object.freeze({
 /** One of {@link RATS_TLS_ERROR_CODES}. */
 export type RatsTlsErrorCode = (typeof RATS_TLS_ERROR_CODES)[keyof typeof RATS_TLS_ERROR_CODES];
 
-/** An InclavareError with a RATS-TLS code. */
-export function ratsTlsError(code: RatsTlsErrorCode, message: string, options: InclavareErrorOptions = {}): InclavareError {
-  const errorClass: ErrorClass =
-    code === RATS_TLS_ERROR_CODES.INVALID_ARGUMENT ? 'invalid-argument' : code === RATS_TLS_ERROR_CODES.ATTESTER ? 'unavailable' : 'verification-failed';
-  return new InclavareError(code, errorClass, message, options);
-}
+/**
+ * The RATS-TLS table: an InclavareError with a RATS-TLS code and that code's class. Bad options are usage
+ * errors (the sample exits 2); the attester failing is unavailable; everything else rejects the peer.
+ */
+export const ratsTlsError = defineErrorCodes('RATS_TLS_ERR', {
+  RATS_TLS_ERR_MALFORMED: 'verification-failed',
+  RATS_TLS_ERR_UNKNOWN_TAG: 'verification-failed',
+  RATS_TLS_ERR_CRITICAL_EXTENSION: 'verification-failed',
+  RATS_TLS_ERR_NO_EVIDENCE: 'verification-failed',
+  RATS_TLS_ERR_REPORT_DATA_MISMATCH: 'verification-failed',
+  RATS_TLS_ERR_PUBKEY_HASH_MISMATCH: 'verification-failed',
+  RATS_TLS_ERR_UNSUPPORTED_HASH: 'verification-failed',
+  RATS_TLS_ERR_TEE_MISMATCH: 'verification-failed',
+  RATS_TLS_ERR_NONCE_MISMATCH: 'verification-failed',
+  RATS_TLS_ERR_CERT_NOT_VALID: 'verification-failed',
+  RATS_TLS_ERR_BAD_SIGNATURE: 'verification-failed',
+  RATS_TLS_ERR_EVIDENCE_REJECTED: 'verification-failed',
+  RATS_TLS_ERR_ATTESTER: 'unavailable',
+  RATS_TLS_ERR_POLICY_REJECTED: 'verification-failed',
+  RATS_TLS_ERR_NO_PEER_CERTIFICATE: 'verification-failed',
+  RATS_TLS_ERR_PROTOCOL: 'verification-failed',
+  RATS_TLS_ERR_INVALID_ARGUMENT: 'usage',
+});

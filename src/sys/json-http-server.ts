@@ -2,11 +2,11 @@
  * HTTP/JSON servers on unix sockets, for the daemons (inclavared's control and attestation sockets today):
  * bounded bodies, timeouts, errors as `{"error":{"code","message"}}` with the status of the error's class
  * (src/errors/errors.ts), and unix sockets created with their final mode. The protocol served names its own
- * error codes ({@link JsonServerOptions.codes}).
+ * error codes and the factory of its table ({@link JsonServerOptions.codes}, {@link JsonServerOptions.error}).
  */
 import type { Socket } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { ERROR_MAPPINGS, InclavareError, describeError, isInclavareError } from '../errors/errors.ts';
+import { describeError, httpStatusOf, isInclavareError, type InclavareError } from '../errors/errors.ts';
 
 /** A request as handlers see it: the body is read completely and bounded. */
 export interface JsonRequest {
@@ -39,11 +39,13 @@ export interface ServerLog {
   error(msg: string): void;
 }
 
-/** Who is serving: the error codes of its protocol and where its log is. */
-export interface JsonServerOptions {
+/** Who is serving: the error codes of its protocol, the factory of its error table, and where its log is. */
+export interface JsonServerOptions<Code extends string = string> {
   log: ServerLog;
   /** The codes of the answers the server itself makes (400 malformed HTTP, 400 too large, 500 internal). */
-  codes: { badRequest: string; tooLarge: string; internal: string };
+  codes: { badRequest: Code; tooLarge: Code; internal: Code };
+  /** The protocol's error factory (src/errors/errors.ts defineErrorCodes): its table gives each code's class, so its status. */
+  error: (code: Code, message: string) => InclavareError;
   /** Where an internal error's details are, for the answer's message (e.g. "the inclavared log"). */
   logName: string;
   limits?: ServerLimits;
@@ -67,16 +69,12 @@ function send(res: ServerResponse, status: number, body: string, contentType: st
   res.end(body);
 }
 
-function tooLarge(code: string, limit: number): InclavareError {
-  return new InclavareError(code, 'invalid-argument', `Cannot read the request: its body exceeds ${limit} bytes`);
-}
-
-/** Reads the body up to `limit` bytes; rejects with the `tooLarge` code beyond it. */
-function readBody(req: IncomingMessage, limit: number, tooLargeCode: string): Promise<Uint8Array> {
+/** Reads the body up to `limit` bytes; rejects with `tooLarge()` beyond it. */
+function readBody(req: IncomingMessage, limit: number, tooLarge: (limit: number) => InclavareError): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > limit) {
-      reject(tooLarge(tooLargeCode, limit));
+      reject(tooLarge(limit));
       return;
     }
     const chunks: Buffer[] = [];
@@ -85,7 +83,7 @@ function readBody(req: IncomingMessage, limit: number, tooLargeCode: string): Pr
       total += chunk.length;
       if (total > limit) {
         req.off('data', onData);
-        reject(tooLarge(tooLargeCode, limit));
+        reject(tooLarge(limit));
         return;
       }
       chunks.push(chunk);
@@ -98,8 +96,9 @@ function readBody(req: IncomingMessage, limit: number, tooLargeCode: string): Pr
 }
 
 /** Creates an HTTP server (not yet listening) that answers every request through `handler`. */
-export function createJsonServer(handler: JsonHandler, options: JsonServerOptions): Server {
-  const { log, codes } = options;
+export function createJsonServer<Code extends string>(handler: JsonHandler, options: JsonServerOptions<Code>): Server {
+  const { log, codes, error: makeError } = options;
+  const tooLarge = (limit: number): InclavareError => makeError(codes.tooLarge, `Cannot read the request: its body exceeds ${limit} bytes`);
   const limits = options.limits ?? DEFAULT_LIMITS;
   const server = createServer(
     {
@@ -113,7 +112,7 @@ export function createJsonServer(handler: JsonHandler, options: JsonServerOption
     (req, res) => {
       const method = req.method ?? '';
       const path = (req.url ?? '').split('?')[0] ?? '';
-      readBody(req, limits.maxBodyBytes, codes.tooLarge)
+      readBody(req, limits.maxBodyBytes, tooLarge)
         .then((body) => handler({ method, path, body }))
         .then(
           (answer) => {
@@ -125,10 +124,10 @@ export function createJsonServer(handler: JsonHandler, options: JsonServerOption
             if (!known) log.error(`request ${method} ${path.slice(0, 100)} failed: ${describeError(err)}`);
             const error = known
               ? err
-              : new InclavareError(codes.internal, 'internal', `Cannot answer the request: internal error (see ${options.logName})`);
+              : makeError(codes.internal, `Cannot answer the request: internal error (see ${options.logName})`);
             // A body left unread (too large) must not be parsed as the next request: close the connection.
             const close = error.code === codes.tooLarge || !req.complete;
-            send(res, ERROR_MAPPINGS[error.errorClass].httpStatus, `${errorBody(error)}\n`, 'application/json', close);
+            send(res, httpStatusOf(error), `${errorBody(error)}\n`, 'application/json', close);
             if (close) res.once('finish', () => req.socket.destroySoon());
           },
         );
@@ -141,7 +140,7 @@ export function createJsonServer(handler: JsonHandler, options: JsonServerOption
     const socket = duplex as Socket;
     // Malformed HTTP, oversized heads, timeouts: answer 400 if the socket can still take it, then close.
     if (socket.writable && !(err as NodeJS.ErrnoException).code?.startsWith('ECONN')) {
-      const body = `${errorBody(new InclavareError(codes.badRequest, 'invalid-argument', 'Cannot parse the request: malformed HTTP'))}\n`;
+      const body = `${errorBody(makeError(codes.badRequest, 'Cannot parse the request: malformed HTTP'))}\n`;
       socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     }
     socket.destroySoon();

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { COLLATERAL_FILES, parseTcbInfo, type IntelCollateral } from '../attestation/intel/collateral.ts';
 import { fetchIntelCollateral } from '../collateral/intel-pcs.ts';
-import { InclavareError } from '../errors/errors.ts';
-import { errorLine, EXIT, exitCodeOf, parseTime, TEE_TOOLS_ERROR_CODES, usageError, type CommandResult } from './io.ts';
+import { errorLine, EXIT, exitCodeOf, parseTime, usageError, type CommandResult } from './io.ts';
+import { TEE_TOOLS_ERROR_CODES, teeToolsError } from './codes.ts';
 
 /** The flags of `tee-tools collateral fetch`. */
 export interface CollateralFetchOptions {
@@ -41,7 +41,7 @@ export async function writeIntelCollateral(dir: string, collateral: IntelCollate
       written.push(file);
     }
   } catch (err) {
-    throw new InclavareError(TEE_TOOLS_ERROR_CODES.IO, 'unavailable', `Cannot write collateral into ${dir}`, { cause: err });
+    throw teeToolsError(TEE_TOOLS_ERROR_CODES.IO, `Cannot write collateral into ${dir}`, { cause: err });
   }
   return written;
 }

@@ -1,22 +1,15 @@
 /**
- * What every tee-tools subcommand shares: its result shape, the exit statuses of the CLI contract, the two
- * error codes that mean "usage or I/O" (exit 2, as opposed to "rejected", exit 1), file reading and the
+ * What every tee-tools subcommand shares: its result shape, the exit statuses of the CLI contract (from the
+ * error table: usage and I/O errors exit 2, as opposed to "rejected", exit 1), file reading and the
  * rendering of parsed values as JSON (bytes as lowercase hex).
  */
 import { looksLikePem } from '../x509/pem.ts';
 import { readFile } from 'node:fs/promises';
-import { describeError, InclavareError, isInclavareError } from '../errors/errors.ts';
+import { describeError, exitStatusOf, type InclavareError } from '../errors/errors.ts';
+import { TEE_TOOLS_ERROR_CODES, teeToolsError } from './codes.ts';
 
 /** Exit statuses of the tee-tools contract. */
 export const EXIT = Object.freeze({ ok: 0, rejected: 1, usage: 2 } as const);
-
-/** Codes of errors in the invocation itself rather than in the evidence. */
-export const TEE_TOOLS_ERROR_CODES = Object.freeze({
-  /** A flag value is invalid (bad --at, --fmspc, ...). */
-  USAGE: 'TEE_TOOLS_ERR_USAGE',
-  /** A file or directory named on the command line cannot be read or written. */
-  IO: 'TEE_TOOLS_ERR_IO',
-} as const);
 
 /** What a subcommand produced: the exit status and the text for stdout and stderr. */
 export interface CommandResult {
@@ -27,17 +20,12 @@ export interface CommandResult {
 
 /** An invalid flag value (exit 2). */
 export function usageError(message: string, cause?: unknown): InclavareError {
-  return new InclavareError(TEE_TOOLS_ERROR_CODES.USAGE, 'invalid-argument', message, cause === undefined ? {} : { cause });
+  return teeToolsError(TEE_TOOLS_ERROR_CODES.USAGE, message, cause === undefined ? {} : { cause });
 }
 
-/** True for the errors the contract maps to exit 2. */
-export function isUsageOrIoError(err: unknown): boolean {
-  return isInclavareError(err) && (err.code === TEE_TOOLS_ERROR_CODES.USAGE || err.code === TEE_TOOLS_ERROR_CODES.IO);
-}
-
-/** Exit status for an error: 2 for usage and I/O, 1 for everything else (the evidence was rejected). */
+/** Exit status for an error, from the error table: 2 for usage and I/O, 1 for everything else (the evidence was rejected). */
 export function exitCodeOf(err: unknown): number {
-  return isUsageOrIoError(err) ? EXIT.usage : EXIT.rejected;
+  return exitStatusOf(err);
 }
 
 /** The one-line form users see: `tee-tools: <message and causes>`. */
@@ -50,7 +38,7 @@ export async function readInputFile(path: string, what: string): Promise<Uint8Ar
   try {
     return new Uint8Array(await readFile(path));
   } catch (err) {
-    throw new InclavareError(TEE_TOOLS_ERROR_CODES.IO, 'not-found', `Cannot read ${what} ${path}`, { cause: err });
+    throw teeToolsError(TEE_TOOLS_ERROR_CODES.IO, `Cannot read ${what} ${path}`, { cause: err });
   }
 }
 

@@ -7,9 +7,10 @@ import type { Claims, TeeType } from '../attestation/claims.ts';
 import { loadIntelCollateral } from '../collateral/intel-dir.ts';
 import { type IntelCollateral } from '../attestation/intel/collateral.ts';
 import { detectTee, verifyEvidence, type TeeSelector, type VerifyEvidenceOptions } from '../attestation/verify-evidence.ts';
-import { describeError, InclavareError, isInclavareError } from '../errors/errors.ts';
+import { describeError, isInclavareError } from '../errors/errors.ts';
 import { pemSplit } from '../x509/pem.ts';
-import { errorLine, EXIT, exitCodeOf, isPem, parseTime, readInputFile, TEE_TOOLS_ERROR_CODES, usageError, type CommandResult } from './io.ts';
+import { errorLine, EXIT, exitCodeOf, isPem, parseTime, readInputFile, usageError, type CommandResult } from './io.ts';
+import { TEE_TOOLS_ERROR_CODES, teeToolsError } from './codes.ts';
 
 /** The flags of `tee-tools verify`. */
 export interface VerifyCommandOptions {
@@ -47,7 +48,7 @@ async function readCollateral(dir: string): Promise<IntelCollateral> {
   try {
     return await loadIntelCollateral(dir);
   } catch (err) {
-    throw new InclavareError(TEE_TOOLS_ERROR_CODES.IO, 'not-found', `Cannot read collateral directory ${dir}`, { cause: err });
+    throw teeToolsError(TEE_TOOLS_ERROR_CODES.IO, `Cannot read collateral directory ${dir}`, { cause: err });
   }
 }
 
