@@ -100,6 +100,21 @@ export function pemToDerList(pem: string): Uint8Array[] {
   return out;
 }
 
+// The PCK chain of a platform is the same in each of its quotes: decoded chains are kept by their exact PEM
+// text (decoding is a pure function of it) and handed out as fresh copies, so parsed quotes never share bytes.
+const decodedChains = new Map<string, Uint8Array[]>();
+const DECODED_CHAINS_MAX = 1024;
+
+function decodePemChain(pem: string): Uint8Array[] {
+  let ders = decodedChains.get(pem);
+  if (!ders) {
+    ders = pemToDerList(pem);
+    if (decodedChains.size >= DECODED_CHAINS_MAX) decodedChains.delete(decodedChains.keys().next().value!);
+    decodedChains.set(pem, ders);
+  }
+  return ders.map((d) => d.slice());
+}
+
 function readCertificationData(r: ByteReader, what: string): CertificationData {
   const type = r.u16(`${what} type`);
   const size = r.u32(`${what} size`);
@@ -107,9 +122,11 @@ function readCertificationData(r: ByteReader, what: string): CertificationData {
   const cd: CertificationData = { type, data };
   if (type === CERT_DATA_PCK_CHAIN) {
     // The QE writes the PEM chain NUL-terminated; the NUL counts in the size (Quote Library API, type 5).
-    const pem = Buffer.from(data).toString('latin1').replace(/\0+$/, '');
+    let end = data.length;
+    while (end > 0 && data[end - 1] === 0) end--;
+    const pem = Buffer.from(data.buffer, data.byteOffset, end).toString('latin1');
     cd.pemChain = pem;
-    cd.certificates = pemToDerList(pem);
+    cd.certificates = decodePemChain(pem);
   }
   return cd;
 }

@@ -13,7 +13,8 @@ import { verifyCollateral, type NamedWindow, type VerifiedCollateral } from './c
 import { verifyPckChain, type VerifiedPckChain } from './pck.ts';
 import type { IntelQuote } from './quote.ts';
 import { evaluateTcb, matchPlatformTcbLevel, type TcbEvaluation } from './tcb-evaluation.ts';
-import { normalizeTrustAnchors, p256KeyFromRaw, verifyRawEcdsa, type TrustAnchors, type Window } from './x509.ts';
+import { attestationKeyOf } from './attestation-key.ts';
+import { normalizeTrustAnchors, verifyRawEcdsa, type TrustAnchors, type Window } from './x509.ts';
 import { INTEL_SGX_ROOT_CA_PEM } from '../roots/intel.ts';
 import { teeTcbSvnBytes } from '../tdx/parse.ts';
 
@@ -36,6 +37,9 @@ export interface IntelVerification {
   /** Intersection of the validity of every input. */
   window: Window;
 }
+
+/** Offset of REPORTDATA in an SGX report body (sgx_report_body_t). */
+const QE_REPORT_DATA_OFFSET = 320;
 
 const DEFAULT_ANCHORS: readonly string[] = Object.freeze([INTEL_SGX_ROOT_CA_PEM]);
 
@@ -76,14 +80,14 @@ function verifyQuoteSignatures(quote: IntelQuote, anchors: TrustAnchors): Verifi
   }
   // The QE vouches for the attestation key: QE report_data = SHA-256(attestation key || QE auth data) || 0^32.
   const digest = createHash('sha256').update(sig.attestationKey).update(sig.qeAuthData).digest();
-  const rd = Buffer.from(sig.qeReport.reportData, 'hex');
+  const rd = sig.qeReport.raw.subarray(QE_REPORT_DATA_OFFSET, QE_REPORT_DATA_OFFSET + 64);
   if (!bytesEqual(rd.subarray(0, 32), digest) || !isAllZero(rd.subarray(32))) {
     throw intelError(
       INTEL_ERROR_CODES.QE_REPORT_BINDING,
       'Cannot verify quote: QE report data is not the hash of the attestation key and QE auth data',
     );
   }
-  const attKey = p256KeyFromRaw(sig.attestationKey);
+  const attKey = attestationKeyOf(sig.attestationKey);
   if (!attKey || !verifyRawEcdsa(quote.signedBytes, sig.quoteSignature, attKey)) {
     throw intelError(INTEL_ERROR_CODES.QUOTE_SIGNATURE, 'Cannot verify quote: quote signature does not verify with the attestation key');
   }
