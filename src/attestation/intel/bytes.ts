@@ -90,6 +90,15 @@ export class ByteReader {
     return out;
   }
 
+  /** Lowercase hex of the next `n` bytes (read in place: no intermediate copy). */
+  hex(n: number, what: string): string {
+    this.#need(n, what);
+    const b = this.#bytes;
+    const out = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex', this.#pos, this.#pos + n);
+    this.#pos += n;
+    return out;
+  }
+
   /** A reader over the next `n` bytes (advancing this one past them). */
   sub(n: number, what: string): ByteReader {
     this.#need(n, what);

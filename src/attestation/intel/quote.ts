@@ -4,7 +4,7 @@
  * Quoting Library API (quote v4, v5, appendix A). Pure: bytes in, a fully typed structure out; any input
  * gives either a value or an InclavareError ATTEST_ERR_MALFORMED / ATTEST_ERR_UNSUPPORTED_VERSION.
  */
-import { ByteReader, toHex } from './bytes.ts';
+import { ByteReader } from './bytes.ts';
 import { INTEL_ERROR_CODES, intelError } from './codes.ts';
 import { parseSgxReportBody, type SgxReportBody } from '../sgx/parse.ts';
 import { parseTdReportBody, TDX10_BODY_SIZE, TDX15_BODY_SIZE, type TdReportBody } from '../tdx/parse.ts';
@@ -164,8 +164,8 @@ export function parseIntelQuote(bytes: Uint8Array): IntelQuote {
     teeType,
     qeSvn: r.u16('header QE SVN'),
     pceSvn: r.u16('header PCE SVN'),
-    qeVendorId: toHex(r.bytes(16, 'header QE vendor ID')),
-    userData: toHex(r.bytes(20, 'header user data')),
+    qeVendorId: r.hex(16, 'header QE vendor ID'),
+    userData: r.hex(20, 'header user data'),
   };
   let tee: 'sgx' | 'tdx';
   if (teeType === TEE_TYPE_SGX) tee = 'sgx';

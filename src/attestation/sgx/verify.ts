@@ -14,7 +14,7 @@ export type { IntelVerifyOptions } from '../intel/verify-quote.ts';
 export function intelVerdictClaims(v: IntelVerification): Pick<Claims, 'tcbStatus' | 'advisoryIds' | 'platform' | 'validFrom' | 'validUntil'> {
   return {
     tcbStatus: v.tcb.status,
-    advisoryIds: v.tcb.advisoryIds,
+    advisoryIds: [...v.tcb.advisoryIds],
     platform: { fmspc: v.pck.extensions.fmspc, pceId: v.pck.extensions.pceId },
     validFrom: isoTime(v.window.from),
     validUntil: isoTime(v.window.until),
