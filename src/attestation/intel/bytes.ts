@@ -31,12 +31,15 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 /** A cursor over untrusted bytes; `what` names the structure being read for error messages. */
 export class ByteReader {
   readonly #bytes: Uint8Array;
+  /** The same bytes as a Buffer, for hex conversion in place. */
+  readonly #buffer: Buffer;
   readonly #view: DataView;
   #pos: number;
   readonly #end: number;
 
   constructor(bytes: Uint8Array, start = 0, end = bytes.length) {
     this.#bytes = bytes;
+    this.#buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.#pos = start;
     this.#end = end;
@@ -93,8 +96,7 @@ export class ByteReader {
   /** Lowercase hex of the next `n` bytes (read in place: no intermediate copy). */
   hex(n: number, what: string): string {
     this.#need(n, what);
-    const b = this.#bytes;
-    const out = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex', this.#pos, this.#pos + n);
+    const out = this.#buffer.toString('hex', this.#pos, this.#pos + n);
     this.#pos += n;
     return out;
   }

@@ -100,19 +100,29 @@ export function pemToDerList(pem: string): Uint8Array[] {
   return out;
 }
 
-// The PCK chain of a platform is the same in each of its quotes: decoded chains are kept by their exact PEM
-// text (decoding is a pure function of it) and handed out as fresh copies, so parsed quotes never share bytes.
-const decodedChains = new Map<string, Uint8Array[]>();
+// The PCK chain of a platform is the same in each of its quotes: decoded chains are kept with their exact PEM
+// bytes (decoding is a pure function of them) and handed out as fresh copies, so parsed quotes never share
+// bytes. Entries are found by a short fingerprint (length and the start of the leaf certificate, where its
+// serial number is) and used only when the whole PEM is byte-identical (a memcmp; hashing 4 KB of text as a
+// map key cost more than decoding it).
+interface DecodedChain {
+  pem: Buffer;
+  text: string;
+  ders: Uint8Array[];
+}
+const decodedChains = new Map<string, DecodedChain>();
 const DECODED_CHAINS_MAX = 1024;
 
-function decodePemChain(pem: string): Uint8Array[] {
-  let ders = decodedChains.get(pem);
-  if (!ders) {
-    ders = pemToDerList(pem);
+function decodePemChain(pem: Buffer): { text: string; ders: Uint8Array[] } {
+  const fingerprint = `${pem.length}:${pem.toString('latin1', 0, 192)}`;
+  let entry = decodedChains.get(fingerprint);
+  if (!entry || !entry.pem.equals(pem)) {
+    const text = pem.toString('latin1');
+    entry = { pem: Buffer.from(pem), text, ders: pemToDerList(text) };
     if (decodedChains.size >= DECODED_CHAINS_MAX) decodedChains.delete(decodedChains.keys().next().value!);
-    decodedChains.set(pem, ders);
+    decodedChains.set(fingerprint, entry);
   }
-  return ders.map((d) => d.slice());
+  return { text: entry.text, ders: entry.ders.map((d) => d.slice()) };
 }
 
 function readCertificationData(r: ByteReader, what: string): CertificationData {
@@ -124,9 +134,9 @@ function readCertificationData(r: ByteReader, what: string): CertificationData {
     // The QE writes the PEM chain NUL-terminated; the NUL counts in the size (Quote Library API, type 5).
     let end = data.length;
     while (end > 0 && data[end - 1] === 0) end--;
-    const pem = Buffer.from(data.buffer, data.byteOffset, end).toString('latin1');
-    cd.pemChain = pem;
-    cd.certificates = decodePemChain(pem);
+    const { text, ders } = decodePemChain(Buffer.from(data.buffer, data.byteOffset, end));
+    cd.pemChain = text;
+    cd.certificates = ders;
   }
   return cd;
 }

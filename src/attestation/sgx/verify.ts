@@ -52,6 +52,16 @@ export function sgxClaims(v: IntelVerification): Claims {
   const { quote } = v;
   if (quote.body.kind !== 'sgx') throw new TypeError('sgxClaims() needs a quote with an SGX body');
   const r = quote.body.report;
+  // By assignment, not spread: see tdxClaims().
+  const extra = intelCommonExtra(v);
+  extra.cpuSvn = r.cpuSvn;
+  extra.miscSelect = r.miscSelect;
+  extra.attributes = r.attributes;
+  extra.configId = r.configId;
+  extra.configSvn = r.configSvn;
+  extra.isvExtProdId = r.isvExtProdId;
+  extra.isvFamilyId = r.isvFamilyId;
+  const verdict = intelVerdictClaims(v);
   return {
     tee: 'sgx',
     evidenceVersion: quote.version,
@@ -60,17 +70,12 @@ export function sgxClaims(v: IntelVerification): Claims {
     svn: r.isvSvn,
     debug: sgxIsDebug(r),
     reportData: r.reportData,
-    ...intelVerdictClaims(v),
-    extra: {
-      ...intelCommonExtra(v),
-      cpuSvn: r.cpuSvn,
-      miscSelect: r.miscSelect,
-      attributes: r.attributes,
-      configId: r.configId,
-      configSvn: r.configSvn,
-      isvExtProdId: r.isvExtProdId,
-      isvFamilyId: r.isvFamilyId,
-    },
+    tcbStatus: verdict.tcbStatus,
+    advisoryIds: verdict.advisoryIds,
+    platform: verdict.platform,
+    validFrom: verdict.validFrom,
+    validUntil: verdict.validUntil,
+    extra,
   };
 }
 
