@@ -88,7 +88,8 @@ export class ByteReader {
   /** A copy of the next `n` bytes, so parsed structures never alias the caller's buffer. */
   bytes(n: number, what: string): Uint8Array {
     this.#need(n, what);
-    const out = this.#bytes.slice(this.#pos, this.#pos + n);
+    // Not .slice(): on a Buffer (what most callers hold) it returns a view, and the copy would alias.
+    const out = new Uint8Array(this.#bytes.subarray(this.#pos, this.#pos + n));
     this.#pos += n;
     return out;
   }

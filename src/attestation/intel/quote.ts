@@ -203,7 +203,7 @@ export function parseIntelQuote(bytes: Uint8Array): IntelQuote {
     kind = tee === 'sgx' ? 'sgx' : 'tdx10';
   }
   const body = parseBody(r, kind);
-  const signedBytes = bytes.slice(0, r.offset);
+  const signedBytes = new Uint8Array(bytes.subarray(0, r.offset));
   const signatureDataLength = r.u32('signature data length');
   const s = r.sub(signatureDataLength, 'signature data');
   const quoteSignature = s.bytes(64, 'quote signature');

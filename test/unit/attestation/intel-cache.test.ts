@@ -127,3 +127,18 @@ void test('verifyTdxQuote() does not reuse a cached TCB evaluation for a TD with
   assert.equal(codeOf(() => run(oldTd)), 'ATTEST_ERR_NO_TCB_LEVEL');
   assert.deepEqual(run(pki.quote), genuine);
 });
+
+void test('parseIntelQuote() copies what it reads: a parsed quote does not change when the caller overwrites its Buffer', () => {
+  const v = tdx;
+  const buf = Buffer.from(v.quote);
+  const q = parseIntelQuote(buf);
+  const snapshot = structuredClone(q);
+  buf.fill(0xee);
+  assert.deepEqual(q, snapshot);
+  // And the verifier's caches, filled from a Buffer that is then overwritten, still hold the genuine verdict.
+  const collateral = copyOf(v.collateral);
+  const quote = Buffer.from(v.quote);
+  accepts(v, quote, collateral);
+  quote.fill(0xee);
+  accepts(v, v.quote, collateral);
+});
