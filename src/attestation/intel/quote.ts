@@ -16,6 +16,11 @@ export const ATT_KEY_TYPE_ECDSA_P256 = 2;
 /** TEE types of the v4/v5 header. */
 export const TEE_TYPE_SGX = 0x00;
 export const TEE_TYPE_TDX = 0x81;
+/**
+ * CBOR tag of an Intel SGX/TDX quote in a TCG DICE evidence extension (reference/attestation.md §1: 60000; SGX
+ * and TDX are told apart by the quote header).
+ */
+export const INTEL_QUOTE_CBOR_TAG = 60000;
 /** Certification data types (Quote Library API, "Certification Data"). */
 export const CERT_DATA_PCK_CHAIN = 5;
 export const CERT_DATA_QE_REPORT = 6;
@@ -239,4 +244,23 @@ export function parseIntelQuote(bytes: Uint8Array): IntelQuote {
   };
   if (bodyDescriptor) quote.bodyDescriptor = bodyDescriptor;
   return quote;
+}
+
+/**
+ * The TEE type of an Intel DCAP quote header (Quote Library API, "Quote Header": u16 version 3-5, u16
+ * attestation key type 2, u32 TEE type; TDX only from v4), or undefined when `bytes` do not start with one.
+ * Reads the header only: the registry's detection, not a parse.
+ */
+export function quoteHeaderTeeType(bytes: Uint8Array): number | undefined {
+  if (bytes.length < QUOTE_HEADER_SIZE) return undefined;
+  const version = bytes[0]! | (bytes[1]! << 8);
+  if (version < 3 || version > 5 || (bytes[2]! | (bytes[3]! << 8)) !== ATT_KEY_TYPE_ECDSA_P256) return undefined;
+  const tee = (bytes[4]! | (bytes[5]! << 8) | (bytes[6]! << 16) | (bytes[7]! << 24)) >>> 0;
+  if (tee === TEE_TYPE_TDX && version === 3) return undefined;
+  return tee;
+}
+
+/** The 64 bytes of REPORTDATA of an Intel quote's body (SGX or TD), parsed but not verified. */
+export function quoteReportData(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(Buffer.from(parseIntelQuote(bytes).body.report.reportData, 'hex'));
 }

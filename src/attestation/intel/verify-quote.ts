@@ -28,6 +28,24 @@ export interface IntelVerifyOptions {
   at: Date;
 }
 
+/**
+ * The inputs an Intel scheme (sgx, tdx) takes from verifyEvidence() (`options.sgx`, `options.tdx`). Without
+ * collateral the verifier checks what it can and then fails with ATTEST_ERR_COLLATERAL_MISSING: never a shortcut.
+ */
+export interface IntelEvidenceOptions {
+  /** Collateral for the quote's FMSPC (loadIntelCollateral / fetchIntelCollateral). */
+  collateral?: IntelCollateral;
+  /** Root certificates (PEM text or DER); replaces the built-in Intel SGX Root CA. */
+  trustAnchors?: readonly (string | Uint8Array)[];
+}
+
+/** The verifier's options from a scheme's. */
+export function intelVerifyOptions(o: IntelEvidenceOptions & { at: Date }): IntelVerifyOptions {
+  const out: IntelVerifyOptions = { collateral: o.collateral ?? {}, at: o.at };
+  if (o.trustAnchors !== undefined) out.trustAnchors = o.trustAnchors;
+  return out;
+}
+
 /** Everything a successful verification established, for the per-TEE claims builders. */
 export interface IntelVerification {
   quote: IntelQuote;
