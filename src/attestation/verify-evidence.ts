@@ -64,26 +64,51 @@ export interface VerifyEvidenceOptions extends PerTeeOptions, LegacyEvidenceOpti
   rejectDebug?: boolean;
 }
 
-function defined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+/** Copies the defined fields of `from` onto `to` (by assignment: spreading costs more than a verification step here). */
+function assignDefined(to: Record<string, unknown>, from: object | undefined): Record<string, unknown> {
+  if (from !== undefined && from !== null) {
+    for (const [k, v] of Object.entries(from)) if (v !== undefined) to[k] = v;
+  }
+  return to;
 }
 
 /** What the flat options of the first releases mean for each of the four original TEEs. */
-const LEGACY: { [T in TeeType]: (o: LegacyEvidenceOptions) => SchemeOptions<(typeof TEE_SCHEMES)[T]> } = {
-  sgx: (o) => defined({ collateral: o.intelCollateral, trustAnchors: o.trustAnchors }),
-  tdx: (o) => defined({ collateral: o.intelCollateral, trustAnchors: o.trustAnchors }),
-  snp: (o) => defined({ vcek: o.vcek, certChain: o.certChain, trustAnchors: o.trustAnchors }),
-  sim: (o) => defined({ platformKeys: o.simPlatformKeys }),
-};
+const LEGACY: Readonly<Partial<Record<TeeType, (o: LegacyEvidenceOptions, to: Record<string, unknown>) => void>>> = Object.freeze({
+  sgx: intelLegacy,
+  tdx: intelLegacy,
+  snp: (o: LegacyEvidenceOptions, to: Record<string, unknown>) => {
+    if (o.vcek !== undefined) to.vcek = o.vcek;
+    if (o.certChain !== undefined) to.certChain = o.certChain;
+    if (o.trustAnchors !== undefined) to.trustAnchors = o.trustAnchors;
+  },
+  sim: (o: LegacyEvidenceOptions, to: Record<string, unknown>) => {
+    if (o.simPlatformKeys !== undefined) to.platformKeys = o.simPlatformKeys;
+  },
+});
+
+function intelLegacy(o: LegacyEvidenceOptions, to: Record<string, unknown>): void {
+  if (o.intelCollateral !== undefined) to.collateral = o.intelCollateral;
+  if (o.trustAnchors !== undefined) to.trustAnchors = o.trustAnchors;
+}
 
 /**
  * The options `tee`'s scheme gets from verifyEvidence() options (or the `evidence` options of RATS-TLS): its
- * own key, over what the flat options of the first releases say for it.
+ * own key, over what the flat options of the first releases say for it. A fresh object.
  */
-export function teeOptionsOf<T extends TeeType>(tee: T, options: PerTeeOptions & LegacyEvidenceOptions | undefined): SchemeOptions<(typeof TEE_SCHEMES)[T]> {
-  const legacy = (LEGACY as Partial<Record<TeeType, (o: LegacyEvidenceOptions) => object>>)[tee]?.(options ?? {}) ?? {};
-  const own = options?.[tee] ?? {};
-  return { ...legacy, ...defined(own) } as SchemeOptions<(typeof TEE_SCHEMES)[T]>;
+export function teeOptionsOf<T extends TeeType>(tee: T, options: (PerTeeOptions & LegacyEvidenceOptions) | undefined): SchemeOptions<(typeof TEE_SCHEMES)[T]> {
+  const out: Record<string, unknown> = {};
+  if (options !== undefined && options !== null) {
+    LEGACY[tee]?.(options, out);
+    assignDefined(out, options[tee]);
+  }
+  return out as SchemeOptions<(typeof TEE_SCHEMES)[T]>;
+}
+
+/** The input of `tee`'s scheme.verify(): its options and the time. */
+function schemeInput(tee: TeeType, options: VerifyEvidenceOptions): object & { at: Date } {
+  const input = teeOptionsOf(tee, options) as Record<string, unknown>;
+  input.at = options.at;
+  return input as object & { at: Date };
 }
 
 /** One registered TEE as the first releases exported it: how to recognize its evidence and how to verify it. */
@@ -106,7 +131,7 @@ export const TEE_REGISTRY: Readonly<Record<TeeType, TeeRegistryEntry>> = Object.
         reportData: scheme.reportData,
         cborTag: scheme.cborTag,
         dump: scheme.dump,
-        verify: (bytes, options) => scheme.verify(bytes, { ...teeOptionsOf(tee, options), at: options.at }),
+        verify: (bytes, options) => scheme.verify(bytes, schemeInput(tee, options)),
       };
       return [tee, Object.freeze(entry)];
     }),
@@ -157,7 +182,7 @@ export function verifyEvidence(bytes: Uint8Array, options: VerifyEvidenceOptions
     }
     tee = wanted;
   }
-  const claims = (TEE_SCHEMES[tee] as TeeScheme).verify(bytes, { ...teeOptionsOf(tee, options), at: options.at });
+  const claims = (TEE_SCHEMES[tee] as TeeScheme).verify(bytes, schemeInput(tee, options));
   if (options.rejectDebug === true && claims.debug) {
     throw new InclavareError(EVIDENCE_ERROR_CODES.DEBUG, 'verification-failed', `Cannot accept ${tee} evidence: it comes from a debug-mode TEE`);
   }
