@@ -2,9 +2,10 @@
  * The one normalized claims record every verifier (sgx, tdx, snp, sim) produces. Byte values are lowercase
  * hex strings so claims compare, serialize and print the same everywhere (policies, JSON output, logs).
  */
+import type { TeeType } from './registry.ts';
 
-/** The TEE kinds Inclavare verifies. */
-export type TeeType = 'sgx' | 'tdx' | 'snp' | 'sim';
+/** The TEE kinds Inclavare verifies: the names of the registry (registry.ts). */
+export type { TeeType };
 
 /** Intel's TCB status names (Intel PCS API v4, TCB Info `tcbLevels[].tcbStatus`); SNP and sim have no TCB status (null). */
 export type TcbStatus =
@@ -42,6 +43,8 @@ export interface Measurements {
   familyId?: string;
   imageId?: string;
   // sim / wasm: the software enclave's measurement goes in `measurement` as well.
+  /** A TEE added later names its own measurements (lowercase hex) without touching this file. */
+  [name: string]: string | undefined;
 }
 
 /** Identifiers of the platform that produced the evidence. */

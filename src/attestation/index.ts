@@ -7,17 +7,25 @@ export type { Claims, Measurements, PlatformIds, TcbStatus, TeeType } from './cl
 export { appraiseClaims, type ClaimExpectations, type FailedExpectation } from './appraise.ts';
 export { InclavareError, isInclavareError, describeError } from '../errors/errors.ts';
 
-// The registry: any evidence.
+// The registry: any evidence. One scheme per TEE (scheme.ts), listed once in registry.ts.
 export {
   detectTee,
   verifyEvidence,
   EVIDENCE_ERROR_CODES,
   TEE_REGISTRY,
   TEE_TYPES,
+  type LegacyEvidenceOptions,
+  type PerTeeOptions,
+  type TeeRegistryEntry,
   type TeeSelector,
   type TeeVerifier,
   type VerifyEvidenceOptions,
 } from './verify-evidence.ts';
+export { TEE_SCHEMES } from './registry.ts';
+export type { EvidenceFields, SchemeOptions, TeeScheme } from './scheme.ts';
+export type { IntelEvidenceOptions } from './intel/verify-quote.ts';
+export type { SnpEvidenceOptions } from './snp/scheme.ts';
+export type { SimEvidenceOptions } from './sim/scheme.ts';
 
 // Intel DCAP (SGX and TDX).
 export { parseIntelQuote, type IntelQuote, type IntelQuoteHeader, type IntelQuoteBody, type IntelQuoteSignatureData, type CertificationData } from './intel/quote.ts';

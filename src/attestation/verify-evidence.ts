@@ -1,21 +1,20 @@
 /**
- * The evidence registry: recognizes which TEE produced a blob of evidence and dispatches it to that TEE's
- * verifier. Adding a TEE is one folder (parse.ts, verify.ts) plus one line in {@link TEE_REGISTRY}.
+ * verifyEvidence(): recognizes which TEE produced a blob of evidence (through the registry, registry.ts) and
+ * hands it to that TEE's scheme with that TEE's options (`options.sgx`, `options.tdx`, `options.snp`,
+ * `options.sim`). Adding a TEE is one folder plus one line in the registry; nothing here changes.
  *
  * Like every verifier it is a pure function of (evidence, collateral, trust anchors, time) and fails closed:
  * unknown evidence, a TEE other than the one the caller asked for, and missing collateral are all errors.
  */
-import type { Claims, TeeType } from './claims.ts';
+import type { Claims } from './claims.ts';
 import { InclavareError } from '../errors/errors.ts';
 import type { CertificateInput } from './amd/chain.ts';
 import type { IntelCollateral } from './intel/collateral.ts';
-import { ATT_KEY_TYPE_ECDSA_P256, QUOTE_HEADER_SIZE, TEE_TYPE_SGX, TEE_TYPE_TDX } from './intel/quote.ts';
-import { verifySgxQuote } from './sgx/verify.ts';
-import { SIM_MAGIC } from './sim/parse.ts';
-import { verifySimEvidence, type SimVerifyOptions } from './sim/verify.ts';
-import { SNP_REPORT_SIZE, SNP_REPORT_VERSIONS } from './snp/parse.ts';
-import { verifySnpReport } from './snp/verify.ts';
-import { verifyTdxQuote } from './tdx/verify.ts';
+import { detectTee, TEE_SCHEMES, TEE_TYPES, type TeeType } from './registry.ts';
+import type { SchemeOptions, TeeScheme } from './scheme.ts';
+import type { SimEvidenceOptions } from './sim/scheme.ts';
+
+export { detectTee, TEE_TYPES } from './registry.ts';
 
 /** Codes the registry itself throws (the per-TEE verifiers add their own). */
 export const EVIDENCE_ERROR_CODES = Object.freeze({
@@ -34,100 +33,110 @@ export const EVIDENCE_ERROR_CODES = Object.freeze({
 /** What verifyEvidence() may be told about the TEE: one of them, or 'auto' (detect from the bytes). */
 export type TeeSelector = TeeType | 'auto';
 
-/** Inputs of verifyEvidence(); each TEE reads only its own. */
-export interface VerifyEvidenceOptions {
+/** Per-TEE inputs, one key per registered TEE (`{ sgx?, tdx?, snp?, sim? }`); each TEE reads only its own. */
+export type PerTeeOptions = { [T in TeeType]?: SchemeOptions<(typeof TEE_SCHEMES)[T]> };
+
+/**
+ * The flat options of the first releases, still accepted (a per-TEE key wins over them field by field):
+ * `intelCollateral` → `sgx.collateral` and `tdx.collateral`; `vcek`, `certChain` → `snp`; `trustAnchors` →
+ * `sgx`, `tdx` and `snp` `.trustAnchors`; `simPlatformKeys` → `sim.platformKeys`.
+ */
+export interface LegacyEvidenceOptions {
+  /** @deprecated use `sgx.collateral` / `tdx.collateral`. */
+  intelCollateral?: IntelCollateral;
+  /** @deprecated use `snp.vcek`. */
+  vcek?: CertificateInput;
+  /** @deprecated use `snp.certChain`. */
+  certChain?: CertificateInput;
+  /** @deprecated use `sgx.trustAnchors`, `tdx.trustAnchors`, `snp.trustAnchors`. */
+  trustAnchors?: readonly CertificateInput[];
+  /** @deprecated use `sim.platformKeys`. */
+  simPlatformKeys?: SimEvidenceOptions['platformKeys'];
+}
+
+/** Inputs of verifyEvidence(): the time, the TEE, and each TEE's own options under its name. */
+export interface VerifyEvidenceOptions extends PerTeeOptions, LegacyEvidenceOptions {
   /** Which TEE the evidence must be from; default 'auto' (see detectTee()). */
   tee?: TeeSelector;
   /** The verification time: every input must be valid at this instant. Never read from the clock. */
   at: Date;
-  /** sgx/tdx: collateral for the quote's FMSPC (loadIntelCollateral / fetchIntelCollateral). */
-  intelCollateral?: IntelCollateral;
-  /** snp: the VCEK or VLEK that signed the report (DER or PEM). */
-  vcek?: CertificateInput;
-  /** snp: ASK/ASVK and ARK (PEM bundle); optional, the AMD trust anchors carry them. */
-  certChain?: CertificateInput;
-  /** sgx/tdx: Intel root certificates; snp: AMD ARK/ASK bundles. Replaces the built-in anchors of that TEE. */
-  trustAnchors?: readonly CertificateInput[];
-  /** sim: the platform public keys to trust (there is no built-in one: sim is never trusted by default). */
-  simPlatformKeys?: SimVerifyOptions['trustedPlatformKeys'];
   /** Reject evidence whose claims say debug (ATTEST_ERR_DEBUG). Default false: the appraisal policy decides. */
   rejectDebug?: boolean;
 }
 
-/** One registered TEE: how to recognize its evidence and how to verify it. */
+/** Copies the defined fields of `from` onto `to` (by assignment: spreading costs more than a verification step here). */
+function assignDefined(to: Record<string, unknown>, from: object | undefined): Record<string, unknown> {
+  if (from !== undefined && from !== null) {
+    for (const [k, v] of Object.entries(from)) if (v !== undefined) to[k] = v;
+  }
+  return to;
+}
+
+/** What the flat options of the first releases mean for each of the four original TEEs. */
+const LEGACY: Readonly<Partial<Record<TeeType, (o: LegacyEvidenceOptions, to: Record<string, unknown>) => void>>> = Object.freeze({
+  sgx: intelLegacy,
+  tdx: intelLegacy,
+  snp: (o: LegacyEvidenceOptions, to: Record<string, unknown>) => {
+    if (o.vcek !== undefined) to.vcek = o.vcek;
+    if (o.certChain !== undefined) to.certChain = o.certChain;
+    if (o.trustAnchors !== undefined) to.trustAnchors = o.trustAnchors;
+  },
+  sim: (o: LegacyEvidenceOptions, to: Record<string, unknown>) => {
+    if (o.simPlatformKeys !== undefined) to.platformKeys = o.simPlatformKeys;
+  },
+});
+
+function intelLegacy(o: LegacyEvidenceOptions, to: Record<string, unknown>): void {
+  if (o.intelCollateral !== undefined) to.collateral = o.intelCollateral;
+  if (o.trustAnchors !== undefined) to.trustAnchors = o.trustAnchors;
+}
+
+/**
+ * The options `tee`'s scheme gets from verifyEvidence() options (or the `evidence` options of RATS-TLS): its
+ * own key, over what the flat options of the first releases say for it. A fresh object.
+ */
+export function teeOptionsOf<T extends TeeType>(tee: T, options: (PerTeeOptions & LegacyEvidenceOptions) | undefined): SchemeOptions<(typeof TEE_SCHEMES)[T]> {
+  const out: Record<string, unknown> = {};
+  if (options !== undefined && options !== null) {
+    LEGACY[tee]?.(options, out);
+    assignDefined(out, options[tee]);
+  }
+  return out as SchemeOptions<(typeof TEE_SCHEMES)[T]>;
+}
+
+/** The input of `tee`'s scheme.verify(): its options and the time. */
+function schemeInput(tee: TeeType, options: VerifyEvidenceOptions): object & { at: Date } {
+  const input = teeOptionsOf(tee, options) as Record<string, unknown>;
+  input.at = options.at;
+  return input as object & { at: Date };
+}
+
+/** One registered TEE as the first releases exported it: how to recognize its evidence and how to verify it. */
 export interface TeeVerifier {
   /** True when `bytes` look like this TEE's evidence (header check only; nothing is verified). */
   detect(bytes: Uint8Array): boolean;
   verify(bytes: Uint8Array, options: VerifyEvidenceOptions): Claims;
 }
 
-function readU16(b: Uint8Array, o: number): number {
-  return b[o]! | (b[o + 1]! << 8);
-}
-function readU32(b: Uint8Array, o: number): number {
-  return (readU16(b, o) | (readU16(b, o + 2) << 16)) >>> 0;
-}
+/** A registered TEE: its scheme, with `verify` taking verifyEvidence() options (kept for compatibility). */
+export type TeeRegistryEntry = Omit<TeeScheme, 'verify'> & TeeVerifier;
 
-/** Intel DCAP quote header (Quote Library API, "Quote Header"): version 3-5, ECDSA P-256, TEE type. */
-function intelTeeType(bytes: Uint8Array): number | undefined {
-  if (bytes.length < QUOTE_HEADER_SIZE) return undefined;
-  const version = readU16(bytes, 0);
-  if (version < 3 || version > 5 || readU16(bytes, 2) !== ATT_KEY_TYPE_ECDSA_P256) return undefined;
-  const tee = readU32(bytes, 4);
-  if (tee === TEE_TYPE_TDX && version === 3) return undefined;
-  return tee;
-}
-
-function intelCollateralOf(options: VerifyEvidenceOptions): { collateral: IntelCollateral; at: Date; trustAnchors?: readonly CertificateInput[] } {
-  // No collateral is not a shortcut: the verifier checks what it can and then fails with COLLATERAL_MISSING.
-  const o: { collateral: IntelCollateral; at: Date; trustAnchors?: readonly CertificateInput[] } = {
-    collateral: options.intelCollateral ?? {},
-    at: options.at,
-  };
-  if (options.trustAnchors !== undefined) o.trustAnchors = options.trustAnchors;
-  return o;
-}
-
-/**
- * The registry: one line per TEE. Detection is tried in this order; the formats are disjoint (an Intel
- * header's u16 version 3-5 followed by key type 2 never reads as an SNP u32 version 2-5, and the sim magic
- * is ASCII).
- */
-export const TEE_REGISTRY: Readonly<Record<TeeType, TeeVerifier>> = Object.freeze({
-  sgx: { detect: (b) => intelTeeType(b) === TEE_TYPE_SGX, verify: (b, o) => verifySgxQuote(b, intelCollateralOf(o)) },
-  tdx: { detect: (b) => intelTeeType(b) === TEE_TYPE_TDX, verify: (b, o) => verifyTdxQuote(b, intelCollateralOf(o)) },
-  snp: {
-    detect: (b) => b.length === SNP_REPORT_SIZE && SNP_REPORT_VERSIONS.includes(readU32(b, 0)),
-    verify: (b, o) => {
-      if (o.vcek === undefined) {
-        throw new InclavareError(EVIDENCE_ERROR_CODES.COLLATERAL_MISSING, 'verification-failed', 'Cannot verify SNP report: no VCEK/VLEK was given');
-      }
-      return verifySnpReport(b, {
-        vcek: o.vcek,
-        at: o.at,
-        ...(o.certChain !== undefined ? { certChain: o.certChain } : {}),
-        ...(o.trustAnchors !== undefined ? { trustAnchors: o.trustAnchors } : {}),
-      });
-    },
-  },
-  sim: {
-    detect: (b) => b.length >= SIM_MAGIC.length && SIM_MAGIC.every((x, i) => b[i] === x),
-    verify: (b, o) => verifySimEvidence(b, { trustedPlatformKeys: o.simPlatformKeys ?? [], at: o.at }),
-  },
-});
-
-/** Every TEE the registry knows, in detection order. */
-export const TEE_TYPES: readonly TeeType[] = Object.freeze(Object.keys(TEE_REGISTRY) as TeeType[]);
-
-/**
- * Names the TEE whose evidence `bytes` is, from its header alone (Intel quote header → sgx or tdx by TEE type;
- * a 1184-byte report with a known SNP version → snp; the sim magic → sim), or null. Verifies nothing.
- */
-export function detectTee(bytes: Uint8Array): TeeType | null {
-  if (!(bytes instanceof Uint8Array)) return null;
-  for (const tee of TEE_TYPES) if (TEE_REGISTRY[tee].detect(bytes)) return tee;
-  return null;
-}
+/** The registry with verifyEvidence()-shaped `verify` functions (TEE_SCHEMES holds the schemes themselves). */
+export const TEE_REGISTRY: Readonly<Record<TeeType, TeeRegistryEntry>> = Object.freeze(
+  Object.fromEntries(
+    TEE_TYPES.map((tee) => {
+      const scheme = TEE_SCHEMES[tee] as TeeScheme;
+      const entry: TeeRegistryEntry = {
+        detect: scheme.detect,
+        reportData: scheme.reportData,
+        cborTag: scheme.cborTag,
+        dump: scheme.dump,
+        verify: (bytes, options) => scheme.verify(bytes, schemeInput(tee, options)),
+      };
+      return [tee, Object.freeze(entry)];
+    }),
+  ) as Record<TeeType, TeeRegistryEntry>,
+);
 
 /**
  * Verifies evidence of any registered TEE and returns its claims. With `tee` other than 'auto' the evidence
@@ -142,7 +151,7 @@ export function verifyEvidence(bytes: Uint8Array, options: VerifyEvidenceOptions
     throw new InclavareError(EVIDENCE_ERROR_CODES.MALFORMED, 'invalid-argument', 'Cannot verify evidence: expected the evidence as bytes');
   }
   const wanted = options.tee ?? 'auto';
-  if (wanted !== 'auto' && !Object.hasOwn(TEE_REGISTRY, wanted)) {
+  if (wanted !== 'auto' && !Object.hasOwn(TEE_SCHEMES, wanted)) {
     throw new InclavareError(
       EVIDENCE_ERROR_CODES.MALFORMED,
       'invalid-argument',
@@ -173,7 +182,7 @@ export function verifyEvidence(bytes: Uint8Array, options: VerifyEvidenceOptions
     }
     tee = wanted;
   }
-  const claims = TEE_REGISTRY[tee].verify(bytes, options);
+  const claims = (TEE_SCHEMES[tee] as TeeScheme).verify(bytes, schemeInput(tee, options));
   if (options.rejectDebug === true && claims.debug) {
     throw new InclavareError(EVIDENCE_ERROR_CODES.DEBUG, 'verification-failed', `Cannot accept ${tee} evidence: it comes from a debug-mode TEE`);
   }

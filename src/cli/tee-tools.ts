@@ -8,7 +8,7 @@ import { dump } from '../tee-tools/dump.ts';
 import type { CommandResult } from '../tee-tools/io.ts';
 import { runProgram, type SetResult } from './run-program.ts';
 import { verifyCert } from '../tee-tools/verify-cert.ts';
-import { verify } from '../tee-tools/verify.ts';
+import { TEE_CHOICES, verify } from '../tee-tools/verify.ts';
 
 declare const RUNE_VERSION: string | undefined;
 const VERSION = typeof RUNE_VERSION === 'string' ? RUNE_VERSION : '0.0.0-dev';
@@ -38,7 +38,7 @@ function buildProgram(setStatus: SetResult): Command {
     .command('verify')
     .description('verify evidence with its collateral at a time; exit 0 verified, 1 rejected, 2 usage or I/O error')
     .argument('<evidence>', 'evidence file (quote.bin, report.bin, sim evidence)')
-    .addOption(new Option('--tee <tee>', 'the TEE the evidence must be from').choices(['sgx', 'tdx', 'snp', 'sim', 'auto']).default('auto'))
+    .addOption(new Option('--tee <tee>', 'the TEE the evidence must be from').choices([...TEE_CHOICES]).default('auto'))
     .option('--collateral <dir>', 'Intel collateral directory (tcb_info.json, qe_identity.json, CRLs, issuer chains)')
     .option('--vcek <file>', 'SNP: the VCEK/VLEK certificate (DER or PEM; a VCEK-ASK-ARK bundle works too)')
     .option('--cert-chain <file>', 'SNP: ASK/ASVK and ARK (PEM)')

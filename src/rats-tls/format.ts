@@ -2,6 +2,7 @@
  * The RATS-TLS certificate format's constants (docs/rats-tls.md; reference: TCG DICE "Interoperable RA-TLS").
  */
 import type { TeeType } from '../attestation/claims.ts';
+import { TEE_SCHEMES, TEE_TYPES, teesOfCborTag } from '../attestation/registry.ts';
 
 /** TCG DICE tagged evidence extension (OID 2.23.133.5.4.9): CBOR tag(T)[bstr evidence, bstr claims]. */
 export const OID_DICE_EVIDENCE = '2.23.133.5.4.9';
@@ -20,29 +21,21 @@ export const LEGACY_EVIDENCE_OIDS: Readonly<Record<string, TeeType>> = Object.fr
   '1.2.840.113741.1337.20': 'snp',
 });
 
-/** CBOR tags of DICE evidence. 60000: Intel SGX/TDX quote (told apart by the quote header). */
-export const TAG_INTEL_QUOTE = 60000;
+/** CBOR tag of DICE evidence for an Intel SGX/TDX quote (60000; told apart by the quote header). */
+export const TAG_INTEL_QUOTE = TEE_SCHEMES.sgx.cborTag;
 /** RATS-TLS private tag for an AMD SEV-SNP attestation report. */
-export const TAG_SNP_REPORT = 0x1a7504;
-/**
- * Our private tag for `sim` evidence (docs/evidence-sim.md). Chosen next to RATS-TLS's private tags
- * (0x1a7504 SNP, 0x1a7505 SEV, 0x1a7506 CSV) but with a gap of 0x100 so that future RATS-TLS tags do not
- * collide with it. sim evidence isolates nothing: verifiers trust it only with an explicit platform key.
- */
-export const TAG_SIM_EVIDENCE = 0x1a7600;
+export const TAG_SNP_REPORT = TEE_SCHEMES.snp.cborTag;
+/** Our private tag for `sim` evidence (sim/scheme.ts says why this value). */
+export const TAG_SIM_EVIDENCE = TEE_SCHEMES.sim.cborTag;
 
-/** Which TEE's evidence each tag may carry. Tags we recognize but cannot verify map to an empty list. */
-export const TAG_TEES: ReadonlyMap<number, readonly TeeType[]> = new Map<number, readonly TeeType[]>([
-  [TAG_INTEL_QUOTE, ['sgx', 'tdx']],
-  [TAG_SNP_REPORT, ['snp']],
-  [TAG_SIM_EVIDENCE, ['sim']],
-]);
+/** Which TEE's evidence each tag may carry, from the registry (each scheme names its tag). */
+export const TAG_TEES: ReadonlyMap<number, readonly TeeType[]> = new Map(
+  [...new Set(TEE_TYPES.map((tee) => TEE_SCHEMES[tee].cborTag))].map((tag) => [tag, Object.freeze(teesOfCborTag(tag))] as const),
+);
 
 /** The tag a TEE's evidence is written under. */
 export function tagOfTee(tee: TeeType): number {
-  if (tee === 'sgx' || tee === 'tdx') return TAG_INTEL_QUOTE;
-  if (tee === 'snp') return TAG_SNP_REPORT;
-  return TAG_SIM_EVIDENCE;
+  return TEE_SCHEMES[tee].cborTag;
 }
 
 /** Hash algorithms of pubkey-hash, by IANA "Named Information Hash Algorithm" id. */

@@ -132,8 +132,8 @@ export async function verifyOf(options: SampleOptions): Promise<RatsTlsVerifyOpt
   };
   const intelCollateral = options.collateral !== undefined ? await collateralOf(options.collateral) : undefined;
   const evidence = {
-    ...(anchors.length > 0 ? { simPlatformKeys: anchors } : {}),
-    ...(intelCollateral !== undefined ? { intelCollateral } : {}),
+    ...(anchors.length > 0 ? { sim: { platformKeys: anchors } } : {}),
+    ...(intelCollateral !== undefined ? { sgx: { collateral: intelCollateral }, tdx: { collateral: intelCollateral } } : {}),
   };
   return {
     ...(Object.keys(evidence).length > 0 ? { evidence } : {}),

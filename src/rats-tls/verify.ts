@@ -11,7 +11,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Claims, TeeType } from '../attestation/claims.ts';
 import type { IntelCollateral } from '../attestation/intel/collateral.ts';
-import { detectTee, verifyEvidence, type VerifyEvidenceOptions } from '../attestation/verify-evidence.ts';
+import { detectTee, teeOptionsOf, verifyEvidence, type VerifyEvidenceOptions } from '../attestation/verify-evidence.ts';
 import { InclavareError, isInclavareError } from '../errors/errors.ts';
 import { verifyCertificateSignature } from '../x509/certificate.ts';
 import type { CertificateClaims } from './cbor.ts';
@@ -196,8 +196,10 @@ export function verifyAttestedCertificate(
   // An empty extension means none: rats-rs writes one into every certificate.
   if (cert.endorsements !== undefined && cert.endorsements.length > 0 && (detected === 'sgx' || detected === 'tdx') && options.useEndorsements !== false) {
     try {
-      const merged = mergeCollateral(options.evidence?.intelCollateral, decodeIntelEndorsements(cert.endorsements).collateral);
-      evidenceOptions = { ...options.evidence, intelCollateral: merged.collateral };
+      // The caller's collateral for this TEE (its own key, or the flat option of the first releases) first.
+      const own = teeOptionsOf(detected, options.evidence);
+      const merged = mergeCollateral(own.collateral, decodeIntelEndorsements(cert.endorsements).collateral);
+      evidenceOptions = { ...options.evidence, [detected]: { ...own, collateral: merged.collateral } };
       endorsementsUsed = merged.fromCertificate;
     } catch (err) {
       endorsementsError = asRatsTlsError(err, 'Cannot parse the endorsements extension');

@@ -6,7 +6,9 @@
 import type { Claims, TeeType } from '../attestation/claims.ts';
 import { loadIntelCollateral } from '../collateral/intel-dir.ts';
 import { type IntelCollateral } from '../attestation/intel/collateral.ts';
-import { detectTee, verifyEvidence, type TeeSelector, type VerifyEvidenceOptions } from '../attestation/verify-evidence.ts';
+import type { IntelEvidenceOptions } from '../attestation/intel/verify-quote.ts';
+import type { SnpEvidenceOptions } from '../attestation/snp/scheme.ts';
+import { detectTee, TEE_TYPES, verifyEvidence, type TeeSelector, type VerifyEvidenceOptions } from '../attestation/verify-evidence.ts';
 import { describeError, isInclavareError } from '../errors/errors.ts';
 import { pemSplit } from '../x509/pem.ts';
 import { errorLine, EXIT, exitCodeOf, isPem, parseTime, readInputFile, usageError, type CommandResult } from './io.ts';
@@ -37,7 +39,8 @@ export interface VerifyReport {
   error: { code: string; message: string; details?: Record<string, unknown> } | null;
 }
 
-const TEE_CHOICES: readonly TeeSelector[] = ['sgx', 'tdx', 'snp', 'sim', 'auto'];
+/** --tee values: every registered TEE, or auto. */
+export const TEE_CHOICES: readonly TeeSelector[] = [...TEE_TYPES, 'auto'];
 
 async function readText(path: string, what: string): Promise<string | Uint8Array> {
   const bytes = await readInputFile(path, what);
@@ -52,29 +55,39 @@ async function readCollateral(dir: string): Promise<IntelCollateral> {
   }
 }
 
-/** Reads every file the flags name (only those the evidence's TEE uses are needed, but all must be readable). */
+/**
+ * Reads every file the flags name (only those the evidence's TEE uses are needed, but all must be readable) into
+ * per-TEE options: --collateral for sgx and tdx, --vcek/--cert-chain for snp, --trust-anchor as the roots of
+ * sgx, tdx and snp and as the platform keys of sim.
+ */
 export async function buildOptions(o: Omit<VerifyCommandOptions, 'evidence'>, tee: TeeSelector, at: Date): Promise<VerifyEvidenceOptions> {
   const options: VerifyEvidenceOptions = { tee, at };
-  if (o.collateral !== undefined) options.intelCollateral = await readCollateral(o.collateral);
+  const intel: IntelEvidenceOptions = {};
+  const snp: SnpEvidenceOptions = {};
+  if (o.collateral !== undefined) intel.collateral = await readCollateral(o.collateral);
   let chain = o.certChain === undefined ? undefined : await readText(o.certChain, 'certificate chain');
   if (o.vcek !== undefined) {
     const vcek = await readText(o.vcek, 'VCEK/VLEK');
     // A KDS-style bundle (VCEK, then ASK and ARK) is accepted: the first certificate is the leaf.
     const blocks = typeof vcek === 'string' ? pemSplit(vcek, 'CERTIFICATE') : [];
     if (blocks.length > 1) {
-      options.vcek = blocks[0]!;
+      snp.vcek = blocks[0]!;
       const rest = blocks.slice(1).join('');
       chain = chain === undefined ? rest : typeof chain === 'string' ? `${chain}\n${rest}` : chain;
     } else {
-      options.vcek = vcek;
+      snp.vcek = vcek;
     }
   }
-  if (chain !== undefined) options.certChain = chain;
+  if (chain !== undefined) snp.certChain = chain;
   if (o.trustAnchors !== undefined && o.trustAnchors.length > 0) {
     const anchors = await Promise.all(o.trustAnchors.map((f) => readText(f, 'trust anchor')));
-    options.trustAnchors = anchors;
-    options.simPlatformKeys = anchors;
+    intel.trustAnchors = anchors;
+    snp.trustAnchors = anchors;
+    options.sim = { platformKeys: anchors };
   }
+  options.sgx = intel;
+  options.tdx = intel;
+  options.snp = snp;
   return options;
 }
 

@@ -28,7 +28,7 @@ const APP = `
 import { generateKeyPairSync } from 'node:crypto';
 import { connect, createLocalSimAttester, createRatsTlsIdentity, createServer, RATS_TLS_ERROR_CODES } from 'inclavare/rats-tls';
 import { ratsTlsChannelCredentials } from 'inclavare/rats-tls/grpc';
-import { detectTee, TEE_TYPES } from 'inclavare/attestation';
+import { detectTee, TEE_SCHEMES, TEE_TYPES } from 'inclavare/attestation';
 import { BUILTIN_RUNTIMES, loadEnclaveRuntime } from 'inclavare/pal';
 
 const platform = generateKeyPairSync('ed25519');
@@ -40,7 +40,7 @@ const { port } = server.address();
 const identity = await createRatsTlsIdentity({ attester });
 const echo = await new Promise((resolve, reject) => {
   let got = '';
-  const socket = connect({ host: '127.0.0.1', port, identity, verify: { evidence: { simPlatformKeys: [platform.publicKey] }, expected: { tee: 'sim' } } }, () => socket.write('ping'));
+  const socket = connect({ host: '127.0.0.1', port, identity, verify: { evidence: { sim: { platformKeys: [platform.publicKey] } }, expected: { tee: 'sim' } } }, () => socket.write('ping'));
   socket.on('data', (d) => (got += d));
   socket.on('error', reject);
   socket.on('close', () => resolve(got + ' from ' + socket.ratsTls.claims.tee));
@@ -52,6 +52,7 @@ console.log(JSON.stringify({
   echo,
   grpc: typeof ratsTlsChannelCredentials({}),
   tees: TEE_TYPES,
+  tags: TEE_TYPES.map((t) => TEE_SCHEMES[t].cborTag),
   detect: detectTee(new Uint8Array(8)),
   runtimes: BUILTIN_RUNTIMES,
   runtime: runtime.name,
@@ -63,11 +64,15 @@ console.log(JSON.stringify({
 const TYPED = `
 import { connect, createServer, type RatsTlsVerifyOptions, type AttestedCertificateVerification } from 'inclavare/rats-tls';
 import { ratsTlsServerCredentials, type RatsTlsServerCredentialsOptions } from 'inclavare/rats-tls/grpc';
-import { verifyEvidence, type Claims, type IntelCollateral } from 'inclavare/attestation';
+import { verifyEvidence, type Claims, type IntelCollateral, type TeeScheme, type VerifyEvidenceOptions } from 'inclavare/attestation';
 import { loadEnclaveRuntime, type EnclaveRuntime } from 'inclavare/pal';
 
 const verify: RatsTlsVerifyOptions = { allowUnattested: false, expected: { tee: 'sgx', measurements: { mrenclave: 'ab' } } };
 const collateral: IntelCollateral = {};
+// Per-TEE options, and the flat ones of the first releases, both type-check.
+export const perTee: VerifyEvidenceOptions = { at: new Date(0), sgx: { collateral }, tdx: { collateral }, snp: { vcek: '' }, sim: { platformKeys: [] } };
+export const flat: VerifyEvidenceOptions = { at: new Date(0), intelCollateral: collateral, simPlatformKeys: [] };
+export function tagOf(s: TeeScheme): number { return s.cborTag; }
 export function tee(c: Claims): string { return c.tee; }
 export function report(v: AttestedCertificateVerification): boolean { return v.verified && v.binding === 'valid'; }
 export const opts: RatsTlsServerCredentialsOptions = { mutual: true, verify };
@@ -105,6 +110,7 @@ void describe('package exports', () => {
       echo: 'ping from sim',
       grpc: 'object',
       tees: ['sgx', 'tdx', 'snp', 'sim'],
+      tags: [60000, 60000, 0x1a7504, 0x1a7600],
       detect: null,
       runtimes: ['sim', 'wasm'],
       runtime: 'sim',

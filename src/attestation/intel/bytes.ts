@@ -31,12 +31,15 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 /** A cursor over untrusted bytes; `what` names the structure being read for error messages. */
 export class ByteReader {
   readonly #bytes: Uint8Array;
+  /** The same bytes as a Buffer, for hex conversion in place. */
+  readonly #buffer: Buffer;
   readonly #view: DataView;
   #pos: number;
   readonly #end: number;
 
   constructor(bytes: Uint8Array, start = 0, end = bytes.length) {
     this.#bytes = bytes;
+    this.#buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.#pos = start;
     this.#end = end;
@@ -85,7 +88,16 @@ export class ByteReader {
   /** A copy of the next `n` bytes, so parsed structures never alias the caller's buffer. */
   bytes(n: number, what: string): Uint8Array {
     this.#need(n, what);
-    const out = this.#bytes.slice(this.#pos, this.#pos + n);
+    // Not .slice(): on a Buffer (what most callers hold) it returns a view, and the copy would alias.
+    const out = new Uint8Array(this.#bytes.subarray(this.#pos, this.#pos + n));
+    this.#pos += n;
+    return out;
+  }
+
+  /** Lowercase hex of the next `n` bytes (read in place: no intermediate copy). */
+  hex(n: number, what: string): string {
+    this.#need(n, what);
+    const out = this.#buffer.toString('hex', this.#pos, this.#pos + n);
     this.#pos += n;
     return out;
   }

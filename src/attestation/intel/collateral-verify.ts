@@ -4,7 +4,8 @@
  * Root CA CRL signatures and issuer chains, and revocation of the collateral's own CA certificates by the
  * Root CA CRL. None of this depends on the quote or the verification time, so the result is cached by
  * (collateral content hash, trust anchors): verifying many quotes against the same collateral then costs
- * one SHA-256 over the collateral instead of a dozen ECDSA verifications and ASN.1 parses.
+ * one SHA-256 over the collateral instead of a dozen ECDSA verifications and ASN.1 parses (and the same
+ * collateral object, unchanged since its last verification, costs a comparison of its items).
  */
 import { createHash } from 'node:crypto';
 import { INTEL_ERROR_CODES, intelError, type IntelErrorCode } from './codes.ts';
@@ -48,20 +49,60 @@ export interface VerifiedCollateral {
 
 const cache = new Map<string, VerifiedCollateral>();
 const CACHE_MAX = 256;
+const COLLATERAL_KEYS = Object.freeze(Object.keys(COLLATERAL_FILES) as (keyof IntelCollateral)[]);
 
 function collateralHash(c: IntelCollateral): string {
   const h = createHash('sha256');
-  for (const key of Object.keys(COLLATERAL_FILES) as (keyof IntelCollateral)[]) {
+  for (const key of COLLATERAL_KEYS) {
     const v = c[key];
     if (v === undefined) {
       h.update(`${key}:-;`);
       continue;
     }
-    const bytes = typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
-    h.update(`${key}:${bytes.length}:`);
-    h.update(bytes);
+    // Length-prefixed (in UTF-8 bytes for text, which is hashed as UTF-8 without an intermediate copy).
+    h.update(`${key}:${typeof v === 'string' ? Buffer.byteLength(v, 'utf8') : v.length}:`);
+    h.update(v);
   }
   return h.digest('hex');
+}
+
+/**
+ * The items of a collateral object as last verified: text by value (strings are immutable), bytes as a private
+ * copy (a caller may reuse and overwrite its buffers). A later call with the same object is served from the
+ * cache only when every item is still equal to this snapshot, which costs a pointer comparison per string and
+ * a memcmp per CRL instead of hashing the whole collateral.
+ */
+interface CollateralSnapshot {
+  anchorsKey: string;
+  items: (string | Buffer | undefined)[];
+  result: VerifiedCollateral;
+}
+
+const byObject = new WeakMap<IntelCollateral, CollateralSnapshot>();
+
+function snapshotItems(c: IntelCollateral): CollateralSnapshot['items'] | undefined {
+  const items: CollateralSnapshot['items'] = [];
+  for (const key of COLLATERAL_KEYS) {
+    const v: unknown = c[key];
+    if (v === undefined || typeof v === 'string') items.push(v);
+    else if (v instanceof Uint8Array) items.push(Buffer.from(v));
+    else return undefined;
+  }
+  return items;
+}
+
+function matchesSnapshot(c: IntelCollateral, s: CollateralSnapshot, anchorsKey: string): boolean {
+  if (s.anchorsKey !== anchorsKey) return false;
+  for (let i = 0; i < COLLATERAL_KEYS.length; i++) {
+    const v: unknown = c[COLLATERAL_KEYS[i]!];
+    const w = s.items[i];
+    if (v === undefined || typeof v === 'string') {
+      if (v !== w) return false;
+    } else if (!(v instanceof Uint8Array) || !(w instanceof Buffer) || !w.equals(v)) {
+      return false;
+    }
+  }
+  return true;
 }
 
 function certWindows(prefix: string, chain: ParsedCert[]): NamedWindow[] {
@@ -100,6 +141,15 @@ export function verifyCollateral(collateral: IntelCollateral, anchors: TrustAnch
   if (typeof collateral !== 'object' || collateral === null) {
     throw intelError(INTEL_ERROR_CODES.COLLATERAL_MISSING, 'Cannot verify quote: no collateral was given');
   }
+  const seen = byObject.get(collateral);
+  if (seen && matchesSnapshot(collateral, seen, anchors.key)) return seen.result;
+  const result = verifyCollateralContent(collateral, anchors);
+  const items = snapshotItems(collateral);
+  if (items) byObject.set(collateral, { anchorsKey: anchors.key, items, result });
+  return result;
+}
+
+function verifyCollateralContent(collateral: IntelCollateral, anchors: TrustAnchors): VerifiedCollateral {
   const key = `${anchors.key}:${collateralHash(collateral)}`;
   const hit = cache.get(key);
   if (hit) return hit;

@@ -4,14 +4,13 @@
  * Certificate Revocation List Profile Specification, section 1.5 "Intel SGX PCK Certificate Extensions"),
  * decoded with @peculiar/asn1-schema.
  */
-import type { KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { AsnArray, AsnConvert, AsnProp, AsnPropTypes, AsnType, AsnTypeTypes } from '@peculiar/asn1-schema';
 import { toHex } from './bytes.ts';
 import { INTEL_ERROR_CODES, intelError } from './codes.ts';
 import {
   findExtension,
   parseCertificate,
-  sha256Hex,
   verifyCertChain,
   type ParsedCert,
   type TrustAnchors,
@@ -178,8 +177,9 @@ const CHAIN_CACHE_MAX = 1024;
  * root; root byte-identical to a trust anchor; signatures; SGX extensions. Cached by (chain bytes, anchors).
  */
 export function verifyPckChain(certificates: Uint8Array[], anchors: TrustAnchors): VerifiedPckChain {
-  const h = sha256Hex(Buffer.concat(certificates.map((c) => Buffer.concat([Buffer.from(String(c.length) + ':'), c]))));
-  const key = `${anchors.key}:${h}`;
+  const hash = createHash('sha256');
+  for (const c of certificates) hash.update(`${c.length}:`).update(c);
+  const key = `${anchors.key}:${hash.digest('hex')}`;
   const hit = chainCache.get(key);
   if (hit) return hit;
   const parsed = certificates.map((d) => parseCertificate(d, INTEL_ERROR_CODES.PCK_CHAIN, 'quote: PCK chain'));

@@ -4,7 +4,7 @@
  * Quoting Library API (quote v4, v5, appendix A). Pure: bytes in, a fully typed structure out; any input
  * gives either a value or an InclavareError ATTEST_ERR_MALFORMED / ATTEST_ERR_UNSUPPORTED_VERSION.
  */
-import { ByteReader, toHex } from './bytes.ts';
+import { ByteReader } from './bytes.ts';
 import { INTEL_ERROR_CODES, intelError } from './codes.ts';
 import { parseSgxReportBody, type SgxReportBody } from '../sgx/parse.ts';
 import { parseTdReportBody, TDX10_BODY_SIZE, TDX15_BODY_SIZE, type TdReportBody } from '../tdx/parse.ts';
@@ -16,6 +16,11 @@ export const ATT_KEY_TYPE_ECDSA_P256 = 2;
 /** TEE types of the v4/v5 header. */
 export const TEE_TYPE_SGX = 0x00;
 export const TEE_TYPE_TDX = 0x81;
+/**
+ * CBOR tag of an Intel SGX/TDX quote in a TCG DICE evidence extension (reference/attestation.md §1: 60000; SGX
+ * and TDX are told apart by the quote header).
+ */
+export const INTEL_QUOTE_CBOR_TAG = 60000;
 /** Certification data types (Quote Library API, "Certification Data"). */
 export const CERT_DATA_PCK_CHAIN = 5;
 export const CERT_DATA_QE_REPORT = 6;
@@ -100,6 +105,31 @@ export function pemToDerList(pem: string): Uint8Array[] {
   return out;
 }
 
+// The PCK chain of a platform is the same in each of its quotes: decoded chains are kept with their exact PEM
+// bytes (decoding is a pure function of them) and handed out as fresh copies, so parsed quotes never share
+// bytes. Entries are found by a short fingerprint (length and the start of the leaf certificate, where its
+// serial number is) and used only when the whole PEM is byte-identical (a memcmp; hashing 4 KB of text as a
+// map key cost more than decoding it).
+interface DecodedChain {
+  pem: Buffer;
+  text: string;
+  ders: Uint8Array[];
+}
+const decodedChains = new Map<string, DecodedChain>();
+const DECODED_CHAINS_MAX = 1024;
+
+function decodePemChain(pem: Buffer): { text: string; ders: Uint8Array[] } {
+  const fingerprint = `${pem.length}:${pem.toString('latin1', 0, 192)}`;
+  let entry = decodedChains.get(fingerprint);
+  if (!entry || !entry.pem.equals(pem)) {
+    const text = pem.toString('latin1');
+    entry = { pem: Buffer.from(pem), text, ders: pemToDerList(text) };
+    if (decodedChains.size >= DECODED_CHAINS_MAX) decodedChains.delete(decodedChains.keys().next().value!);
+    decodedChains.set(fingerprint, entry);
+  }
+  return { text: entry.text, ders: entry.ders.map((d) => d.slice()) };
+}
+
 function readCertificationData(r: ByteReader, what: string): CertificationData {
   const type = r.u16(`${what} type`);
   const size = r.u32(`${what} size`);
@@ -107,9 +137,11 @@ function readCertificationData(r: ByteReader, what: string): CertificationData {
   const cd: CertificationData = { type, data };
   if (type === CERT_DATA_PCK_CHAIN) {
     // The QE writes the PEM chain NUL-terminated; the NUL counts in the size (Quote Library API, type 5).
-    const pem = Buffer.from(data).toString('latin1').replace(/\0+$/, '');
-    cd.pemChain = pem;
-    cd.certificates = pemToDerList(pem);
+    let end = data.length;
+    while (end > 0 && data[end - 1] === 0) end--;
+    const { text, ders } = decodePemChain(Buffer.from(data.buffer, data.byteOffset, end));
+    cd.pemChain = text;
+    cd.certificates = ders;
   }
   return cd;
 }
@@ -147,8 +179,8 @@ export function parseIntelQuote(bytes: Uint8Array): IntelQuote {
     teeType,
     qeSvn: r.u16('header QE SVN'),
     pceSvn: r.u16('header PCE SVN'),
-    qeVendorId: toHex(r.bytes(16, 'header QE vendor ID')),
-    userData: toHex(r.bytes(20, 'header user data')),
+    qeVendorId: r.hex(16, 'header QE vendor ID'),
+    userData: r.hex(20, 'header user data'),
   };
   let tee: 'sgx' | 'tdx';
   if (teeType === TEE_TYPE_SGX) tee = 'sgx';
@@ -176,7 +208,7 @@ export function parseIntelQuote(bytes: Uint8Array): IntelQuote {
     kind = tee === 'sgx' ? 'sgx' : 'tdx10';
   }
   const body = parseBody(r, kind);
-  const signedBytes = bytes.slice(0, r.offset);
+  const signedBytes = new Uint8Array(bytes.subarray(0, r.offset));
   const signatureDataLength = r.u32('signature data length');
   const s = r.sub(signatureDataLength, 'signature data');
   const quoteSignature = s.bytes(64, 'quote signature');
@@ -212,4 +244,23 @@ export function parseIntelQuote(bytes: Uint8Array): IntelQuote {
   };
   if (bodyDescriptor) quote.bodyDescriptor = bodyDescriptor;
   return quote;
+}
+
+/**
+ * The TEE type of an Intel DCAP quote header (Quote Library API, "Quote Header": u16 version 3-5, u16
+ * attestation key type 2, u32 TEE type; TDX only from v4), or undefined when `bytes` do not start with one.
+ * Reads the header only: the registry's detection, not a parse.
+ */
+export function quoteHeaderTeeType(bytes: Uint8Array): number | undefined {
+  if (bytes.length < QUOTE_HEADER_SIZE) return undefined;
+  const version = bytes[0]! | (bytes[1]! << 8);
+  if (version < 3 || version > 5 || (bytes[2]! | (bytes[3]! << 8)) !== ATT_KEY_TYPE_ECDSA_P256) return undefined;
+  const tee = (bytes[4]! | (bytes[5]! << 8) | (bytes[6]! << 16) | (bytes[7]! << 24)) >>> 0;
+  if (tee === TEE_TYPE_TDX && version === 3) return undefined;
+  return tee;
+}
+
+/** The 64 bytes of REPORTDATA of an Intel quote's body (SGX or TD), parsed but not verified. */
+export function quoteReportData(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(Buffer.from(parseIntelQuote(bytes).body.report.reportData, 'hex'));
 }

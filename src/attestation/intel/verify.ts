@@ -2,8 +2,8 @@
  * Entry point for any Intel DCAP quote: dispatches on the header's TEE type (0x00 SGX, 0x81 TDX).
  */
 import type { Claims } from '../claims.ts';
-import { sgxClaims } from '../sgx/verify.ts';
-import { tdxClaims } from '../tdx/verify.ts';
+import { sgxClaims } from '../sgx/claims.ts';
+import { tdxClaims } from '../tdx/claims.ts';
 import { parseIntelQuote } from './quote.ts';
 import { verifyParsedIntelQuote, type IntelVerifyOptions } from './verify-quote.ts';
 

@@ -3,7 +3,7 @@
  * DCAP quote. Layout: Intel SGX DCAP ECDSA Quote Library API, "Enclave Report Body" (also SDM Vol. 3D,
  * EREPORT / REPORT structure without KEYID and MAC).
  */
-import { ByteReader, toHex } from '../intel/bytes.ts';
+import { ByteReader } from '../intel/bytes.ts';
 
 /** Size of sgx_report_body_t. */
 export const SGX_REPORT_BODY_SIZE = 384;
@@ -36,22 +36,22 @@ export function parseSgxReportBody(r: ByteReader, what = 'SGX report body'): Sgx
   const raw = r.bytes(SGX_REPORT_BODY_SIZE, what);
   const f = new ByteReader(raw);
   return {
-    cpuSvn: toHex(f.bytes(16, 'CPUSVN')),
+    cpuSvn: f.hex(16, 'CPUSVN'),
     miscSelect: f.u32('MISCSELECT'),
-    reserved1: toHex(f.bytes(12, 'RESERVED1')),
-    isvExtProdId: toHex(f.bytes(16, 'ISVEXTPRODID')),
-    attributes: toHex(f.bytes(16, 'ATTRIBUTES')),
-    mrEnclave: toHex(f.bytes(32, 'MRENCLAVE')),
-    reserved2: toHex(f.bytes(32, 'RESERVED2')),
-    mrSigner: toHex(f.bytes(32, 'MRSIGNER')),
-    reserved3: toHex(f.bytes(32, 'RESERVED3')),
-    configId: toHex(f.bytes(64, 'CONFIGID')),
+    reserved1: f.hex(12, 'RESERVED1'),
+    isvExtProdId: f.hex(16, 'ISVEXTPRODID'),
+    attributes: f.hex(16, 'ATTRIBUTES'),
+    mrEnclave: f.hex(32, 'MRENCLAVE'),
+    reserved2: f.hex(32, 'RESERVED2'),
+    mrSigner: f.hex(32, 'MRSIGNER'),
+    reserved3: f.hex(32, 'RESERVED3'),
+    configId: f.hex(64, 'CONFIGID'),
     isvProdId: f.u16('ISVPRODID'),
     isvSvn: f.u16('ISVSVN'),
     configSvn: f.u16('CONFIGSVN'),
-    reserved4: toHex(f.bytes(42, 'RESERVED4')),
-    isvFamilyId: toHex(f.bytes(16, 'ISVFAMILYID')),
-    reportData: toHex(f.bytes(64, 'REPORTDATA')),
+    reserved4: f.hex(42, 'RESERVED4'),
+    isvFamilyId: f.hex(16, 'ISVFAMILYID'),
+    reportData: f.hex(64, 'REPORTDATA'),
     raw,
   };
 }

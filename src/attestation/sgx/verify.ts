@@ -1,78 +1,14 @@
 /**
- * SGX DCAP quote verification (quote v3, or v4/v5 with an SGX body): the shared Intel verification plus the
- * SGX claims (MRENCLAVE, MRSIGNER, ISVPRODID, ISVSVN, DEBUG = ATTRIBUTES.FLAGS bit 1).
+ * SGX DCAP quote verification (quote v3, or v4/v5 with an SGX body): the shared Intel verification
+ * (intel/verify-quote.ts) plus the SGX claims (claims.ts).
  */
 import type { Claims } from '../claims.ts';
 import { INTEL_ERROR_CODES, intelError } from '../intel/codes.ts';
 import { parseIntelQuote } from '../intel/quote.ts';
-import { isoTime, verifyParsedIntelQuote, type IntelVerification, type IntelVerifyOptions } from '../intel/verify-quote.ts';
-import { sgxIsDebug } from './parse.ts';
+import { verifyParsedIntelQuote, type IntelVerifyOptions } from '../intel/verify-quote.ts';
+import { sgxClaims } from './claims.ts';
 
 export type { IntelVerifyOptions } from '../intel/verify-quote.ts';
-
-/** The claims every Intel quote gets alike from its verification (TCB verdict, platform, validity). */
-export function intelVerdictClaims(v: IntelVerification): Pick<Claims, 'tcbStatus' | 'advisoryIds' | 'platform' | 'validFrom' | 'validUntil'> {
-  return {
-    tcbStatus: v.tcb.status,
-    advisoryIds: v.tcb.advisoryIds,
-    platform: { fmspc: v.pck.extensions.fmspc, pceId: v.pck.extensions.pceId },
-    validFrom: isoTime(v.window.from),
-    validUntil: isoTime(v.window.until),
-  };
-}
-
-/** `extra` claims common to SGX and TDX verdicts: QE and PCK facts. */
-export function intelCommonExtra(v: IntelVerification): Claims['extra'] {
-  const { quote, pck, tcb, collateral } = v;
-  const extra: Claims['extra'] = {
-    attestationKeyType: quote.header.attestationKeyType,
-    qeVendorId: quote.header.qeVendorId,
-    userData: quote.header.userData,
-    platformTcbStatus: tcb.platformStatus,
-    qeSvn: quote.signature.qeReport.isvSvn,
-    qeMrSigner: quote.signature.qeReport.mrSigner,
-    qeMrEnclave: quote.signature.qeReport.mrEnclave,
-    qeTcbStatus: tcb.qeStatus ?? 'UpToDate',
-    pceSvn: pck.extensions.pceSvn,
-    pckCpuSvn: pck.extensions.cpuSvn,
-    pckCa: pck.ca,
-    pckSerial: pck.pck.serial,
-    sgxType: pck.extensions.sgxType,
-  };
-  if (tcb.platformLevel.tcbDate) extra.tcbDate = tcb.platformLevel.tcbDate;
-  const info = collateral.tcbInfo?.info;
-  if (info?.tcbEvaluationDataNumber !== undefined) extra.tcbEvaluationDataNumber = info.tcbEvaluationDataNumber;
-  if (pck.extensions.platformInstanceId) extra.platformInstanceId = pck.extensions.platformInstanceId;
-  if (quote.trailingBytes > 0) extra.trailingBytes = quote.trailingBytes;
-  return extra;
-}
-
-/** Builds SGX claims from a successful verification of a quote with an SGX body. */
-export function sgxClaims(v: IntelVerification): Claims {
-  const { quote } = v;
-  if (quote.body.kind !== 'sgx') throw new TypeError('sgxClaims() needs a quote with an SGX body');
-  const r = quote.body.report;
-  return {
-    tee: 'sgx',
-    evidenceVersion: quote.version,
-    measurements: { mrenclave: r.mrEnclave, mrsigner: r.mrSigner },
-    productId: r.isvProdId,
-    svn: r.isvSvn,
-    debug: sgxIsDebug(r),
-    reportData: r.reportData,
-    ...intelVerdictClaims(v),
-    extra: {
-      ...intelCommonExtra(v),
-      cpuSvn: r.cpuSvn,
-      miscSelect: r.miscSelect,
-      attributes: r.attributes,
-      configId: r.configId,
-      configSvn: r.configSvn,
-      isvExtProdId: r.isvExtProdId,
-      isvFamilyId: r.isvFamilyId,
-    },
-  };
-}
 
 /**
  * Verifies an SGX DCAP quote against collateral at `options.at` and returns its claims; throws an

@@ -9,6 +9,7 @@
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import type { Claims } from '../claims.ts';
 import { InclavareError } from '../../errors/errors.ts';
+import { simClaims } from './claims.ts';
 import { SIM_ERROR_CODES } from './codes.ts';
 import { parseSimEvidence } from './parse.ts';
 
@@ -29,12 +30,7 @@ export const SIM_DEFAULT_MAX_AGE_MS = 300_000;
 /** Default tolerated clock skew for timestamps in the future. */
 export const SIM_DEFAULT_MAX_FUTURE_SKEW_MS = 60_000;
 
-/** What every sim claim says about its security. */
-export const SIM_INSECURE_NOTE =
-  'sim evidence isolates nothing: the workload runs as an ordinary process and the host can read and forge it';
-
-/** ECMAScript dates span ±8.64e15 ms; validity bounds are clamped into that range. */
-const MAX_TIME_MS = 8.64e15;
+export { SIM_INSECURE_NOTE } from './claims.ts';
 
 function fail(code: string, message: string, details?: Record<string, unknown>): InclavareError {
   return new InclavareError(code, 'verification-failed', message, { details });
@@ -108,17 +104,5 @@ export function verifySimEvidence(bytes: Uint8Array, options: SimVerifyOptions):
     );
   }
 
-  return {
-    tee: 'sim',
-    evidenceVersion: evidence.version,
-    measurements: { measurement: Buffer.from(evidence.measurement).toString('hex') },
-    debug: evidence.debug,
-    reportData: Buffer.from(evidence.reportData).toString('hex'),
-    tcbStatus: null,
-    advisoryIds: [],
-    platform: { platformKeyId: createHash('sha256').update(keyBytes).digest('hex') },
-    validFrom: new Date(Math.max(validFrom, -MAX_TIME_MS)).toISOString(),
-    validUntil: new Date(Math.min(validUntil, MAX_TIME_MS)).toISOString(),
-    extra: { insecure: true, note: SIM_INSECURE_NOTE, timestamp: evidence.timestamp.toISOString() },
-  };
+  return simClaims(evidence, keyBytes, { from: validFrom, until: validUntil });
 }

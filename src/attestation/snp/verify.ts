@@ -25,8 +25,9 @@ import { InclavareError } from '../../errors/errors.ts';
 import { checkChainValidity, verifyAmdChain, type AmdChain, type CertificateInput } from '../amd/chain.ts';
 import { AMD_ERROR_CODES } from '../amd/codes.ts';
 import { productFromName, type AmdProduct } from '../amd/product.ts';
-import { decodeTcb, tcbLayoutFor, type SnpTcb, type TcbLayout } from '../amd/tcb.ts';
+import { decodeTcb, tcbLayoutFor, type SnpTcb } from '../amd/tcb.ts';
 import { parseAmdKeyExtensions, type AmdKeyExtensions } from '../amd/vcek-extensions.ts';
+import { snpClaims } from './claims.ts';
 import { parseSnpReport, SNP_SIGNATURE_ALGO_ECDSA_P384_SHA384, type SnpReport } from './parse.ts';
 
 /** Inputs of verifySnpReport() besides the report. */
@@ -170,94 +171,6 @@ function checkChipId(report: SnpReport, chain: AmdChain, ext: AmdKeyExtensions):
   return false;
 }
 
-function version(v: { major: number; minor: number; build: number }): string {
-  return `${v.major}.${v.minor}.${v.build}`;
-}
-
-function tcbExtra(prefix: string, tcb: SnpTcb): Record<string, string | number> {
-  const out: Record<string, string | number> = {
-    [prefix]: tcb.hex,
-    [`${prefix}Bootloader`]: tcb.bootloader,
-    [`${prefix}Tee`]: tcb.tee,
-    [`${prefix}Snp`]: tcb.snp,
-    [`${prefix}Microcode`]: tcb.microcode,
-  };
-  if (tcb.fmc !== null) out[`${prefix}Fmc`] = tcb.fmc;
-  return out;
-}
-
-function buildClaims(
-  report: SnpReport,
-  chain: AmdChain,
-  ext: AmdKeyExtensions,
-  product: AmdProduct | null,
-  layout: TcbLayout,
-  chipIdMasked: boolean,
-): Claims {
-  const tcbAt = (offset: number): SnpTcb => decodeTcb(report.raw.subarray(offset, offset + 8), layout);
-  const p = report.policy;
-  const extra: Claims['extra'] = {
-    vmpl: report.vmpl,
-    policy: p.hex,
-    policyAbiMajor: p.abiMajor,
-    policyAbiMinor: p.abiMinor,
-    policySmt: p.smt,
-    policyMigrateMa: p.migrateMa,
-    policySingleSocket: p.singleSocket,
-    policyCxlAllow: p.cxlAllow,
-    policyMemAes256Xts: p.memAes256Xts,
-    policyRaplDis: p.raplDis,
-    policyCiphertextHiding: p.ciphertextHiding,
-    policyPageSwapDisable: p.pageSwapDisable,
-    platformInfo: report.platformInfo.hex,
-    signingKey: chain.leafKind,
-    authorKeyEn: report.authorKeyEn,
-    chipIdMasked,
-    tcbLayout: layout,
-    ...tcbExtra('reportedTcb', tcbAt(0x180)),
-    currentTcb: tcbAt(0x038).hex,
-    committedTcb: tcbAt(0x1e0).hex,
-    launchTcb: tcbAt(0x1f0).hex,
-    currentVersion: version(report.currentVersion),
-    committedVersion: version(report.committedVersion),
-    reportId: hex(report.reportId),
-    reportIdMa: hex(report.reportIdMa),
-  };
-  if (report.cpuidFamId !== null) extra.cpuidFamId = report.cpuidFamId;
-  if (report.cpuidModId !== null) extra.cpuidModId = report.cpuidModId;
-  if (report.cpuidStep !== null) extra.cpuidStep = report.cpuidStep;
-  if (report.launchMitVector !== null) extra.launchMitVector = '0x' + report.launchMitVector.toString(16);
-  if (report.currentMitVector !== null) extra.currentMitVector = '0x' + report.currentMitVector.toString(16);
-  if (ext.productName !== null) extra.vcekProductName = ext.productName;
-  if (ext.cspId !== null) extra.vlekCspId = ext.cspId;
-
-  const platform: Claims['platform'] = {};
-  if (!allZero(report.chipId)) platform.chipId = hex(report.chipId);
-  if (product !== null) platform.productName = product;
-
-  return {
-    tee: 'snp',
-    evidenceVersion: report.version,
-    measurements: {
-      measurement: hex(report.measurement),
-      hostData: hex(report.hostData),
-      idKeyDigest: hex(report.idKeyDigest),
-      authorKeyDigest: hex(report.authorKeyDigest),
-      familyId: hex(report.familyId),
-      imageId: hex(report.imageId),
-    },
-    svn: report.guestSvn,
-    debug: report.policy.debug,
-    reportData: hex(report.reportData),
-    tcbStatus: null,
-    advisoryIds: [],
-    platform,
-    validFrom: chain.validFrom.toISOString(),
-    validUntil: chain.validUntil.toISOString(),
-    extra,
-  };
-}
-
 /**
  * Verifies an SEV-SNP attestation report (bytes or the result of parseSnpReport()) with its VCEK/VLEK and
  * the AMD chain at time `at`, and returns its claims. Throws InclavareError with a code of AMD_ERROR_CODES.
@@ -290,5 +203,5 @@ export function verifySnpReport(report: Uint8Array | SnpReport, options: SnpVeri
     throw fail(AMD_ERROR_CODES.DEBUG, 'Cannot accept SNP report: its guest policy allows debugging (POLICY bit 19)');
   }
   checkChainValidity(chain, options.at);
-  return buildClaims(parsed, chain, ext, product, layout, chipIdMasked);
+  return snpClaims(parsed, chain, ext, product, layout, chipIdMasked);
 }

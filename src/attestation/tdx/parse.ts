@@ -3,7 +3,7 @@
  * v5 body type 3, adding TEE_TCB_SVN2 and MRSERVICETD). Layout: Intel TDX DCAP Quoting Library API,
  * "TD Quote Body" / "TD Quote Body Descriptor" (A.3.2 / A.4).
  */
-import { ByteReader, toHex } from '../intel/bytes.ts';
+import { ByteReader } from '../intel/bytes.ts';
 
 /** Size of a TDX 1.0 TD quote body. */
 export const TDX10_BODY_SIZE = 584;
@@ -42,26 +42,26 @@ export function parseTdReportBody(r: ByteReader, kind: 'tdx10' | 'tdx15'): TdRep
   const f = new ByteReader(raw);
   const body: TdReportBody = {
     kind,
-    teeTcbSvn: toHex(f.bytes(16, 'TEE_TCB_SVN')),
-    mrSeam: toHex(f.bytes(48, 'MRSEAM')),
-    mrSignerSeam: toHex(f.bytes(48, 'MRSIGNERSEAM')),
-    seamAttributes: toHex(f.bytes(8, 'SEAMATTRIBUTES')),
-    tdAttributes: toHex(f.bytes(8, 'TDATTRIBUTES')),
-    xfam: toHex(f.bytes(8, 'XFAM')),
-    mrTd: toHex(f.bytes(48, 'MRTD')),
-    mrConfigId: toHex(f.bytes(48, 'MRCONFIGID')),
-    mrOwner: toHex(f.bytes(48, 'MROWNER')),
-    mrOwnerConfig: toHex(f.bytes(48, 'MROWNERCONFIG')),
-    rtmr0: toHex(f.bytes(48, 'RTMR0')),
-    rtmr1: toHex(f.bytes(48, 'RTMR1')),
-    rtmr2: toHex(f.bytes(48, 'RTMR2')),
-    rtmr3: toHex(f.bytes(48, 'RTMR3')),
-    reportData: toHex(f.bytes(64, 'REPORTDATA')),
+    teeTcbSvn: f.hex(16, 'TEE_TCB_SVN'),
+    mrSeam: f.hex(48, 'MRSEAM'),
+    mrSignerSeam: f.hex(48, 'MRSIGNERSEAM'),
+    seamAttributes: f.hex(8, 'SEAMATTRIBUTES'),
+    tdAttributes: f.hex(8, 'TDATTRIBUTES'),
+    xfam: f.hex(8, 'XFAM'),
+    mrTd: f.hex(48, 'MRTD'),
+    mrConfigId: f.hex(48, 'MRCONFIGID'),
+    mrOwner: f.hex(48, 'MROWNER'),
+    mrOwnerConfig: f.hex(48, 'MROWNERCONFIG'),
+    rtmr0: f.hex(48, 'RTMR0'),
+    rtmr1: f.hex(48, 'RTMR1'),
+    rtmr2: f.hex(48, 'RTMR2'),
+    rtmr3: f.hex(48, 'RTMR3'),
+    reportData: f.hex(64, 'REPORTDATA'),
     raw,
   };
   if (kind === 'tdx15') {
-    body.teeTcbSvn2 = toHex(f.bytes(16, 'TEE_TCB_SVN2'));
-    body.mrServiceTd = toHex(f.bytes(48, 'MRSERVICETD'));
+    body.teeTcbSvn2 = f.hex(16, 'TEE_TCB_SVN2');
+    body.mrServiceTd = f.hex(48, 'MRSERVICETD');
   }
   return body;
 }

@@ -1,59 +1,14 @@
 /**
  * TDX DCAP quote verification (quote v4 with a TDX 1.0 body, v5 with TDX 1.0 or 1.5): the shared Intel
- * verification (including the TDX module identity) plus the TDX claims (MRTD, RTMR0-3, MRSEAM, ...,
- * DEBUG = TD_ATTRIBUTES bit 0).
+ * verification (intel/verify-quote.ts, including the TDX module identity) plus the TDX claims (claims.ts).
  */
 import type { Claims } from '../claims.ts';
 import { INTEL_ERROR_CODES, intelError } from '../intel/codes.ts';
 import { parseIntelQuote } from '../intel/quote.ts';
-import { verifyParsedIntelQuote, type IntelVerification, type IntelVerifyOptions } from '../intel/verify-quote.ts';
-import { intelCommonExtra, intelVerdictClaims } from '../sgx/verify.ts';
-import { tdxIsDebug } from './parse.ts';
+import { verifyParsedIntelQuote, type IntelVerifyOptions } from '../intel/verify-quote.ts';
+import { tdxClaims } from './claims.ts';
 
 export type { IntelVerifyOptions } from '../intel/verify-quote.ts';
-
-/** Builds TDX claims from a successful verification of a quote with a TD report body. */
-export function tdxClaims(v: IntelVerification): Claims {
-  const { quote, tcb } = v;
-  if (quote.body.kind === 'sgx') throw new TypeError('tdxClaims() needs a quote with a TD report body');
-  const r = quote.body.report;
-  const extra: Claims['extra'] = {
-    ...intelCommonExtra(v),
-    tdxVersion: r.kind === 'tdx15' ? '1.5' : '1.0',
-    teeTcbSvn: r.teeTcbSvn,
-    seamAttributes: r.seamAttributes,
-  };
-  if (r.teeTcbSvn2 !== undefined) extra.teeTcbSvn2 = r.teeTcbSvn2;
-  if (r.mrServiceTd !== undefined) extra.mrServiceTd = r.mrServiceTd;
-  const mod = tcb.tdxModule;
-  if (mod) {
-    extra.tdxModuleIsvSvn = mod.isvSvn;
-    if (mod.id) extra.tdxModuleId = mod.id;
-    if (mod.level) extra.tdxModuleTcbStatus = mod.level.tcbStatus;
-  }
-  return {
-    tee: 'tdx',
-    evidenceVersion: quote.version,
-    measurements: {
-      mrtd: r.mrTd,
-      rtmr0: r.rtmr0,
-      rtmr1: r.rtmr1,
-      rtmr2: r.rtmr2,
-      rtmr3: r.rtmr3,
-      mrseam: r.mrSeam,
-      mrsignerseam: r.mrSignerSeam,
-      mrconfigid: r.mrConfigId,
-      mrowner: r.mrOwner,
-      mrownerconfig: r.mrOwnerConfig,
-      tdAttributes: r.tdAttributes,
-      xfam: r.xfam,
-    },
-    debug: tdxIsDebug(r),
-    reportData: r.reportData,
-    ...intelVerdictClaims(v),
-    extra,
-  };
-}
 
 /**
  * Verifies a TDX DCAP quote against collateral at `options.at` and returns its claims; throws an

@@ -146,6 +146,13 @@ test("endorsements are checked like any collateral: expired, tampered, or overri
   assert.equal(own.endorsementsUsed?.includes('tcbInfo'), false);
   assert.equal(own.endorsementsUsed?.length, ITEM_COUNT - 1);
   assert.equal(own.evidenceClaims, undefined);
+  // The same through the per-TEE options: the tdx key's collateral wins; the sgx key's is not this quote's.
+  const perTee = verifyAttestedCertificate(cert.certDer, { at: TDX_AT, checkValidityPeriod: false, evidence: { tdx: { collateral: { tcbInfo: other.tcbInfo! } } } });
+  assert.equal(perTee.endorsementsUsed?.includes('tcbInfo'), false);
+  assert.equal(perTee.evidenceClaims, undefined);
+  const otherTee = verifyAttestedCertificate(cert.certDer, { at: TDX_AT, checkValidityPeriod: false, evidence: { sgx: { collateral: { tcbInfo: other.tcbInfo! } } } });
+  assert.equal(otherTee.endorsementsUsed?.length, ITEM_COUNT);
+  assert.equal(otherTee.evidenceClaims?.tee, 'tdx');
 });
 
 test('a certificate with malformed endorsements is rejected even when its evidence needs none', async () => {
