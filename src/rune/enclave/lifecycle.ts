@@ -280,6 +280,7 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     }
     const derived = deriveConfig(options.config, options.bundle, {
       rlimitExec: join(distDir(), 'rlimit-exec'),
+      hookExec: join(distDir(), 'hook-exec'),
       initRlimits: prepared.initRlimits,
       host,
       initScript,
