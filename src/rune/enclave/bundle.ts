@@ -5,12 +5,11 @@
  * needed), with the container's enclave description, its control directory and its attestation socket
  * bind-mounted beside it. The engine's bundle is never written to.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, isAbsolute, join } from 'node:path';
 import { InclavareError } from '../../errors/errors.ts';
 import type { OciConfig } from '../../oci/config.ts';
 import { IN_CONTAINER } from '../../runelet/description.ts';
+import type { Sys } from '../../sys/sys.ts';
 
 /**
  * init-runelet's own environment (the workload's is in the enclave description): one libuv worker thread and
@@ -30,23 +29,21 @@ export interface HostNode {
  * The host's node binary and its shared libraries, from a cache file when one matches the binary (size and
  * modification time), else from ldd (which costs a few milliseconds on every enclave create).
  */
-export function cachedHostNode(cacheFile: string, nodePath: string = process.execPath): HostNode {
-  const node = realpathSync(nodePath);
-  const st = statSync(node);
-  const stamp = `${node}:${st.size}:${st.mtimeMs}`;
+export function cachedHostNode(sys: Sys, cacheFile: string, nodePath: string = process.execPath): HostNode {
+  const node = sys.realpath(nodePath);
+  const st = sys.stat(node);
+  const stamp = `${node}:${st?.size}:${st?.mtimeMs}`;
   try {
-    const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as HostNode & { stamp: string };
-    if (cached.stamp === stamp && [cached.loader, ...cached.libs].every((lib) => existsSync(lib))) {
+    const cached = JSON.parse(sys.readFile(cacheFile).toString('utf8')) as HostNode & { stamp: string };
+    if (cached.stamp === stamp && [cached.loader, ...cached.libs].every((lib) => sys.stat(lib) !== undefined)) {
       return { node: cached.node, loader: cached.loader, libs: cached.libs };
     }
   } catch {
     // no cache yet, or a damaged one: ask ldd
   }
-  const found = hostNode(node);
+  const found = hostNode(sys, node);
   try {
-    const tmp = `${cacheFile}.${process.pid}`;
-    writeFileSync(tmp, JSON.stringify({ ...found, stamp }), { mode: 0o600 });
-    renameSync(tmp, cacheFile);
+    sys.writeFileAtomic(cacheFile, JSON.stringify({ ...found, stamp }), { mode: 0o600 });
   } catch {
     // the cache is an optimisation only
   }
@@ -54,10 +51,10 @@ export function cachedHostNode(cacheFile: string, nodePath: string = process.exe
 }
 
 /** Finds the host's node binary and its shared libraries (with ldd). */
-export function hostNode(nodePath: string = process.execPath): HostNode {
-  const node = realpathSync(nodePath);
-  const res = spawnSync('ldd', [node], { encoding: 'utf8' });
-  if (res.status !== 0) {
+export function hostNode(sys: Sys, nodePath: string = process.execPath): HostNode {
+  const node = sys.realpath(nodePath);
+  const res = sys.capture('ldd', [node]);
+  if (res.status !== 0 || res.error) {
     throw new InclavareError('RUNE_ERR_HOST_NODE', 'failed-precondition', `Cannot list the libraries of ${node} with ldd: ${res.stderr.trim() || res.error?.message}`);
   }
   const libs: string[] = [];
@@ -100,6 +97,8 @@ export interface DerivedBundleSources {
   rlimitExec?: string | undefined;
   /** process.rlimits of init-runelet itself (undefined: none, it inherits the backend's). */
   initRlimits?: unknown;
+  /** Says whether a host path exists (the chunks and module directories are optional). */
+  exists?: (path: string) => boolean;
   /** dist/hook-exec: runs each hook with the engine's bundle in its state (undefined: hooks unchanged). */
   hookExec?: string | undefined;
 }
@@ -153,6 +152,7 @@ function bind(source: string, destination: string, options: string[] = RO): Reco
  * appended.
  */
 export function deriveConfig(original: OciConfig, bundle: string, sources: DerivedBundleSources): OciConfig {
+  const exists = sources.exists ?? (() => true);
   const config = structuredClone(original);
   const rootPath = config.root?.path ?? 'rootfs';
   config.root = { ...config.root, path: isAbsolute(rootPath) ? rootPath : join(bundle, rootPath) };
@@ -165,7 +165,7 @@ export function deriveConfig(original: OciConfig, bundle: string, sources: Deriv
   mounts.push(bind(sources.host.node, IN_CONTAINER.node));
   for (const lib of [...sources.host.libs, sources.host.loader]) mounts.push(bind(lib, join(IN_CONTAINER.libDir, basename(lib))));
   mounts.push(bind(sources.initScript, IN_CONTAINER.init));
-  if (sources.chunksDir !== undefined && existsSync(sources.chunksDir)) mounts.push(bind(sources.chunksDir, IN_CONTAINER.chunks));
+  if (sources.chunksDir !== undefined && exists(sources.chunksDir)) mounts.push(bind(sources.chunksDir, IN_CONTAINER.chunks));
   mounts.push(bind(sources.enclaveFile, IN_CONTAINER.enclave));
   mounts.push(bind(sources.controlDir, IN_CONTAINER.control, ['rbind', 'nosuid', 'nodev', 'noexec']));
   if (sources.attestDir !== undefined) mounts.push(bind(sources.attestDir, IN_CONTAINER.attestDir));
@@ -175,7 +175,7 @@ export function deriveConfig(original: OciConfig, bundle: string, sources: Deriv
   }
   if (sources.palLibrary !== undefined) mounts.push(bind(sources.palLibrary, join(IN_CONTAINER.palDir, basename(sources.palLibrary))));
   for (const [name, dir] of Object.entries(sources.modules ?? {})) {
-    if (existsSync(dir)) mounts.push(bind(dir, join(IN_CONTAINER.modules, name)));
+    if (exists(dir)) mounts.push(bind(dir, join(IN_CONTAINER.modules, name)));
   }
   config.mounts = mounts;
   return config;
