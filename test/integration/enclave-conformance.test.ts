@@ -16,6 +16,7 @@ import type { OciConfig } from '../../src/oci/config.ts';
 import { makeBundle, makeBusyboxRootfs } from '../support/busybox.ts';
 import { buildWasm } from '../support/wasm.ts';
 import { hostNode } from '../../src/rune/enclave/bundle.ts';
+import { linuxSys } from '../../src/sys/linux.ts';
 
 const repo = new URL('../..', import.meta.url).pathname;
 const RUNE = join(repo, 'dist/rune');
@@ -434,7 +435,7 @@ describe('the attestation socket under users and user namespaces', () => {
       const rootfs = join(work, `rootfs-attest-${i}`);
       makeBusyboxRootfs(rootfs);
       writeFileSync(join(rootfs, 'client.js'), client);
-      const loader = join('/.rune/lib', basename(hostNode().loader));
+      const loader = join('/.rune/lib', basename(hostNode(linuxSys()).loader));
       const b = bundleFor(join(work, `bundle-attest-${i}`), rootfs, ['sh', '-c', `id -u; ${loader} --library-path /.rune/lib /.rune/node /client.js`], SIM, edit);
       const id = `conf-attest-${i}`;
       const res = call(['run', '--bundle', b, id]);
