@@ -12,6 +12,7 @@ import { features } from '../../../src/rune/commands/features.ts';
 import { forwarded } from '../../../src/rune/commands/forwarded.ts';
 import { kill } from '../../../src/rune/commands/kill.ts';
 import { list } from '../../../src/rune/commands/list.ts';
+import { spec } from '../../../src/rune/commands/spec.ts';
 import { start } from '../../../src/rune/commands/start.ts';
 import { state } from '../../../src/rune/commands/state.ts';
 import { isInclavareError } from '../../../src/errors/errors.ts';
@@ -232,4 +233,14 @@ test('RuneLog writes runc-style lines to --log through the seam, and errors to s
   const broken = new RuneLog({ path: '/nope/rune.log', format: 'text', debug: true, sys });
   broken.debug('x');
   assert.match(sys.err, /rune: cannot write log file \/nope\/rune\.log/);
+});
+
+test('spec writes config.json into the bundle exclusively, and refuses to overwrite one', () => {
+  const sys = new FakeSys();
+  sys.addDir('/b');
+  assert.equal(spec({ bundle: '/b', enclave: { type: 'sim', runtimePath: 'sim' } }, { sys }), 0);
+  assert.deepEqual(sys.callsOf('writeFile'), [{ op: 'writeFile', path: '/b/config.json', mode: 0o644, exclusive: true }]);
+  assert.equal((JSON.parse(sys.text('/b/config.json')!) as { annotations: Record<string, string> }).annotations['enclave.type'], 'sim');
+  assert.throws(() => spec({ bundle: '/b' }, { sys }), code('RUNE_ERR_SPEC'));
+  assert.throws(() => spec({ bundle: '/nope' }, { sys }), (err: unknown) => code('RUNE_ERR_SPEC')(err) && /the bundle directory does not exist/.test((err as Error).message));
 });
