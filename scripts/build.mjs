@@ -106,4 +106,8 @@ try {
 // beside the host's node, so it is linked dynamically against the same C library.
 execFileSync(cc, ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong',
   '-o', join(dist, 'rlimit-exec'), join(root, 'src/init/rlimit-exec.c')], { stdio: 'inherit' });
-console.log(`built dist/rune (launcher), dist/rlimit-exec, ${Object.keys(entries).map((n) => `dist/${n}.mjs`).join(', ')}, and dist/lib/{${Object.keys(libraries).join(',')}}.mjs with dist/types/`);
+// hook-exec (src/init/hook-exec.c) runs an enclave container's hooks with the engine's bundle in their state:
+// on the host for most hooks, inside the container through the injected loader for startContainer.
+execFileSync(cc, ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong',
+  '-o', join(dist, 'hook-exec'), join(root, 'src/init/hook-exec.c')], { stdio: 'inherit' });
+console.log(`built dist/rune (launcher), dist/rlimit-exec, dist/hook-exec, ${Object.keys(entries).map((n) => `dist/${n}.mjs`).join(', ')}, and dist/lib/{${Object.keys(libraries).join(',')}}.mjs with dist/types/`);

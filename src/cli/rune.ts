@@ -21,6 +21,7 @@ import { state } from '../rune/commands/state.ts';
 import type { RuneContext } from '../rune/context.ts';
 import { RuneLog } from '../rune/log.ts';
 import { DEFAULT_ROOT } from '../rune/state.ts';
+import { linuxSys } from '../sys/linux.ts';
 
 declare const RUNE_VERSION: string | undefined;
 const VERSION = typeof RUNE_VERSION === 'string' ? RUNE_VERSION : '0.0.0-dev';
@@ -63,8 +64,9 @@ function makeLog(globals: Map<string, string | true>): RuneLog {
 function versionText(globals: Map<string, string | true>): string {
   let backend = 'backend: not found (install runc or set RUNE_BACKEND)';
   try {
-    const path = findBackend(str(globals.get('--backend')));
-    const first = captureBackend(path, ['--version']).stdout.split('\n')[0] ?? '';
+    const sys = linuxSys();
+    const path = findBackend(sys, str(globals.get('--backend')));
+    const first = captureBackend(sys, path, ['--version']).stdout.split('\n')[0] ?? '';
     backend = `backend: ${path} (${first.trim()})`;
   } catch {
     // the version still prints without a backend
@@ -107,7 +109,7 @@ function buildProgram(argv: string[], split: SplitArgv, setResult: SetResult): C
       rootless: o.rootless,
       criu: o.criu,
     };
-    return { root: o.root, log: makeLog(split.globals), globals, backendFlag: o.backend };
+    return { root: o.root, log: makeLog(split.globals), globals, backendFlag: o.backend, sys: linuxSys() };
   };
 
   const withCreateFlags = (cmd: Command): Command =>

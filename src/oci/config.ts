@@ -23,12 +23,23 @@ export interface BundleConfig {
   config: OciConfig;
 }
 
+/** How readBundleConfig reads files (rune passes its OS seam, src/sys/sys.ts). */
+export interface BundleReader {
+  stat(path: string): { type: string } | undefined;
+  readFile(path: string): Buffer;
+}
+
+const nodeReader: BundleReader = {
+  stat: (path) => ({ type: statSync(path).isDirectory() ? 'directory' : 'other' }),
+  readFile: (path) => readFileSync(path),
+};
+
 /** Reads and checks `<bundle>/config.json`. Throws RUNE_ERR_BUNDLE / RUNE_ERR_CONFIG with what to do. */
-export function readBundleConfig(bundleDir: string): BundleConfig {
+export function readBundleConfig(bundleDir: string, fs: BundleReader = nodeReader): BundleConfig {
   const bundle = resolve(bundleDir);
   let isDir = false;
   try {
-    isDir = statSync(bundle).isDirectory();
+    isDir = fs.stat(bundle)?.type === 'directory';
   } catch {
     isDir = false;
   }
@@ -41,7 +52,7 @@ export function readBundleConfig(bundleDir: string): BundleConfig {
   const configPath = join(bundle, 'config.json');
   let text: string;
   try {
-    text = readFileSync(configPath, 'utf8');
+    text = fs.readFile(configPath).toString('utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'it does not exist (create one with `rune spec`)' : `it cannot be read (${code})`;

@@ -3,31 +3,21 @@
  * container's own state directory (`--root ROOT/ID/runc`) and passes the engine's arguments through verbatim,
  * so every flag an engine passes reaches it unchanged, and its error messages reach the user intact.
  */
-import { spawn, spawnSync, type StdioOptions } from 'node:child_process';
-import { accessSync, constants as fsConstants } from 'node:fs';
-import { constants } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { InclavareError } from '../errors/errors.ts';
+import type { Sys } from '../sys/sys.ts';
 
 const USUAL_LOCATIONS = ['/usr/local/sbin/runc', '/usr/sbin/runc', '/usr/bin/runc'];
-
-function executable(path: string): boolean {
-  try {
-    accessSync(path, fsConstants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Finds the backend: `--backend`, then $RUNE_BACKEND, then `runc` on PATH, then the usual locations (the same
  * order as the launcher). Throws RUNE_ERR_BACKEND_MISSING with what to do.
  */
-export function findBackend(flagValue: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+export function findBackend(sys: Sys, flagValue: string | undefined): string {
+  const env = sys.env;
   const explicit = flagValue ?? (env.RUNE_BACKEND || undefined);
   if (explicit !== undefined) {
-    if (executable(explicit)) return explicit;
+    if (sys.isExecutable(explicit)) return explicit;
     throw new InclavareError(
       'RUNE_ERR_BACKEND_MISSING',
       'failed-precondition',
@@ -35,9 +25,9 @@ export function findBackend(flagValue: string | undefined, env: NodeJS.ProcessEn
     );
   }
   for (const dir of (env.PATH ?? '').split(delimiter)) {
-    if (dir.startsWith('/') && executable(join(dir, 'runc'))) return join(dir, 'runc');
+    if (dir.startsWith('/') && sys.isExecutable(join(dir, 'runc'))) return join(dir, 'runc');
   }
-  for (const path of USUAL_LOCATIONS) if (executable(path)) return path;
+  for (const path of USUAL_LOCATIONS) if (sys.isExecutable(path)) return path;
   throw new InclavareError(
     'RUNE_ERR_BACKEND_MISSING',
     'failed-precondition',
@@ -82,40 +72,22 @@ export interface RunBackendOptions {
  * Runs the backend with rune's stdio (a container's stdio is the engine's, passed straight through) and
  * forwards signals to it. Resolves to its exit status as a shell reports it (128+n when killed by signal n).
  */
-export function runBackend(backend: string, args: string[], options: RunBackendOptions = {}): Promise<number> {
-  const stdio: StdioOptions = ['inherit', 'inherit', 'inherit'];
-  for (let fd = 3; fd < 3 + (options.extraFds ?? 0); fd++) stdio.push(fd);
-  return new Promise((resolve) => {
-    const child = spawn(backend, args, { stdio });
-    const forward = (signal: NodeJS.Signals): void => {
-      child.kill(signal);
-    };
-    for (const sig of FORWARDED_SIGNALS) process.on(sig, forward);
-    const done = (code: number): void => {
-      for (const sig of FORWARDED_SIGNALS) process.off(sig, forward);
-      resolve(code);
-    };
-    child.on('error', (err) => {
-      process.stderr.write(`rune: cannot start the backend runtime ${backend}: ${err.message}\n`);
-      done(1);
-    });
-    child.on('exit', (code, signal) => {
-      if (signal !== null) {
-        done(128 + (constants.signals[signal] ?? 0));
-      } else {
-        done(code ?? 1);
-      }
-    });
-  });
+export async function runBackend(sys: Sys, backend: string, args: string[], options: RunBackendOptions = {}): Promise<number> {
+  try {
+    return await sys.run(backend, args, { extraFds: options.extraFds ?? 0, forwardSignals: FORWARDED_SIGNALS });
+  } catch (err) {
+    sys.stderr(`rune: cannot start the backend runtime ${backend}: ${(err as Error).message}\n`);
+    return 1;
+  }
 }
 
 /** Runs the backend and captures its output (for list and features). */
-export function captureBackend(backend: string, args: string[]): { status: number; stdout: string; stderr: string } {
-  const res = spawnSync(backend, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+export function captureBackend(sys: Sys, backend: string, args: string[]): { status: number; stdout: string; stderr: string } {
+  const res = sys.capture(backend, args);
   if (res.error) {
     throw new InclavareError('RUNE_ERR_BACKEND', 'unavailable', `Cannot run the backend runtime ${backend}`, {
       cause: res.error,
     });
   }
-  return { status: res.status ?? 1, stdout: res.stdout, stderr: res.stderr };
+  return { status: res.status, stdout: res.stdout, stderr: res.stderr };
 }

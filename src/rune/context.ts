@@ -1,7 +1,11 @@
 /**
- * What every rune command receives: the global flags, the log, and the way to reach the backend.
+ * What every rune command receives: the global flags, the log, the way to reach the backend, and the OS
+ * (src/sys/sys.ts): commands touch the machine only through `ctx.sys`, so a caller in the same process (the
+ * shim) or a test (FakeSys) hands in its own.
  */
 import { backendArgs, findBackend, runBackend, type BackendGlobals } from './backend.ts';
+import type { Sys } from '../sys/sys.ts';
+import type { AttestationService } from './enclave/attestation.ts';
 import type { RuneLog } from './log.ts';
 import { backendHasState, findContainer, removeState, type ContainerPaths } from './state.ts';
 
@@ -14,6 +18,10 @@ export interface RuneContext {
   globals: BackendGlobals;
   /** --backend, when given. */
   backendFlag?: string | undefined;
+  /** The OS seam: processes, signals, files, env, stdio. */
+  sys: Sys;
+  /** inclavared, for enclave containers' attestation sockets (default: the daemon under $INCLAVARED_ROOT). */
+  attestation?: AttestationService;
 }
 
 /** The arguments of a command as the engine passed them (everything after the command name). */
@@ -24,9 +32,9 @@ export interface CommandArgs {
 }
 
 /** Extra file descriptors the engine passes: --preserve-fds N plus $LISTEN_FDS (socket activation). */
-export function extraFds(preserveFds: string | undefined): number {
+export function extraFds(preserveFds: string | undefined, env: Readonly<Record<string, string | undefined>>): number {
   const preserve = preserveFds === undefined ? 0 : Number(preserveFds);
-  const listen = Number(process.env.LISTEN_FDS ?? '0');
+  const listen = Number(env.LISTEN_FDS ?? '0');
   return (Number.isInteger(preserve) && preserve > 0 ? preserve : 0) + (Number.isInteger(listen) && listen > 0 ? listen : 0);
 }
 
@@ -40,17 +48,17 @@ export async function forwardToBackend(
   ctx: RuneContext,
   options: { extraFds?: number; paths?: ContainerPaths } = {},
 ): Promise<{ status: number; paths: ContainerPaths }> {
-  const paths = options.paths ?? findContainer(ctx.root, args.id);
-  const backend = findBackend(ctx.backendFlag);
+  const paths = options.paths ?? findContainer(ctx.sys, ctx.root, args.id);
+  const backend = findBackend(ctx.sys, ctx.backendFlag);
   const argv = backendArgs(paths.backendRoot, ctx.globals, args.raw);
   ctx.log.debug(`rune: ${backend} ${argv.join(' ')}`);
-  const status = await runBackend(backend, argv, options);
+  const status = await runBackend(ctx.sys, backend, argv, options);
   return { status, paths };
 }
 
 /** Removes a container's state once the backend no longer has it (after delete, a failed create, a run). */
-export function removeStateIfGone(paths: ContainerPaths, id: string): boolean {
-  if (backendHasState(paths, id)) return false;
-  removeState(paths);
+export function removeStateIfGone(sys: Sys, paths: ContainerPaths, id: string): boolean {
+  if (backendHasState(sys, paths, id)) return false;
+  removeState(sys, paths);
   return true;
 }

@@ -3,7 +3,8 @@
  * log.json to users), in `--log-format json` (`{"level","msg","time"}`) or `text` (`time="…" level=… msg="…"`).
  * Errors also go to stderr as one line. Nothing secret is ever logged here: messages name paths and ids only.
  */
-import { appendFileSync } from 'node:fs';
+import { linuxSys } from '../sys/linux.ts';
+import type { Sys } from '../sys/sys.ts';
 
 /** Log levels rune writes. */
 export type LogLevel = 'debug' | 'info' | 'warning' | 'error';
@@ -13,6 +14,8 @@ export interface LogOptions {
   path?: string | undefined;
   format: 'text' | 'json';
   debug: boolean;
+  /** Where the lines go (default: this process's stderr and the real file system). */
+  sys?: Pick<Sys, 'appendFile' | 'stderr'>;
 }
 
 /** Formats a time as runc does: RFC 3339 in UTC with second precision. */
@@ -30,9 +33,11 @@ export function formatLogLine(level: LogLevel, msg: string, format: 'text' | 'js
 /** A logger bound to the global flags of one rune call. */
 export class RuneLog {
   readonly #options: LogOptions;
+  readonly #sys: Pick<Sys, 'appendFile' | 'stderr'>;
 
   constructor(options: LogOptions) {
     this.#options = options;
+    this.#sys = options.sys ?? linuxSys();
   }
 
   get options(): LogOptions {
@@ -43,14 +48,14 @@ export class RuneLog {
   write(level: LogLevel, msg: string): void {
     if (level === 'debug' && !this.#options.debug) return;
     if (this.#options.path === undefined) {
-      if (level === 'debug') process.stderr.write(`${formatLogLine(level, msg, 'text')}\n`);
+      if (level === 'debug') this.#sys.stderr(`${formatLogLine(level, msg, 'text')}\n`);
       return;
     }
     try {
-      appendFileSync(this.#options.path, `${formatLogLine(level, msg, this.#options.format)}\n`, { mode: 0o600 });
+      this.#sys.appendFile(this.#options.path, `${formatLogLine(level, msg, this.#options.format)}\n`, { mode: 0o600 });
     } catch (err) {
       // The log is advisory: losing it must not turn a working call into a failed one.
-      process.stderr.write(`rune: cannot write log file ${this.#options.path}: ${(err as Error).message}\n`);
+      this.#sys.stderr(`rune: cannot write log file ${this.#options.path}: ${(err as Error).message}\n`);
     }
   }
 
@@ -61,6 +66,6 @@ export class RuneLog {
   /** Reports an error: one line on stderr and, with --log, one error line in the log file. */
   error(msg: string): void {
     this.write('error', msg);
-    process.stderr.write(`rune: ${msg}\n`);
+    this.#sys.stderr(`rune: ${msg}\n`);
   }
 }

@@ -5,9 +5,9 @@
  *     ROOT/ID/runc/         the backend runtime's --root (it keeps ROOT/ID/runc/ID/ inside)
  *     ROOT/ID/enclave.json  enclave metadata; present only for enclave containers
  */
-import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InclavareError } from '../errors/errors.ts';
+import type { Sys } from '../sys/sys.ts';
 
 /** runc's default is /run/runc; rune's is /run/rune. */
 export const DEFAULT_ROOT = '/run/rune';
@@ -40,19 +40,19 @@ export function containerPaths(root: string, id: string): ContainerPaths {
 }
 
 /** True when the backend still keeps state for the container. */
-export function backendHasState(paths: ContainerPaths, id: string): boolean {
-  return existsSync(join(paths.backendRoot, id));
+export function backendHasState(sys: Sys, paths: ContainerPaths, id: string): boolean {
+  return sys.stat(join(paths.backendRoot, id)) !== undefined;
 }
 
 /**
  * Claims the id: creates ROOT/ID atomically (mkdir without -p), so two creates of one id cannot both win.
  * Throws RUNE_ERR_ALREADY_EXISTS when the id is taken.
  */
-export function claimContainer(root: string, id: string): ContainerPaths {
+export function claimContainer(sys: Sys, root: string, id: string): ContainerPaths {
   const paths = containerPaths(root, id);
-  mkdirSync(root, { recursive: true, mode: 0o700 });
+  sys.mkdir(root, { recursive: true, mode: 0o700 });
   try {
-    mkdirSync(paths.dir, { mode: 0o700 });
+    sys.mkdir(paths.dir, { mode: 0o700 });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
       throw new InclavareError(
@@ -67,12 +67,12 @@ export function claimContainer(root: string, id: string): ContainerPaths {
 }
 
 /** Returns the paths of an existing container or throws RUNE_ERR_NOT_FOUND. */
-export function findContainer(root: string, id: string): ContainerPaths {
+export function findContainer(sys: Sys, root: string, id: string): ContainerPaths {
   validateId(id);
   const paths = containerPaths(root, id);
   let isDir = false;
   try {
-    isDir = statSync(paths.dir).isDirectory();
+    isDir = sys.stat(paths.dir)?.type === 'directory';
   } catch {
     isDir = false;
   }
@@ -87,11 +87,11 @@ export function findContainer(root: string, id: string): ContainerPaths {
 }
 
 /** Removes rune's state directory of a container. */
-export function removeState(paths: ContainerPaths): void {
-  rmSync(paths.dir, { recursive: true, force: true });
+export function removeState(sys: Sys, paths: ContainerPaths): void {
+  sys.remove(paths.dir);
 }
 
 /** True when the container is an enclave container (its state holds enclave metadata). */
-export function isEnclaveContainer(paths: ContainerPaths): boolean {
-  return existsSync(paths.enclaveFile);
+export function isEnclaveContainer(sys: Sys, paths: ContainerPaths): boolean {
+  return sys.stat(paths.enclaveFile) !== undefined;
 }

@@ -64,4 +64,5 @@ export const IN_CONTAINER = {
   palDir: '/.rune/pal',
   modules: '/.rune/node_modules',
   rlimitExec: '/.rune/rlimit-exec',
+  hookExec: '/.rune/hook-exec',
 } as const;

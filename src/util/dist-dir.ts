@@ -6,8 +6,8 @@ import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The dist/ directory of this installation. Run from source (tsx), the repository's dist/. */
-export function distDir(): string {
-  if (process.env.RUNE_DIST_DIR) return process.env.RUNE_DIST_DIR;
+export function distDir(env: Readonly<Record<string, string | undefined>> = process.env): string {
+  if (env.RUNE_DIST_DIR) return env.RUNE_DIST_DIR;
   const self = fileURLToPath(import.meta.url);
   const here = dirname(self);
   if (self.endsWith('.ts')) return resolve(here, '..', '..', 'dist');

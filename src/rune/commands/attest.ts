@@ -4,7 +4,6 @@
  * socket, exactly as the workload inside would, so the evidence binds the container's measurement and the
  * report data asked for. `tee-tools verify FILE --tee sim --trust-anchor <inclavared platform-cert>` checks it.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
 import { InclavareError } from '../../errors/errors.ts';
 import { requestEvidence } from '../../attestation-socket/client.ts';
 import type { RuneContext } from '../context.ts';
@@ -32,8 +31,8 @@ export function parseReportData(hex: string | undefined): Buffer {
 /** Gets evidence from a running enclave container. Returns the exit status. */
 export async function attest(args: AttestArgs, ctx: RuneContext): Promise<number> {
   const reportData = parseReportData(args.reportData);
-  const paths = findContainer(ctx.root, args.id);
-  const socket = isEnclaveContainer(paths) ? hostAttestationSocket(paths) : undefined;
+  const paths = findContainer(ctx.sys, ctx.root, args.id);
+  const socket = isEnclaveContainer(ctx.sys, paths) ? hostAttestationSocket(ctx.sys, paths) : undefined;
   if (socket === undefined) {
     throw new InclavareError(
       'RUNE_ERR_NOT_ATTESTABLE',
@@ -41,17 +40,17 @@ export async function attest(args: AttestArgs, ctx: RuneContext): Promise<number
       `Cannot attest container ${JSON.stringify(args.id)}: it is not an enclave container with an attestation socket (set ENCLAVE_TYPE=sim, tdx or snp)`,
     );
   }
-  const description = JSON.parse(readFileSync(paths.enclaveFile, 'utf8')) as EnclaveDescription;
+  const description = JSON.parse(ctx.sys.readFile(paths.enclaveFile).toString('utf8')) as EnclaveDescription;
   const answer = await requestEvidence(socket, reportData);
-  if (args.out !== undefined) writeFileSync(args.out, answer.evidence, { mode: 0o644 });
+  if (args.out !== undefined) ctx.sys.writeFile(args.out, answer.evidence, { mode: 0o644 });
   const padded = Buffer.concat([reportData, Buffer.alloc(64 - reportData.length)]).toString('hex');
   if (args.json) {
     const result = { id: args.id, tee: answer.tee, measurement: description.measurement, reportData: padded, evidence: Buffer.from(answer.evidence).toString('base64'), ...(args.out ? { out: args.out } : {}) };
-    process.stdout.write(`${JSON.stringify(result)}\n`);
+    ctx.sys.stdout(`${JSON.stringify(result)}\n`);
   } else if (args.out !== undefined) {
-    process.stdout.write(`${answer.tee} evidence (${answer.evidence.length} bytes) for measurement ${description.measurement} written to ${args.out}\n`);
+    ctx.sys.stdout(`${answer.tee} evidence (${answer.evidence.length} bytes) for measurement ${description.measurement} written to ${args.out}\n`);
   } else {
-    process.stdout.write(`${Buffer.from(answer.evidence).toString('base64')}\n`);
+    ctx.sys.stdout(`${Buffer.from(answer.evidence).toString('base64')}\n`);
   }
   return 0;
 }

@@ -23,23 +23,23 @@ export interface CreateArgs extends CommandArgs {
 /** Creates (or, for `run`, creates, starts and waits for) a container. Returns the exit status. */
 export async function create(args: CreateArgs, ctx: RuneContext): Promise<number> {
   validateId(args.id);
-  const { config, bundle } = readBundleConfig(args.bundle ?? '.');
+  const { config, bundle } = readBundleConfig(args.bundle ?? '.', ctx.sys);
   const enclave = readEnclaveConfig(config);
   if (enclave !== undefined) {
-    const options = { id: args.id, raw: args.raw, bundle, config, enclave, extraFds: extraFds(args.preserveFds) };
+    const options = { id: args.id, raw: args.raw, bundle, config, enclave, extraFds: extraFds(args.preserveFds, ctx.sys.env) };
     if (args.run === true) return runEnclaveContainer(options, { detach: args.detach === true, keep: args.keep === true }, ctx);
     return createEnclaveContainer(options, ctx);
   }
-  const backend = findBackend(ctx.backendFlag);
-  const paths = claimContainer(ctx.root, args.id);
+  const backend = findBackend(ctx.sys, ctx.backendFlag);
+  const paths = claimContainer(ctx.sys, ctx.root, args.id);
   let status = 1;
   try {
     const argv = backendArgs(paths.backendRoot, ctx.globals, args.raw);
     ctx.log.debug(`rune: ${backend} ${argv.join(' ')}`);
-    status = await runBackend(backend, argv, { extraFds: extraFds(args.preserveFds) });
+    status = await runBackend(ctx.sys, backend, argv, { extraFds: extraFds(args.preserveFds, ctx.sys.env) });
   } finally {
     const finished = args.run === true && !args.detach && !args.keep;
-    if (status !== 0 || finished) removeStateIfGone(paths, args.id);
+    if (status !== 0 || finished) removeStateIfGone(ctx.sys, paths, args.id);
   }
   return status;
 }

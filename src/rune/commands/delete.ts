@@ -6,10 +6,10 @@ import { backendHasState, removeState } from '../state.ts';
 /** Deletes a container. Returns the exit status. */
 export async function deleteContainer(args: CommandArgs, ctx: RuneContext): Promise<number> {
   const { status, paths } = await forwardToBackend(args, ctx);
-  if (!backendHasState(paths, args.id)) {
-    await unregisterAttestation(paths);
+  if (!backendHasState(ctx.sys, paths, args.id)) {
+    await unregisterAttestation(ctx.sys, paths, ctx.attestation);
     // The backend may report an id it no longer knows (state lost in a crash): rune knew it, so it is gone now.
-    removeState(paths);
+    removeState(ctx.sys, paths);
     return 0;
   }
   return status;

@@ -4,8 +4,8 @@ import type { RuneContext } from '../context.ts';
 
 /** Prints the features JSON. Returns the exit status. */
 export function features(ctx: RuneContext): number {
-  const res = captureBackend(findBackend(ctx.backendFlag), ['features']);
-  process.stdout.write(res.stdout);
-  process.stderr.write(res.stderr);
+  const res = captureBackend(ctx.sys, findBackend(ctx.sys, ctx.backendFlag), ['features']);
+  ctx.sys.stdout(res.stdout);
+  ctx.sys.stderr(res.stderr);
   return res.status;
 }

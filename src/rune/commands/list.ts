@@ -3,7 +3,6 @@
  * container's live state. Output is runc's: a tab-aligned table, a JSON array (`null` when empty, as runc
  * prints it), or ids only.
  */
-import { readdirSync } from 'node:fs';
 import { InclavareError } from '../../errors/errors.ts';
 import { captureBackend, findBackend } from '../backend.ts';
 import type { RuneContext } from '../context.ts';
@@ -27,7 +26,7 @@ export interface ListedContainer {
 export function listContainers(ctx: RuneContext): ListedContainer[] {
   let ids: string[];
   try {
-    ids = readdirSync(ctx.root, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    ids = ctx.sys.readDir(ctx.root).filter((d) => d.type === 'directory').map((d) => d.name).sort();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new InclavareError('RUNE_ERR_STATE', 'internal', `Cannot read rune's state directory ${ctx.root}`, { cause: err });
@@ -36,12 +35,12 @@ export function listContainers(ctx: RuneContext): ListedContainer[] {
   let backend: string | undefined;
   for (const id of ids) {
     const paths = containerPaths(ctx.root, id);
-    if (!backendHasState(paths, id)) continue; // being created, or left by a crash: not a container yet
-    backend ??= findBackend(ctx.backendFlag);
-    const res = captureBackend(backend, ['--root', paths.backendRoot, 'state', id]);
+    if (!backendHasState(ctx.sys, paths, id)) continue; // being created, or left by a crash: not a container yet
+    backend ??= findBackend(ctx.sys, ctx.backendFlag);
+    const res = captureBackend(ctx.sys, backend, ['--root', paths.backendRoot, 'state', id]);
     if (res.status !== 0) continue; // deleted while we looked
     const parsed = JSON.parse(res.stdout) as Record<string, unknown>;
-    const state = (isEnclaveContainer(paths) ? patchEnclaveState(paths, parsed) : parsed) as unknown as ListedContainer;
+    const state = (isEnclaveContainer(ctx.sys, paths) ? patchEnclaveState(ctx.sys, paths, parsed) : parsed) as unknown as ListedContainer;
     result.push({
       ociVersion: state.ociVersion,
       id: state.id,
@@ -74,6 +73,6 @@ export function list(options: { format: string; quiet: boolean }, ctx: RuneConte
   if (options.format !== 'table' && options.format !== 'json') {
     throw new InclavareError('RUNE_ERR_USAGE', 'invalid-argument', `Invalid format ${JSON.stringify(options.format)}: use table or json`);
   }
-  process.stdout.write(renderList(listContainers(ctx), options.format, options.quiet));
+  ctx.sys.stdout(renderList(listContainers(ctx), options.format, options.quiet));
   return 0;
 }

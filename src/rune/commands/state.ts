@@ -9,11 +9,11 @@ import { findContainer, isEnclaveContainer } from '../state.ts';
 
 /** Prints a container's state. Returns the exit status. */
 export async function state(args: CommandArgs, ctx: RuneContext): Promise<number> {
-  const paths = findContainer(ctx.root, args.id);
-  if (!isEnclaveContainer(paths)) return (await forwardToBackend(args, ctx, { paths })).status;
-  const res = captureBackend(findBackend(ctx.backendFlag), ['--root', paths.backendRoot, 'state', args.id]);
-  process.stderr.write(res.stderr);
+  const paths = findContainer(ctx.sys, ctx.root, args.id);
+  if (!isEnclaveContainer(ctx.sys, paths)) return (await forwardToBackend(args, ctx, { paths })).status;
+  const res = captureBackend(ctx.sys, findBackend(ctx.sys, ctx.backendFlag), ['--root', paths.backendRoot, 'state', args.id]);
+  ctx.sys.stderr(res.stderr);
   if (res.status !== 0) return res.status;
-  process.stdout.write(`${JSON.stringify(patchEnclaveState(paths, JSON.parse(res.stdout) as Record<string, unknown>), null, '  ')}\n`);
+  ctx.sys.stdout(`${JSON.stringify(patchEnclaveState(ctx.sys, paths, JSON.parse(res.stdout) as Record<string, unknown>), null, '  ')}\n`);
   return 0;
 }

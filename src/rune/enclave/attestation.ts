@@ -9,17 +9,17 @@
  * under (a digest of rune's state directory: unique across rune roots and short enough for socket paths).
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InclavareError } from '../../errors/errors.ts';
 import { ensureDaemon, registerContainer, unregisterContainer } from '../../attestation-socket/client.ts';
 import { daemonPaths, DEFAULT_DATA_DIR, DEFAULT_ROOT } from '../../attestation-socket/paths.ts';
+import type { Sys } from '../../sys/sys.ts';
 import type { ContainerPaths } from '../state.ts';
 
 /** An enclave container's registration with inclavared. */
 export interface AttestationRegistration {
-  /** inclavared's ROOT. */
-  root: string;
+  /** inclavared's control socket. */
+  controlSocket: string;
   /** The id the container is registered under. */
   key: string;
   /** The attestation socket's directory and path on the host. */
@@ -27,14 +27,39 @@ export interface AttestationRegistration {
   socket: string;
 }
 
+/** The conversation with inclavared (its control socket), apart from rune's own files. */
+export interface AttestationService {
+  /** Registers container `id` (starting the daemon when needed); returns its control socket and the container's socket. */
+  register(env: Readonly<Record<string, string | undefined>>, request: { id: string; measurement: string; tee: 'sim' | 'wasm' | 'tdx' | 'snp' }): Promise<{ controlSocket: string; socketDir: string; socket: string }>;
+  /** Unregisters `key` at the daemon whose control socket is `controlSocket`; an unknown key is fine. */
+  unregister(controlSocket: string, key: string): Promise<void>;
+}
+
 /** inclavared's location: $INCLAVARED_ROOT / $INCLAVARED_DATA_DIR, else the defaults. */
-export function inclavaredLocation(env: NodeJS.ProcessEnv = process.env): { root: string; dataDir: string; tsmPath?: string } {
+export function inclavaredLocation(env: Readonly<Record<string, string | undefined>> = process.env): { root: string; dataDir: string; tsmPath?: string } {
   return {
     root: env.INCLAVARED_ROOT || DEFAULT_ROOT,
     dataDir: env.INCLAVARED_DATA_DIR || DEFAULT_DATA_DIR,
     ...(env.RUNE_TSM_PATH ? { tsmPath: env.RUNE_TSM_PATH } : {}),
   };
 }
+
+/** The real service: inclavared under $INCLAVARED_ROOT, started by ensureDaemon when it is not running. */
+export const inclavaredAttestation: AttestationService = {
+  async register(env, request) {
+    const location = inclavaredLocation(env);
+    await ensureDaemon(location);
+    const socket = await registerContainer(location.root, request);
+    return { controlSocket: daemonPaths(location.root).controlSocket, ...socket };
+  },
+  async unregister(controlSocket, key) {
+    try {
+      await unregisterContainer(join(controlSocket, '..'), key);
+    } catch (err) {
+      if (!(err instanceof InclavareError && err.errorClass === 'not-found')) throw err;
+    }
+  },
+};
 
 function registrationFile(paths: ContainerPaths): string {
   return join(paths.dir, 'attestation');
@@ -47,21 +72,24 @@ export function attestationTee(type: string, runtime: string): 'sim' | 'wasm' | 
   return undefined; // SGX evidence comes from the enclave runtime itself
 }
 
-/** Registers the container and records the registration in its state directory. */
-export async function registerAttestation(paths: ContainerPaths, measurement: string, tee: 'sim' | 'wasm' | 'tdx' | 'snp'): Promise<AttestationRegistration> {
-  const location = inclavaredLocation();
-  await ensureDaemon(location);
+/** Registers the container and records the registration in its state directory (atomically: the launcher reads it). */
+export async function registerAttestation(
+  sys: Sys,
+  paths: ContainerPaths,
+  options: { measurement: string; tee: 'sim' | 'wasm' | 'tdx' | 'snp'; service?: AttestationService | undefined },
+): Promise<AttestationRegistration> {
   const key = createHash('sha256').update(paths.dir).digest('hex').slice(0, 24);
-  const socket = await registerContainer(location.root, { id: key, measurement, tee });
-  writeFileSync(registrationFile(paths), `${daemonPaths(location.root).controlSocket}\n${key}\n`, { mode: 0o600 });
-  return { root: location.root, key, ...socket };
+  const service = options.service ?? inclavaredAttestation;
+  const socket = await service.register(sys.env, { id: key, measurement: options.measurement, tee: options.tee });
+  sys.writeFileAtomic(registrationFile(paths), `${socket.controlSocket}\n${key}\n`, { mode: 0o600 });
+  return { key, ...socket };
 }
 
 /** The container's registration, or undefined when it has none. */
-export function readRegistration(paths: ContainerPaths): { controlSocket: string; key: string } | undefined {
+export function readRegistration(sys: Sys, paths: ContainerPaths): { controlSocket: string; key: string } | undefined {
   let text: string;
   try {
-    text = readFileSync(registrationFile(paths), 'utf8');
+    text = sys.readFile(registrationFile(paths)).toString('utf8');
   } catch {
     return undefined;
   }
@@ -71,20 +99,15 @@ export function readRegistration(paths: ContainerPaths): { controlSocket: string
 }
 
 /** Removes the container's registration (and so its socket). Missing registrations are fine. */
-export async function unregisterAttestation(paths: ContainerPaths): Promise<void> {
-  const registration = readRegistration(paths);
+export async function unregisterAttestation(sys: Sys, paths: ContainerPaths, service: AttestationService = inclavaredAttestation): Promise<void> {
+  const registration = readRegistration(sys, paths);
   if (registration === undefined) return;
-  try {
-    await unregisterContainer(join(registration.controlSocket, '..'), registration.key);
-  } catch (err) {
-    if (!(err instanceof InclavareError && err.errorClass === 'not-found')) throw err;
-  }
+  await service.unregister(registration.controlSocket, registration.key);
 }
 
 /** The attestation socket's host path of a registered container. */
-export function hostAttestationSocket(paths: ContainerPaths): string | undefined {
-  const registration = readRegistration(paths);
+export function hostAttestationSocket(sys: Sys, paths: ContainerPaths): string | undefined {
+  const registration = readRegistration(sys, paths);
   if (registration === undefined) return undefined;
   return join(registration.controlSocket, '..', 'containers', registration.key, 'attest.sock');
 }
-

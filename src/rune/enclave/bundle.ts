@@ -5,12 +5,11 @@
  * needed), with the container's enclave description, its control directory and its attestation socket
  * bind-mounted beside it. The engine's bundle is never written to.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, isAbsolute, join } from 'node:path';
 import { InclavareError } from '../../errors/errors.ts';
 import type { OciConfig } from '../../oci/config.ts';
 import { IN_CONTAINER } from '../../runelet/description.ts';
+import type { Sys } from '../../sys/sys.ts';
 
 /**
  * init-runelet's own environment (the workload's is in the enclave description): one libuv worker thread and
@@ -30,23 +29,21 @@ export interface HostNode {
  * The host's node binary and its shared libraries, from a cache file when one matches the binary (size and
  * modification time), else from ldd (which costs a few milliseconds on every enclave create).
  */
-export function cachedHostNode(cacheFile: string, nodePath: string = process.execPath): HostNode {
-  const node = realpathSync(nodePath);
-  const st = statSync(node);
-  const stamp = `${node}:${st.size}:${st.mtimeMs}`;
+export function cachedHostNode(sys: Sys, cacheFile: string, nodePath: string = process.execPath): HostNode {
+  const node = sys.realpath(nodePath);
+  const st = sys.stat(node);
+  const stamp = `${node}:${st?.size}:${st?.mtimeMs}`;
   try {
-    const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as HostNode & { stamp: string };
-    if (cached.stamp === stamp && [cached.loader, ...cached.libs].every((lib) => existsSync(lib))) {
+    const cached = JSON.parse(sys.readFile(cacheFile).toString('utf8')) as HostNode & { stamp: string };
+    if (cached.stamp === stamp && [cached.loader, ...cached.libs].every((lib) => sys.stat(lib) !== undefined)) {
       return { node: cached.node, loader: cached.loader, libs: cached.libs };
     }
   } catch {
     // no cache yet, or a damaged one: ask ldd
   }
-  const found = hostNode(node);
+  const found = hostNode(sys, node);
   try {
-    const tmp = `${cacheFile}.${process.pid}`;
-    writeFileSync(tmp, JSON.stringify({ ...found, stamp }), { mode: 0o600 });
-    renameSync(tmp, cacheFile);
+    sys.writeFileAtomic(cacheFile, JSON.stringify({ ...found, stamp }), { mode: 0o600 });
   } catch {
     // the cache is an optimisation only
   }
@@ -54,10 +51,10 @@ export function cachedHostNode(cacheFile: string, nodePath: string = process.exe
 }
 
 /** Finds the host's node binary and its shared libraries (with ldd). */
-export function hostNode(nodePath: string = process.execPath): HostNode {
-  const node = realpathSync(nodePath);
-  const res = spawnSync('ldd', [node], { encoding: 'utf8' });
-  if (res.status !== 0) {
+export function hostNode(sys: Sys, nodePath: string = process.execPath): HostNode {
+  const node = sys.realpath(nodePath);
+  const res = sys.capture('ldd', [node]);
+  if (res.status !== 0 || res.error) {
     throw new InclavareError('RUNE_ERR_HOST_NODE', 'failed-precondition', `Cannot list the libraries of ${node} with ldd: ${res.stderr.trim() || res.error?.message}`);
   }
   const libs: string[] = [];
@@ -100,6 +97,47 @@ export interface DerivedBundleSources {
   rlimitExec?: string | undefined;
   /** process.rlimits of init-runelet itself (undefined: none, it inherits the backend's). */
   initRlimits?: unknown;
+  /** Says whether a host path exists (the chunks and module directories are optional). */
+  exists?: (path: string) => boolean;
+  /** dist/hook-exec: runs each hook with the engine's bundle in its state (undefined: hooks unchanged). */
+  hookExec?: string | undefined;
+}
+
+/** One OCI hook (runtime-spec config.md "POSIX-platform Hooks"). */
+interface Hook {
+  path: string;
+  args?: string[];
+  env?: string[];
+  timeout?: number;
+}
+
+/** Hooks runc runs in the container's namespaces after pivot_root: their path is looked up in the container. */
+const IN_CONTAINER_HOOKS = new Set(['startContainer']);
+
+/**
+ * The config's hooks, each run through hook-exec so that the state on its stdin names the engine's bundle,
+ * not the derived one runc was given (env and timeout kept: hook-exec execs the hook in its own process).
+ * Runtime-namespace hooks and createContainer (which runc runs before pivot_root) reach hook-exec on the
+ * host; startContainer reaches it in the container, through the injected loader.
+ */
+export function wrapHooks(hooks: unknown, bundle: string, hookExec: string, host: HostNode): unknown {
+  if (hooks === null || typeof hooks !== 'object') return hooks;
+  const wrapped: Record<string, unknown> = {};
+  for (const [kind, list] of Object.entries(hooks as Record<string, unknown>)) {
+    if (!Array.isArray(list)) {
+      wrapped[kind] = list;
+      continue;
+    }
+    wrapped[kind] = (list as Hook[]).map((hook) => {
+      if (hook === null || typeof hook !== 'object' || typeof hook.path !== 'string') return hook;
+      const real = [JSON.stringify(bundle), hook.path, ...(Array.isArray(hook.args) ? hook.args : [])];
+      const command = IN_CONTAINER_HOOKS.has(kind)
+        ? [join(IN_CONTAINER.libDir, basename(host.loader)), '--library-path', IN_CONTAINER.libDir, IN_CONTAINER.hookExec, ...real]
+        : [hookExec, ...real];
+      return { ...hook, path: command[0]!, args: command };
+    });
+  }
+  return wrapped;
 }
 
 const RO = ['rbind', 'ro', 'nosuid', 'nodev'];
@@ -114,25 +152,30 @@ function bind(source: string, destination: string, options: string[] = RO): Reco
  * appended.
  */
 export function deriveConfig(original: OciConfig, bundle: string, sources: DerivedBundleSources): OciConfig {
+  const exists = sources.exists ?? (() => true);
   const config = structuredClone(original);
   const rootPath = config.root?.path ?? 'rootfs';
   config.root = { ...config.root, path: isAbsolute(rootPath) ? rootPath : join(bundle, rootPath) };
   config.process = { ...config.process, args: initCommand(sources.host), env: [...INIT_RUNELET_ENV] };
   if (sources.initRlimits === undefined) delete config.process.rlimits;
   else config.process.rlimits = sources.initRlimits;
+  if (sources.hookExec !== undefined && config.hooks !== undefined) config.hooks = wrapHooks(config.hooks, bundle, sources.hookExec, sources.host) as OciConfig['hooks'];
   const mounts = Array.isArray(config.mounts) ? [...(config.mounts as unknown[])] : [];
   mounts.push({ destination: IN_CONTAINER.dir, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=755', 'size=4m'] });
   mounts.push(bind(sources.host.node, IN_CONTAINER.node));
   for (const lib of [...sources.host.libs, sources.host.loader]) mounts.push(bind(lib, join(IN_CONTAINER.libDir, basename(lib))));
   mounts.push(bind(sources.initScript, IN_CONTAINER.init));
-  if (sources.chunksDir !== undefined && existsSync(sources.chunksDir)) mounts.push(bind(sources.chunksDir, IN_CONTAINER.chunks));
+  if (sources.chunksDir !== undefined && exists(sources.chunksDir)) mounts.push(bind(sources.chunksDir, IN_CONTAINER.chunks));
   mounts.push(bind(sources.enclaveFile, IN_CONTAINER.enclave));
   mounts.push(bind(sources.controlDir, IN_CONTAINER.control, ['rbind', 'nosuid', 'nodev', 'noexec']));
   if (sources.attestDir !== undefined) mounts.push(bind(sources.attestDir, IN_CONTAINER.attestDir));
   if (sources.rlimitExec !== undefined) mounts.push(bind(sources.rlimitExec, IN_CONTAINER.rlimitExec));
+  if (sources.hookExec !== undefined && Array.isArray((config.hooks as Record<string, unknown> | undefined)?.startContainer)) {
+    mounts.push(bind(sources.hookExec, IN_CONTAINER.hookExec));
+  }
   if (sources.palLibrary !== undefined) mounts.push(bind(sources.palLibrary, join(IN_CONTAINER.palDir, basename(sources.palLibrary))));
   for (const [name, dir] of Object.entries(sources.modules ?? {})) {
-    if (existsSync(dir)) mounts.push(bind(dir, join(IN_CONTAINER.modules, name)));
+    if (exists(dir)) mounts.push(bind(dir, join(IN_CONTAINER.modules, name)));
   }
   config.mounts = mounts;
   return config;

@@ -12,22 +12,21 @@
  *   kill    the backend's kill reaches init-runelet, which forwards the signal to the runtime.
  *   delete  the backend's delete, then the attestation socket and rune's state go.
  */
-import { execFileSync } from 'node:child_process';
-import { chownSync, closeSync, constants as fsConstants, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { InclavareError } from '../../errors/errors.ts';
 import { distDir } from '../../util/dist-dir.ts';
 import type { OciConfig } from '../../oci/config.ts';
 import { backendArgs, captureBackend, findBackend, runBackend } from '../backend.ts';
 import type { RuneContext } from '../context.ts';
-import { claimContainer, type ContainerPaths } from '../state.ts';
+import { claimContainer, removeState, type ContainerPaths } from '../state.ts';
+import type { Sys } from '../../sys/sys.ts';
 import { attestationTee, registerAttestation, unregisterAttestation } from './attestation.ts';
 import { cachedHostNode, deriveConfig } from './bundle.ts';
 import { IN_CONTAINER } from '../../runelet/description.ts';
 import type { EnclaveConfig } from './config.ts';
 import { CONTROL, type EnclaveDescription, type InitStatus } from '../../runelet/description.ts';
 import { computeMeasurement, runtimeIdentity, sha384Hex } from './measurement.ts';
-import { planRlimits } from './rlimits.ts';
+import { canRaiseHardLimits, ownHardLimits, planRlimits } from './rlimits.ts';
 import { findEntrypoint, type MountLike } from './rootfs-path.ts';
 
 
@@ -51,33 +50,22 @@ function configError(message: string): InclavareError {
 const SGX_DEVICES = ['/dev/sgx_enclave', '/dev/sgx/enclave', '/dev/isgx'];
 
 /** Refuses an enclave type this host cannot provide, naming what is missing. */
-export function checkHostSupports(type: string): void {
+export function checkHostSupports(sys: Sys, type: string): void {
   if (type === 'sim') return;
   if (type === 'tdx' || type === 'snp') {
-    const tsm = process.env.RUNE_TSM_PATH ?? '/sys/kernel/config/tsm/report';
-    if (!existsSync(tsm)) {
+    const tsm = sys.env.RUNE_TSM_PATH ?? '/sys/kernel/config/tsm/report';
+    if (sys.stat(tsm) === undefined) {
       throw configError(`Cannot run enclave type ${type}: this host is not a confidential VM with configfs-tsm (${tsm} is missing); use ENCLAVE_TYPE=sim for a software enclave`);
     }
     return;
   }
   if (type === 'intelSgx') {
-    if (!SGX_DEVICES.some((d) => existsSync(d))) {
+    if (!SGX_DEVICES.some((d) => sys.stat(d) !== undefined)) {
       throw configError(`Cannot run enclave type intelSgx: this host has no SGX device (${SGX_DEVICES.join(', ')}); use ENCLAVE_TYPE=sim for a software enclave`);
     }
     return;
   }
   throw configError(`Cannot run enclave type ${type}: this rune does not support it on this host; use sim, tdx, snp or intelSgx`);
-}
-
-function readMagic(path: string, length: number): Buffer {
-  const fd = openSync(path, 'r');
-  try {
-    const buf = Buffer.alloc(length);
-    const n = readSync(fd, buf);
-    return buf.subarray(0, n);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** Everything about the workload rune decides on the host. */
@@ -117,8 +105,8 @@ function hostUserOf(config: OciConfig): { uid: number; gid: number } {
 }
 
 /** Validates the configuration against the bundle and computes the measurement (no side effects). */
-export function prepareEnclave(id: string, bundle: string, config: OciConfig, enclave: EnclaveConfig): PreparedEnclave {
-  checkHostSupports(enclave.type);
+export function prepareEnclave(sys: Sys, id: string, bundle: string, config: OciConfig, enclave: EnclaveConfig): PreparedEnclave {
+  checkHostSupports(sys, enclave.type);
   const rootPath = config.root?.path ?? 'rootfs';
   const rootfs = rootPath.startsWith('/') ? rootPath : join(bundle, rootPath);
   const args = config.process?.args ?? [];
@@ -127,7 +115,7 @@ export function prepareEnclave(id: string, bundle: string, config: OciConfig, en
   }
   const cwd = typeof config.process?.cwd === 'string' ? config.process.cwd : '/';
   const mounts = Array.isArray(config.mounts) ? (config.mounts as MountLike[]) : [];
-  const entry = findEntrypoint(rootfs, args[0]!, enclave.workloadEnv, cwd, mounts);
+  const entry = findEntrypoint(rootfs, args[0]!, enclave.workloadEnv, cwd, mounts, sys);
   if (entry === undefined) {
     throw new InclavareError(
       'RUNE_ERR_ENTRYPOINT',
@@ -135,28 +123,35 @@ export function prepareEnclave(id: string, bundle: string, config: OciConfig, en
       `Cannot create enclave container ${JSON.stringify(id)}: entrypoint ${JSON.stringify(args[0])} is not a file in the container's rootfs${args[0]!.includes('/') ? '' : ' (searched the process PATH)'}`,
     );
   }
-  if (enclave.runtime === 'wasm' && !readMagic(entry.host, 4).equals(Buffer.from([0, 0x61, 0x73, 0x6d]))) {
+  if (enclave.runtime === 'wasm' && !sys.readHead(entry.host, 4).equals(Buffer.from([0, 0x61, 0x73, 0x6d]))) {
     throw new InclavareError('RUNE_ERR_ENTRYPOINT', 'invalid-argument', `Cannot create wasm enclave container ${JSON.stringify(id)}: entrypoint ${entry.inContainer} is not a WebAssembly module (no \\0asm header)`);
   }
   let runtimeInContainer = enclave.runtime;
   if (enclave.runtime !== 'sim' && enclave.runtime !== 'wasm') {
-    if (!existsSync(enclave.runtime)) {
+    if (sys.stat(enclave.runtime) === undefined) {
       throw configError(`Cannot load enclave runtime ${enclave.runtime}: the file does not exist on this host`);
     }
-    if (!readMagic(enclave.runtime, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) {
+    if (!sys.readHead(enclave.runtime, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) {
       throw configError(`Cannot load enclave runtime ${enclave.runtime}: it is not a shared library (no ELF header)`);
     }
     runtimeInContainer = join(IN_CONTAINER.palDir, basename(enclave.runtime));
   }
   const hostUser = hostUserOf(config);
-  const rlimits = planRlimits(config.process?.rlimits, { runtime: enclave.runtime === 'sim' || enclave.runtime === 'wasm' ? enclave.runtime : 'native', nprocApplies: hostUser.uid !== 0 });
-  const identity = runtimeIdentity(enclave.runtime);
+  // rune's own hard limits and whether it may raise them matter only for the limits the config sets.
+  const hasRlimits = Array.isArray(config.process?.rlimits) && config.process.rlimits.length > 0;
+  const rlimits = planRlimits(config.process?.rlimits, {
+    runtime: enclave.runtime === 'sim' || enclave.runtime === 'wasm' ? enclave.runtime : 'native',
+    nprocApplies: hostUser.uid !== 0,
+    ownHard: hasRlimits ? ownHardLimits(sys.readFile('/proc/self/limits').toString('utf8')) : new Map(),
+    canRaise: hasRlimits ? canRaiseHardLimits(sys.readFile('/proc/self/status').toString('utf8')) : true,
+  });
+  const identity = runtimeIdentity(enclave.runtime, (path) => sys.readFile(path));
   const measurement = computeMeasurement({
     type: enclave.type,
     ...identity,
     runtimeArgs: enclave.runtimeArgs,
     entrypoint: entry.inContainer,
-    entrypointDigest: sha384Hex(readFileSync(entry.host)),
+    entrypointDigest: sha384Hex(sys.readFile(entry.host)),
     args,
     env: enclave.workloadEnv,
     cwd,
@@ -179,7 +174,7 @@ export function prepareEnclave(id: string, bundle: string, config: OciConfig, en
       terminal: config.process?.terminal === true,
       ...(rlimits.workload.length > 0 ? { rlimits: rlimits.workload } : {}),
     },
-    created: new Date().toISOString(),
+    created: sys.now().toISOString(),
   };
   return { description, rootfs, initRlimits: rlimits.initRunelet, hostUser };
 }
@@ -201,20 +196,18 @@ export function withBundle(raw: string[], bundle: string): string[] {
   return out;
 }
 
-async function sleep(ms: number): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** Waits for init-runelet's report after PAL init. */
-async function waitForInit(statusFile: string, alive: () => boolean, timeoutMs = 60_000): Promise<InitStatus> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; Date.now() < deadline; i++) {
-    if (existsSync(statusFile)) return JSON.parse(readFileSync(statusFile, 'utf8')) as InitStatus;
+async function waitForInit(sys: Sys, statusFile: string, alive: () => boolean, timeoutMs = 60_000): Promise<InitStatus> {
+  const deadline = sys.now().getTime() + timeoutMs;
+  const read = (): InitStatus | undefined =>
+    sys.stat(statusFile) === undefined ? undefined : (JSON.parse(sys.readFile(statusFile).toString('utf8')) as InitStatus);
+  for (let i = 0; sys.now().getTime() < deadline; i++) {
+    const status = read();
+    if (status !== undefined) return status;
     if (i % 50 === 49 && !alive()) {
-      if (existsSync(statusFile)) return JSON.parse(readFileSync(statusFile, 'utf8')) as InitStatus;
-      return { state: 'error', message: 'init-runelet exited before it initialised the enclave runtime (see the container output)' };
+      return read() ?? { state: 'error', message: 'init-runelet exited before it initialised the enclave runtime (see the container output)' };
     }
-    await sleep(5);
+    await sys.sleep(5);
   }
   return { state: 'error', message: `init-runelet did not initialise the enclave runtime within ${timeoutMs / 1000} s` };
 }
@@ -237,78 +230,82 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
   const phase = (name: string): void => {
     phases.push(`${name} ${(performance.now() - t0).toFixed(1)} ms`);
   };
-  const prepared = prepareEnclave(id, options.bundle, options.config, options.enclave);
+  const sys = ctx.sys;
+  const prepared = prepareEnclave(sys, id, options.bundle, options.config, options.enclave);
   phase('measured');
-  const backend = findBackend(ctx.backendFlag);
-  const host = cachedHostNode(join(ctx.root, '.host-node.json'));
-  const initScript = join(distDir(), 'init-runelet.mjs');
-  if (!existsSync(initScript)) {
+  const backend = findBackend(sys, ctx.backendFlag);
+  const host = cachedHostNode(sys, join(ctx.root, '.host-node.json'));
+  const dist = distDir(sys.env);
+  const initScript = join(dist, 'init-runelet.mjs');
+  if (sys.stat(initScript) === undefined) {
     throw new InclavareError('RUNE_ERR_INSTALL', 'failed-precondition', `Cannot create enclave container: ${initScript} is missing (rebuild rune with npm run build)`);
   }
-  const paths = claimContainer(ctx.root, id);
+  const paths = claimContainer(sys, ctx.root, id);
   const ep = enclavePaths(paths);
   let created = false;
   try {
-    mkdirSync(ep.control, { mode: 0o700 });
-    execFileSync('mkfifo', ['-m', '0600', ep.fifo]);
+    sys.mkdir(ep.control, { mode: 0o700 });
+    sys.mkfifo(ep.fifo, 0o600);
     // init-runelet runs as the container's user, which a user namespace maps to another host id.
     const { uid, gid } = prepared.hostUser;
     if (uid !== 0 || gid !== 0) {
-      chownSync(ep.control, uid, gid);
-      chownSync(ep.fifo, uid, gid);
+      sys.chown(ep.control, uid, gid);
+      sys.chown(ep.fifo, uid, gid);
     }
-    makeMountPoint(prepared.rootfs);
+    makeMountPoint(sys, prepared.rootfs);
 
     const description = prepared.description;
     const tee = attestationTee(description.type, options.enclave.runtime);
     let attestDir: string | undefined;
     if (tee !== undefined) {
-      const registration = await registerAttestation(paths, description.measurement, tee);
+      const registration = await registerAttestation(sys, paths, { measurement: description.measurement, tee, service: ctx.attestation });
       phase('registered with inclavared');
       attestDir = registration.socketDir;
       description.attestationSocket = join(IN_CONTAINER.attestDir, basename(registration.socket));
     }
-    writeFileSync(paths.enclaveFile, JSON.stringify(description, null, 2), { mode: 0o644 });
+    sys.writeFileAtomic(paths.enclaveFile, JSON.stringify(description, null, 2), { mode: 0o644 });
     const modules: Record<string, string> = {};
     {
       // koffi and its prebuilt native module (a separate package per platform): the native PAL loader and
       // init-runelet's zombie reaper load it when they need it.
-      const nodeModules = join(distDir(), '..', 'node_modules');
+      const nodeModules = join(dist, '..', 'node_modules');
       modules.koffi = join(nodeModules, 'koffi');
       const native = `@koromix/koffi-${process.platform}-${process.arch}`;
       modules[native] = join(nodeModules, native);
     }
     const derived = deriveConfig(options.config, options.bundle, {
-      rlimitExec: join(distDir(), 'rlimit-exec'),
+      rlimitExec: join(dist, 'rlimit-exec'),
+      hookExec: join(dist, 'hook-exec'),
+      exists: (path) => sys.stat(path) !== undefined,
       initRlimits: prepared.initRlimits,
       host,
       initScript,
-      chunksDir: join(distDir(), 'chunks'),
+      chunksDir: join(dist, 'chunks'),
       enclaveFile: paths.enclaveFile,
       controlDir: ep.control,
       attestDir,
       palLibrary: description.runtimeHostPath,
       modules,
     });
-    mkdirSync(ep.bundle, { mode: 0o700 });
-    writeFileSync(join(ep.bundle, 'config.json'), JSON.stringify(derived));
+    sys.mkdir(ep.bundle, { mode: 0o700 });
+    sys.writeFileAtomic(join(ep.bundle, 'config.json'), JSON.stringify(derived), { mode: 0o644 });
 
     const createArgs = withBundle(options.raw, ep.bundle);
     createArgs[0] = 'create';
     const runFlags = new Set(['--detach', '-d', '--keep', '--no-subreaper']);
-    const status = await runBackend(backend, backendArgs(paths.backendRoot, ctx.globals, createArgs.filter((a) => !runFlags.has(a))), { extraFds: options.extraFds });
+    const status = await runBackend(sys, backend, backendArgs(paths.backendRoot, ctx.globals, createArgs.filter((a) => !runFlags.has(a))), { extraFds: options.extraFds });
     if (status !== 0) throw new InclavareError('RUNE_ERR_BACKEND', 'internal', `Cannot create enclave container ${JSON.stringify(id)}: the backend runtime failed (exit status ${status}; its message is above)`);
     created = true;
     // Start PID 1 now: init-runelet initialises the enclave runtime during create, then waits for `rune start`.
     phase('backend created');
-    const started = captureBackend(backend, backendArgs(paths.backendRoot, ctx.globals, ['start', id]));
+    const started = captureBackend(sys, backend, backendArgs(paths.backendRoot, ctx.globals, ['start', id]));
     phase('init-runelet started');
     if (started.status !== 0) throw new InclavareError('RUNE_ERR_BACKEND', 'internal', `Cannot start init-runelet of ${JSON.stringify(id)}: ${started.stderr.trim()}`);
     const alive = (): boolean => {
-      const s = captureBackend(backend, ['--root', paths.backendRoot, 'state', id]);
+      const s = captureBackend(sys, backend, ['--root', paths.backendRoot, 'state', id]);
       return s.status === 0 && (JSON.parse(s.stdout) as { status: string }).status === 'running';
     };
-    const init = await waitForInit(ep.status, alive);
+    const init = await waitForInit(sys, ep.status, alive);
     if (init.state !== 'ready') {
       throw new InclavareError('RUNE_ERR_ENCLAVE_INIT', 'failed-precondition', `Cannot create enclave container ${JSON.stringify(id)}: ${init.message}`);
     }
@@ -316,9 +313,9 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     ctx.log.debug(`rune: enclave container ${id} initialised (${description.type}/${description.runtime}, measurement ${description.measurement}); Node.js ready after ${t0.toFixed(0)} ms, then ${phases.join(', ')}`);
     return 0;
   } catch (err) {
-    if (created) captureBackend(backend, backendArgs(paths.backendRoot, ctx.globals, ['delete', '--force', id]));
-    await unregisterAttestation(paths).catch(() => undefined);
-    rmSync(paths.dir, { recursive: true, force: true });
+    if (created) captureBackend(sys, backend, backendArgs(paths.backendRoot, ctx.globals, ['delete', '--force', id]));
+    await unregisterAttestation(sys, paths, ctx.attestation).catch(() => undefined);
+    removeState(sys, paths);
     throw err;
   }
 }
@@ -329,16 +326,15 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
  * and on a read-only rootfs runc makes it on the host as well, as for any missing mount point. An existing
  * /.rune that is not a directory (a symlink out of the rootfs) is refused.
  */
-export function makeMountPoint(rootfs: string): void {
+export function makeMountPoint(sys: Sys, rootfs: string): void {
   const dir = join(rootfs, IN_CONTAINER.dir);
-  try {
-    if (lstatSync(dir).isDirectory()) return;
+  const existing = sys.lstat(dir);
+  if (existing?.type === 'directory') return;
+  if (existing !== undefined) {
     throw configError(`Cannot create enclave container: ${IN_CONTAINER.dir} in its rootfs (${dir}) exists and is not a directory; rune mounts the enclave runtime there`);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   try {
-    mkdirSync(dir, { mode: 0o755 });
+    sys.mkdir(dir, { mode: 0o755 });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return;
     throw new InclavareError('RUNE_ERR_ENCLAVE_CONFIG', 'failed-precondition', `Cannot create enclave container: cannot make the mount point ${dir} (${(err as Error).message})`, { cause: err });
@@ -346,30 +342,24 @@ export function makeMountPoint(rootfs: string): void {
 }
 
 /** `rune start` of an enclave container: releases init-runelet, which creates and runs the workload. */
-export function startEnclaveContainer(paths: ContainerPaths, id: string): number {
+export function startEnclaveContainer(sys: Sys, paths: ContainerPaths, id: string): number {
   const ep = enclavePaths(paths);
-  if (existsSync(ep.started)) {
+  if (sys.stat(ep.started) !== undefined) {
     throw new InclavareError('RUNE_ERR_STATE', 'failed-precondition', `Cannot start container ${JSON.stringify(id)}: it was already started`);
   }
-  let fd: number;
   try {
-    fd = openSync(ep.fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
+    sys.writeFifo(ep.fifo, Buffer.from([1]));
   } catch (err) {
     throw new InclavareError('RUNE_ERR_STATE', 'failed-precondition', `Cannot start container ${JSON.stringify(id)}: its init-runelet is not waiting (it has stopped)`, { cause: err });
   }
-  try {
-    writeSync(fd, Buffer.from([1]));
-  } finally {
-    closeSync(fd);
-  }
-  writeFileSync(ep.started, new Date().toISOString());
+  sys.writeFileAtomic(ep.started, sys.now().toISOString(), { mode: 0o644 });
   return 0;
 }
 
 /** The backend's state of an enclave container, as the engine must see it. */
-export function patchEnclaveState(paths: ContainerPaths, state: Record<string, unknown>): Record<string, unknown> {
-  const description = JSON.parse(readFileSync(paths.enclaveFile, 'utf8')) as EnclaveDescription;
+export function patchEnclaveState(sys: Sys, paths: ContainerPaths, state: Record<string, unknown>): Record<string, unknown> {
+  const description = JSON.parse(sys.readFile(paths.enclaveFile).toString('utf8')) as EnclaveDescription;
   const patched: Record<string, unknown> = { ...state, bundle: description.bundle };
-  if (state.status === 'running' && !existsSync(enclavePaths(paths).started)) patched.status = 'created';
+  if (state.status === 'running' && sys.stat(enclavePaths(paths).started) === undefined) patched.status = 'created';
   return patched;
 }

@@ -54,7 +54,7 @@ export function computeMeasurement(input: MeasurementInput): string {
 }
 
 /** Name and digest of a runtime: built-ins by name, PAL libraries by file name and content. */
-export function runtimeIdentity(runtime: string): { runtime: string; runtimeDigest: string } {
+export function runtimeIdentity(runtime: string, read: (path: string) => Uint8Array = readFileSync): { runtime: string; runtimeDigest: string } {
   if (runtime === 'sim' || runtime === 'wasm') return { runtime, runtimeDigest: '' };
-  return { runtime: basename(runtime), runtimeDigest: sha384Hex(readFileSync(runtime)) };
+  return { runtime: basename(runtime), runtimeDigest: sha384Hex(read(runtime)) };
 }

@@ -9,8 +9,23 @@ import { InclavareError } from '../../errors/errors.ts';
 
 const MAX_LINKS = 40;
 
+/** How paths in a rootfs are looked at (rune passes its OS seam, src/sys/sys.ts). */
+export interface RootfsReader {
+  lstat(path: string): { type: string } | undefined;
+  readlink(path: string): string;
+}
+
+const nodeReader: RootfsReader = {
+  lstat(path) {
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (st === undefined) return undefined;
+    return { type: st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : st.isDirectory() ? 'directory' : 'other' };
+  },
+  readlink: (path) => readlinkSync(path),
+};
+
 /** The host path of `path` (absolute, as seen inside the container) in `rootfs`, symlinks resolved inside it. */
-export function resolveInRootfs(rootfs: string, path: string): string {
+export function resolveInRootfs(rootfs: string, path: string, fs: RootfsReader = nodeReader): string {
   let pending = posix.normalize(path).split('/').filter(Boolean);
   const done: string[] = [];
   let links = 0;
@@ -24,7 +39,7 @@ export function resolveInRootfs(rootfs: string, path: string): string {
     const host = join(rootfs, ...done, part);
     let isLink = false;
     try {
-      isLink = lstatSync(host).isSymbolicLink();
+      isLink = fs.lstat(host)?.type === 'symlink';
     } catch {
       // a missing component: the caller decides what a missing file means
     }
@@ -35,7 +50,7 @@ export function resolveInRootfs(rootfs: string, path: string): string {
     if (++links > MAX_LINKS) {
       throw new InclavareError('RUNE_ERR_ENTRYPOINT', 'invalid-argument', `Cannot resolve ${path} in the container's rootfs: too many levels of symbolic links`);
     }
-    const target = readlinkSync(host);
+    const target = fs.readlink(host);
     const rest = target.split('/').filter(Boolean);
     if (target.startsWith('/')) done.length = 0;
     pending = rest.concat(pending);
@@ -55,7 +70,7 @@ export interface MountLike {
  * The host path of a container path, looking through bind mounts first (the longest destination that
  * contains the path wins; e.g. a module from `podman run -v DIR:/w`), then the rootfs.
  */
-export function resolveInContainer(rootfs: string, mounts: readonly MountLike[], path: string): string {
+export function resolveInContainer(rootfs: string, mounts: readonly MountLike[], path: string, fs: RootfsReader = nodeReader): string {
   const target = posix.normalize(path);
   let best: { destination: string; source: string } | undefined;
   for (const m of mounts) {
@@ -65,8 +80,8 @@ export function resolveInContainer(rootfs: string, mounts: readonly MountLike[],
     const inside = target === destination || target.startsWith(destination.endsWith('/') ? destination : `${destination}/`);
     if (inside && (best === undefined || destination.length > best.destination.length)) best = { destination, source: m.source };
   }
-  if (best === undefined) return resolveInRootfs(rootfs, target);
-  return resolveInRootfs(best.source, posix.relative(best.destination, target) || '.');
+  if (best === undefined) return resolveInRootfs(rootfs, target, fs);
+  return resolveInRootfs(best.source, posix.relative(best.destination, target) || '.', fs);
 }
 
 /** Finds the container's entrypoint as runc would: an absolute path, or searched in the process's PATH. */
@@ -76,23 +91,24 @@ export function findEntrypoint(
   env: readonly string[],
   cwd = '/',
   mounts: readonly MountLike[] = [],
+  fs: RootfsReader = nodeReader,
 ): { inContainer: string; host: string } | undefined {
   const exists = (p: string): boolean => {
     try {
-      return lstatSync(p).isFile();
+      return fs.lstat(p)?.type === 'file';
     } catch {
       return false;
     }
   };
   if (arg0.includes('/')) {
     const inContainer = posix.resolve(cwd, arg0);
-    const host = resolveInContainer(rootfs, mounts, inContainer);
+    const host = resolveInContainer(rootfs, mounts, inContainer, fs);
     return exists(host) ? { inContainer, host } : undefined;
   }
   const pathVar = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
   for (const dir of pathVar.split(':').filter((d) => d.startsWith('/'))) {
     const inContainer = posix.join(dir, arg0);
-    const host = resolveInContainer(rootfs, mounts, inContainer);
+    const host = resolveInContainer(rootfs, mounts, inContainer, fs);
     if (exists(host)) return { inContainer, host };
   }
   return undefined;

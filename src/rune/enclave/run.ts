@@ -2,7 +2,6 @@
  * `rune run` of an enclave container: create (PAL init), start (create_process + exec), and in the
  * foreground wait for the workload, forwarding signals sent to rune, and exit with its exit code.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { InclavareError } from '../../errors/errors.ts';
 import { backendArgs, captureBackend, findBackend } from '../backend.ts';
@@ -23,37 +22,39 @@ export async function runEnclaveContainer(options: CreateEnclaveOptions, run: { 
       `Cannot run enclave container ${JSON.stringify(options.id)} with a terminal in the foreground: pass --console-socket (engines such as podman -t do), or set process.terminal to false`,
     );
   }
+  const sys = ctx.sys;
   await createEnclaveContainer(options, ctx);
   const paths = containerPaths(ctx.root, options.id);
-  startEnclaveContainer(paths, options.id);
+  startEnclaveContainer(sys, paths, options.id);
   if (run.detach) return 0;
 
-  const backend = findBackend(ctx.backendFlag);
+  const backend = findBackend(sys, ctx.backendFlag);
   const state = (): string | undefined => {
-    const res = captureBackend(backend, ['--root', paths.backendRoot, 'state', options.id]);
+    const res = captureBackend(sys, backend, ['--root', paths.backendRoot, 'state', options.id]);
     return res.status === 0 ? (JSON.parse(res.stdout) as { status: string }).status : undefined;
   };
   const forward = (signal: NodeJS.Signals): void => {
-    captureBackend(backend, ['--root', paths.backendRoot, 'kill', options.id, String(constants.signals[signal])]);
+    captureBackend(sys, backend, ['--root', paths.backendRoot, 'kill', options.id, String(constants.signals[signal])]);
   };
-  for (const sig of FORWARDED) process.on(sig, forward);
+  const stopForwarding = sys.onSignals(FORWARDED, forward);
   try {
     const exitFile = enclavePaths(paths).exit;
+    const exited = (): boolean => sys.stat(exitFile) !== undefined;
     for (let i = 0; ; i++) {
-      if (existsSync(exitFile)) break;
+      if (exited()) break;
       if (i % 10 === 9 && state() !== 'running') break;
-      await new Promise((resolve) => setTimeout(resolve, 10));
+      await sys.sleep(10);
     }
     // init-runelet records the workload's code before it exits; without it, PID 1 itself was killed.
-    for (let i = 0; i < 100 && state() === 'running'; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-    const code = existsSync(exitFile) ? (JSON.parse(readFileSync(exitFile, 'utf8')) as { exitCode: number }).exitCode : 137;
+    for (let i = 0; i < 100 && state() === 'running'; i++) await sys.sleep(10);
+    const code = exited() ? (JSON.parse(sys.readFile(exitFile).toString('utf8')) as { exitCode: number }).exitCode : 137;
     if (!run.keep) {
-      captureBackend(backend, backendArgs(paths.backendRoot, ctx.globals, ['delete', '--force', options.id]));
-      await unregisterAttestation(paths);
-      removeState(paths);
+      captureBackend(sys, backend, backendArgs(paths.backendRoot, ctx.globals, ['delete', '--force', options.id]));
+      await unregisterAttestation(sys, paths, ctx.attestation);
+      removeState(sys, paths);
     }
     return code;
   } finally {
-    for (const sig of FORWARDED) process.off(sig, forward);
+    stopForwarding();
   }
 }

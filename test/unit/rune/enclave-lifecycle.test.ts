@@ -1,0 +1,233 @@
+/**
+ * The enclave container lifecycle against the OS seam's fake: create (derived bundle, control FIFO, state
+ * files written atomically, attestation registration, PAL init), start through the FIFO, state as the engine
+ * must see it, delete, run, exec, and the failure paths that must leave nothing behind.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { create } from '../../../src/rune/commands/create.ts';
+import { deleteContainer } from '../../../src/rune/commands/delete.ts';
+import { exec } from '../../../src/rune/commands/exec.ts';
+import { list } from '../../../src/rune/commands/list.ts';
+import { start } from '../../../src/rune/commands/start.ts';
+import { state } from '../../../src/rune/commands/state.ts';
+import { isInclavareError } from '../../../src/errors/errors.ts';
+import type { EnclaveDescription } from '../../../src/runelet/description.ts';
+import { addBundle, DIST, fakeHost, ROOT, RUNC, SIM } from './support/fake-runc.ts';
+
+const code = (c: string) => (err: unknown): boolean => isInclavareError(err) && err.code === c;
+const dir = join(ROOT, 'e1');
+
+async function createSim(options: Parameters<typeof fakeHost>[0] = {}, edit?: (c: Record<string, unknown>) => void): Promise<ReturnType<typeof fakeHost>> {
+  const host = fakeHost(options);
+  addBundle(host.sys, '/b', { env: SIM, edit });
+  assert.equal(await create({ id: 'e1', raw: ['create', '--bundle', '/b', '--pid-file', '/p', 'e1'], bundle: '/b' }, host.ctx), 0);
+  return host;
+}
+
+test('create of a sim enclave container writes its state atomically, derives the bundle and has the backend create and start init-runelet', async () => {
+  const { sys, attestation } = await createSim();
+  assert.deepEqual(sys.callsOf('writeFileAtomic').map((c) => [c.path, c.mode.toString(8)]), [
+    [join(ROOT, '.host-node.json'), '600'],
+    [join(dir, 'attestation'), '600'],
+    [join(dir, 'enclave.json'), '644'],
+    [join(dir, 'bundle/config.json'), '644'],
+  ]);
+  assert.deepEqual(sys.callsOf('writeFile'), [], 'nothing of rune\'s state is written in place');
+  assert.deepEqual(sys.callsOf('mkfifo').map((c) => [c.path, c.mode.toString(8)]), [[join(dir, 'control/start'), '600']]);
+  assert.deepEqual(sys.callsOf('chown'), [], 'a root workload needs no chown');
+  assert.ok(sys.has('/b/rootfs/.rune'), 'the /.rune mount point is made from the host');
+  assert.equal(sys.text('/b/config.json')!.includes('"bundle"'), false, 'the engine\'s bundle is not written to');
+
+  const description = JSON.parse(sys.text(join(dir, 'enclave.json'))!) as EnclaveDescription;
+  assert.equal(description.bundle, '/b');
+  assert.equal(description.process.path, '/bin/sh');
+  assert.match(description.measurement, /^[0-9a-f]{96}$/);
+  assert.equal(description.attestationSocket, '/.rune/attest/attest.sock');
+  assert.equal(sys.text(join(dir, 'attestation')), `/run/inclavared/control.sock\n${attestation.registered[0]}\n`, 'the launcher reads the same two lines');
+
+  const derived = JSON.parse(sys.text(join(dir, 'bundle/config.json'))!) as { process: { args: string[]; env: string[] }; root: { path: string }; mounts: { destination: string; source: string }[] };
+  assert.deepEqual(derived.process.args, ['/.rune/lib/ld-linux-x86-64.so.2', '--library-path', '/.rune/lib', '/.rune/node', '--v8-pool-size=1', '/.rune/init-runelet.mjs']);
+  assert.deepEqual(derived.process.env, ['UV_THREADPOOL_SIZE=1']);
+  assert.equal(derived.root.path, '/b/rootfs');
+  const mounts = new Map(derived.mounts.map((m) => [m.destination, m.source]));
+  assert.equal(mounts.get('/.rune/init-runelet.mjs'), join(DIST, 'init-runelet.mjs'));
+  assert.equal(mounts.get('/.rune/enclave.json'), join(dir, 'enclave.json'));
+  assert.equal(mounts.get('/.rune/control'), join(dir, 'control'));
+  assert.equal(mounts.get('/.rune/attest'), `/run/inclavared/containers/${attestation.registered[0]}`);
+
+  const backendRoot = join(dir, 'runc');
+  assert.deepEqual(sys.callsOf('run').map((c) => c.args), [['--root', backendRoot, 'create', '--bundle', join(dir, 'bundle'), '--pid-file', '/p', 'e1']]);
+  assert.deepEqual(sys.callsOf('capture').filter((c) => c.file === RUNC).map((c) => c.args), [['--root', backendRoot, 'start', 'e1']]);
+});
+
+test('the host node\'s libraries come from ldd until the cache beside the state can be written, then from the cache', async () => {
+  const host = await createSim();
+  const ldd = (): number => host.sys.callsOf('capture').filter((c) => c.file === 'ldd').length;
+  assert.equal(ldd(), 1);
+  assert.equal(host.sys.has(join(ROOT, '.host-node.json')), false, 'the first create finds no ROOT to cache in (the cache is an optimisation)');
+  for (const id of ['e2', 'e3']) {
+    addBundle(host.sys, `/${id}`, { env: SIM });
+    await create({ id, raw: ['create', '--bundle', `/${id}`, id], bundle: `/${id}` }, host.ctx);
+  }
+  assert.equal(ldd(), 2);
+  assert.ok(host.sys.has(join(ROOT, '.host-node.json')));
+});
+
+test('a non-root workload under a user namespace gets the control FIFO chowned to its host ids', async () => {
+  const { sys } = await createSim({}, (c) => {
+    (c.process as Record<string, unknown>).user = { uid: 1000, gid: 1000 };
+    (c.linux as Record<string, unknown>).namespaces = [{ type: 'user' }, { type: 'mount' }];
+    (c.linux as Record<string, unknown>).uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    (c.linux as Record<string, unknown>).gidMappings = [{ containerID: 0, hostID: 200000, size: 65536 }];
+  });
+  assert.deepEqual(sys.callsOf('chown').map((c) => [c.path, c.uid, c.gid]), [
+    [join(dir, 'control'), 101000, 201000],
+    [join(dir, 'control/start'), 101000, 201000],
+  ]);
+});
+
+test('state of an enclave container is "created" until rune start and names the engine\'s bundle; start writes one byte to the FIFO and a marker', async () => {
+  const { sys, ctx } = await createSim();
+  assert.equal(await state({ id: 'e1', raw: ['state', 'e1'] }, ctx), 0);
+  const before = JSON.parse(sys.out) as { status: string; bundle: string };
+  assert.deepEqual([before.status, before.bundle], ['created', '/b'], 'init-runelet runs, the workload does not yet');
+  assert.equal(await start({ id: 'e1', raw: ['start', 'e1'] }, ctx), 0);
+  assert.deepEqual(sys.callsOf('writeFifo'), [{ op: 'writeFifo', path: join(dir, 'control/start'), data: [1] }]);
+  assert.ok(sys.callsOf('writeFileAtomic').some((c) => c.path === join(dir, 'started')));
+  sys.out = '';
+  await state({ id: 'e1', raw: ['state', 'e1'] }, ctx);
+  assert.equal((JSON.parse(sys.out) as { status: string }).status, 'running');
+  assert.equal(sys.callsOf('run').length, 1, 'start and state of an enclave container do not hand the terminal to the backend');
+  await assert.rejects(start({ id: 'e1', raw: ['start', 'e1'] }, ctx), (err: unknown) => code('RUNE_ERR_STATE')(err) && /already started/.test((err as Error).message));
+});
+
+test('start fails with RUNE_ERR_STATE when init-runelet no longer waits on its FIFO', async () => {
+  const { sys, ctx } = await createSim();
+  sys.node(join(dir, 'control/start'))!.reader = false;
+  await assert.rejects(start({ id: 'e1', raw: ['start', 'e1'] }, ctx), (err: unknown) => code('RUNE_ERR_STATE')(err) && /is not waiting/.test((err as Error).message));
+  assert.equal(sys.has(join(dir, 'started')), false);
+});
+
+test('list shows an enclave container as the engine must see it', async () => {
+  const { sys, ctx } = await createSim();
+  list({ format: 'json', quiet: false }, ctx);
+  const [listed] = JSON.parse(sys.out) as { id: string; status: string; bundle: string }[];
+  assert.deepEqual([listed!.id, listed!.status, listed!.bundle], ['e1', 'created', '/b']);
+});
+
+test('delete of an enclave container unregisters its attestation socket and removes its state', async () => {
+  const { sys, ctx, attestation } = await createSim();
+  await start({ id: 'e1', raw: ['start', 'e1'] }, ctx);
+  assert.equal(await deleteContainer({ id: 'e1', raw: ['delete', '--force', 'e1'] }, ctx), 0);
+  assert.deepEqual(attestation.unregistered, attestation.registered);
+  assert.equal(sys.has(dir), false);
+});
+
+test('a PAL init failure fails create with the runtime\'s message and leaves nothing: backend container deleted, socket unregistered, state removed', async () => {
+  const host = fakeHost({ init: { state: 'error', message: 'PAL init failed: no enclave for you' } });
+  addBundle(host.sys, '/b', { env: SIM });
+  await assert.rejects(
+    create({ id: 'e1', raw: ['create', '--bundle', '/b', 'e1'], bundle: '/b' }, host.ctx),
+    (err: unknown) => code('RUNE_ERR_ENCLAVE_INIT')(err) && /no enclave for you/.test((err as Error).message),
+  );
+  assert.deepEqual(host.sys.callsOf('capture').filter((c) => c.file === RUNC).map((c) => c.args.slice(2)), [['start', 'e1'], ['delete', '--force', 'e1']]);
+  assert.deepEqual(host.attestation.unregistered, host.attestation.registered);
+  assert.equal(host.sys.has(dir), false);
+});
+
+test('a failing backend create fails an enclave create with RUNE_ERR_BACKEND and leaves no state', async () => {
+  const host = fakeHost({ fail: { create: 1 } });
+  addBundle(host.sys, '/b', { env: SIM });
+  await assert.rejects(create({ id: 'e1', raw: ['create', '--bundle', '/b', 'e1'], bundle: '/b' }, host.ctx), code('RUNE_ERR_BACKEND'));
+  assert.equal(host.sys.callsOf('capture').filter((c) => c.file === RUNC).length, 0, 'nothing to delete at the backend');
+  assert.deepEqual(host.attestation.unregistered, host.attestation.registered);
+  assert.equal(host.sys.has(dir), false);
+});
+
+test('enclave configurations rune cannot run are refused before anything is claimed or spawned', async () => {
+  const cases: [string, string[], (c: Record<string, unknown>) => void, string][] = [
+    ['a missing entrypoint', SIM, (c) => { (c.process as Record<string, unknown>).args = ['/bin/nope']; }, 'RUNE_ERR_ENTRYPOINT'],
+    ['a wasm entrypoint that is not WebAssembly', ['ENCLAVE_TYPE=sim', 'ENCLAVE_RUNTIME_PATH=wasm'], (c) => { (c.process as Record<string, unknown>).args = ['/bin/sh']; }, 'RUNE_ERR_ENTRYPOINT'],
+    ['an SGX enclave on a host without SGX', ['ENCLAVE_TYPE=intelSgx', 'ENCLAVE_RUNTIME_PATH=/lib/liberpal-skeleton.so'], () => undefined, 'RUNE_ERR_ENCLAVE_CONFIG'],
+    ['a user the user namespace does not map', SIM, (c) => {
+      (c.process as Record<string, unknown>).user = { uid: 70000, gid: 0 };
+      (c.linux as Record<string, unknown>).namespaces = [{ type: 'user' }];
+      (c.linux as Record<string, unknown>).uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      (c.linux as Record<string, unknown>).gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    }, 'RUNE_ERR_ENCLAVE_CONFIG'],
+  ];
+  for (const [name, env, edit, expected] of cases) {
+    const host = fakeHost();
+    addBundle(host.sys, '/b', { env, edit });
+    await assert.rejects(create({ id: 'e1', raw: ['create', 'e1'], bundle: '/b' }, host.ctx), code(expected), name);
+    assert.equal(host.sys.has(ROOT), false, name);
+    assert.equal(host.sys.callsOf('run').length, 0, name);
+    assert.deepEqual(host.attestation.registered, [], name);
+  }
+});
+
+test('an installation without dist/init-runelet.mjs is refused with RUNE_ERR_INSTALL before the id is claimed', async () => {
+  const host = fakeHost();
+  host.sys.drop(join(DIST, 'init-runelet.mjs'));
+  addBundle(host.sys, '/b', { env: SIM });
+  await assert.rejects(create({ id: 'e1', raw: ['create', 'e1'], bundle: '/b' }, host.ctx), code('RUNE_ERR_INSTALL'));
+  assert.equal(host.sys.has(dir), false);
+});
+
+test('a /.rune in the rootfs that is not a directory is refused, and the failed create leaves nothing', async () => {
+  const host = fakeHost();
+  addBundle(host.sys, '/b', { env: SIM });
+  host.sys.addSymlink('/b/rootfs/.rune', '/etc');
+  await assert.rejects(create({ id: 'e1', raw: ['create', 'e1'], bundle: '/b' }, host.ctx), (err: unknown) => code('RUNE_ERR_ENCLAVE_CONFIG')(err) && /exists and is not a directory/.test((err as Error).message));
+  assert.equal(host.sys.has(dir), false);
+  assert.equal(host.sys.callsOf('run').length, 0);
+});
+
+test('run of an enclave container in the foreground forwards signals as backend kills and returns the workload\'s exit code, then cleans up', async () => {
+  const host = fakeHost();
+  const { sys, ctx } = host;
+  addBundle(sys, '/b', { env: SIM });
+  let polls = 0;
+  const spawn = sys.spawn;
+  sys.spawn = (file, args, kind) => {
+    if (args.includes('state') && ++polls === 3) {
+      sys.signal('SIGUSR1');
+      sys.addFile(join(dir, 'control/exit'), JSON.stringify({ exitCode: 42 }));
+    }
+    return spawn(file, args, kind);
+  };
+  const code42 = await create({ id: 'e1', raw: ['run', '--bundle', '/b', 'e1'], bundle: '/b', run: true }, ctx);
+  assert.equal(code42, 42);
+  assert.ok(sys.callsOf('capture').some((c) => c.args.join(' ') === `--root ${dir}/runc kill e1 10`), 'SIGUSR1 went to the container');
+  assert.ok(sys.callsOf('capture').some((c) => c.args.join(' ') === `--root ${dir}/runc delete --force e1`));
+  assert.deepEqual(host.attestation.unregistered, host.attestation.registered);
+  assert.equal(sys.has(dir), false);
+  sys.signal('SIGUSR1');
+  assert.equal(sys.callsOf('capture').filter((c) => c.args.includes('kill')).length, 1, 'no forwarding once run returned');
+});
+
+test('exec in an enclave container runs the command through a runelet, arguments kept as an argv', async () => {
+  const { sys, ctx } = await createSim();
+  const raw = ['exec', '-t', 'e1', 'sh', '-c', 'echo "a b"'];
+  await exec({ id: 'e1', raw, command: ['sh', '-c', 'echo "a b"'] }, ctx);
+  assert.deepEqual(sys.callsOf('run').at(-1)!.args, [
+    '--root', join(dir, 'runc'), 'exec', '-t', 'e1',
+    '/.rune/lib/ld-linux-x86-64.so.2', '--library-path', '/.rune/lib', '/.rune/node', '--v8-pool-size=1', '/.rune/init-runelet.mjs', '--runelet', '--', 'sh', '-c', 'echo "a b"',
+  ]);
+});
+
+test('exec --process in an enclave container rewrites the process file into the state directory, atomically', async () => {
+  const { sys, ctx } = await createSim();
+  sys.addFile('/proc.json', JSON.stringify({ args: ['ls', '-l'], cwd: '/' }));
+  await exec({ id: 'e1', raw: ['exec', '--process', '/proc.json', 'e1'], command: [], processFile: '/proc.json' }, ctx);
+  const args = sys.callsOf('run').at(-1)!.args;
+  const rewritten = args[args.indexOf('--process') + 1]!;
+  assert.match(rewritten, new RegExp(`^${dir}/exec-[0-9a-f]{12}\\.json$`));
+  assert.ok(sys.callsOf('writeFileAtomic').some((c) => c.path === rewritten && c.mode === 0o600));
+  const spec = JSON.parse(sys.text(rewritten)!) as { args: string[]; cwd: string };
+  assert.deepEqual(spec.args.slice(-4), ['--runelet', '--', 'ls', '-l']);
+  assert.equal(spec.cwd, '/');
+  await assert.rejects(exec({ id: 'e1', raw: ['exec', '-p', '/nope.json', 'e1'], command: [], processFile: '/nope.json' }, ctx), code('RUNE_ERR_USAGE'));
+});

@@ -1,0 +1,44 @@
+/** Hooks of enclave containers: wrapped so that the state on their stdin names the engine's bundle. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { wrapHooks, type HostNode } from '../../../src/rune/enclave/bundle.ts';
+
+const host: HostNode = { node: '/usr/bin/node', loader: '/lib64/ld-linux-x86-64.so.2', libs: [] };
+const HOOK_EXEC = join(new URL('../../..', import.meta.url).pathname, 'dist/hook-exec');
+
+test('wrapHooks() runs each hook through hook-exec with its env and timeout kept', () => {
+  const hooks = {
+    prestart: [{ path: '/bin/hook', args: ['hook', 'a b'], env: ['X=1'], timeout: 7 }],
+    poststop: [{ path: '/bin/bare' }],
+    startContainer: [{ path: '/in/container', args: ['c'] }],
+  };
+  const wrapped = wrapHooks(hooks, '/engine/bundle', '/opt/dist/hook-exec', host) as Record<string, { path: string; args: string[]; env?: string[]; timeout?: number }[]>;
+  assert.deepEqual(wrapped.prestart, [
+    { path: '/opt/dist/hook-exec', args: ['/opt/dist/hook-exec', '"/engine/bundle"', '/bin/hook', 'hook', 'a b'], env: ['X=1'], timeout: 7 },
+  ]);
+  assert.deepEqual(wrapped.poststop, [{ path: '/opt/dist/hook-exec', args: ['/opt/dist/hook-exec', '"/engine/bundle"', '/bin/bare'] }]);
+  assert.deepEqual(wrapped.startContainer, [
+    { path: '/.rune/lib/ld-linux-x86-64.so.2', args: ['/.rune/lib/ld-linux-x86-64.so.2', '--library-path', '/.rune/lib', '/.rune/hook-exec', '"/engine/bundle"', '/in/container', 'c'] },
+  ]);
+  assert.deepEqual(hooks.prestart[0]!.args, ['hook', 'a b'], 'the engine config is not modified');
+});
+
+test('hook-exec replaces the top-level bundle of the state and execs the hook with its argv and env', { skip: !existsSync(HOOK_EXEC) && 'dist/hook-exec is not built' }, () => {
+  const state = JSON.stringify({ ociVersion: '1.0.2', id: 'c', status: 'creating', pid: 1, bundle: '/run/rune/c/bundle', annotations: { bundle: 'keep', x: '{"bundle":"}' } });
+  const res = spawnSync(HOOK_EXEC, ['"/engine/b \\"q\\""', '/bin/sh', 'sh', '-c', 'echo "$0 $V"; cat'], { input: state, env: { V: 'v' }, encoding: 'utf8' });
+  assert.equal(res.status, 0, res.stderr);
+  const [first, rest] = [res.stdout.slice(0, res.stdout.indexOf('\n')), res.stdout.slice(res.stdout.indexOf('\n') + 1)];
+  assert.equal(first, 'sh v');
+  assert.deepEqual(JSON.parse(rest), { ...JSON.parse(state), bundle: '/engine/b "q"' });
+});
+
+test('hook-exec passes a state it cannot parse through unchanged, and exits 127 for a missing hook', { skip: !existsSync(HOOK_EXEC) && 'dist/hook-exec is not built' }, () => {
+  const res = spawnSync(HOOK_EXEC, ['"/b"', '/bin/cat'], { input: 'not json', encoding: 'utf8' });
+  assert.equal(res.stdout, 'not json');
+  const missing = spawnSync(HOOK_EXEC, ['"/b"', '/nonexistent/hook'], { input: '{}', encoding: 'utf8' });
+  assert.equal(missing.status, 127);
+  assert.match(missing.stderr, /cannot execute hook \/nonexistent\/hook/);
+});
