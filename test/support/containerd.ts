@@ -1,5 +1,5 @@
 // A private containerd for the e2e tests: its own root, state, sockets and opt dir in a temp dir,
-// the CRI plugin configured as environment.md §3b/§4 found necessary on these hosts, and a "rune"
+// the CRI plugin configured as these hosts need it (docs/kubernetes.md), and a "rune"
 // CRI runtime whose runc shim execs the runtime under test.
 import { createHash } from 'node:crypto';
 import { openSync, closeSync } from 'node:fs';

@@ -236,7 +236,7 @@ export function splitReference(name: string): { repository: string; tag: string 
 }
 
 /**
- * Builds a one-layer busybox image with umoci in `dir` (environment.md §3) and archives the layout.
+ * Builds a one-layer busybox image with umoci in `dir` and archives the layout.
  * The layout's ref annotation carries only the tag, so importers need the repository separately
  * (`ctr images import --base-name <repository>`; `podman load` then `podman tag`).
  */
@@ -282,7 +282,7 @@ export interface PodmanEnvOptions {
 
 /**
  * Writes containers.conf and storage.conf under `tmp/podman` and returns the environment that
- * makes podman use them. The settings are the ones environment.md §3a found necessary here:
+ * makes podman use them. The settings are the ones these hosts need (docs/install.md, docs/troubleshooting.md):
  * cgroupfs (no systemd), file events logger, default_ulimits within the hard limits (no
  * CAP_SYS_RESOURCE), overlay storage under `tmp`, file locks instead of the host-wide shm lock,
  * and the runtime under test as the default runtime (conmon gets it from podman via -r).

@@ -17,7 +17,7 @@ export const ATT_KEY_TYPE_ECDSA_P256 = 2;
 export const TEE_TYPE_SGX = 0x00;
 export const TEE_TYPE_TDX = 0x81;
 /**
- * CBOR tag of an Intel SGX/TDX quote in a TCG DICE evidence extension (reference/attestation.md §1: 60000; SGX
+ * CBOR tag of an Intel SGX/TDX quote in a TCG DICE evidence extension (the C RATS-TLS's private tag 60000, docs/rats-tls.md; SGX
  * and TDX are told apart by the quote header).
  */
 export const INTEL_QUOTE_CBOR_TAG = 60000;

@@ -3,7 +3,7 @@
  * platform TCB level selection, TDX module identity, QE Identity match, and status convergence.
  * References: Intel PCS API v4 "TCB Info" (tcbLevels are sorted from newest to oldest; the first level the
  * platform meets applies), Intel QVL QuoteVerifier (convergeTcbStatusWithQeTcbStatus,
- * convergeTcbStatusWithTdxModuleStatus), reference/attestation.md section 7.
+ * convergeTcbStatusWithTdxModuleStatus), docs/attestation.md "Intel SGX and TDX (DCAP)".
  */
 import type { TcbStatus } from '../claims.ts';
 import { INTEL_ERROR_CODES, intelError } from './codes.ts';

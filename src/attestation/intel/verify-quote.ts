@@ -1,5 +1,5 @@
 /**
- * The DCAP verification shared by SGX and TDX (reference/attestation.md section 7; Intel QVL order where it
+ * The DCAP verification shared by SGX and TDX (Intel DCAP Quote Verification Library order where it
  * matters): PCK chain to a trust anchor, QE report signature by the PCK key, QE report binding of the
  * attestation key, quote signature, collateral signatures, time validity of every input, FMSPC / PCE-ID /
  * TEE of the TCB Info, QE Identity, revocation (PCK CRL, Root CA CRL), TCB levels and status convergence.

@@ -4,7 +4,7 @@
  *
  * sim evidence proves only that a trusted inclavared signed these values: no hardware isolates the enclave,
  * so the host (and anyone with the platform key) can read and forge everything. The claims say so
- * (`extra.insecure = true`); policies reject `tee == 'sim'` unless they allow it explicitly (DESIGN.md).
+ * (`extra.insecure = true`); policies reject `tee == 'sim'` unless they allow it explicitly (docs/evidence-sim.md).
  */
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import type { Claims } from '../claims.ts';

@@ -10,7 +10,7 @@ import { dumpSnpReport } from './dump.ts';
 import { parseSnpReport, SNP_REPORT_SIZE, SNP_REPORT_VERSIONS } from './parse.ts';
 import { verifySnpReport } from './verify.ts';
 
-/** RATS-TLS's private CBOR tag for an AMD SEV-SNP attestation report (reference/attestation.md §1). */
+/** RATS-TLS's private CBOR tag for an AMD SEV-SNP attestation report (the C RATS-TLS's, docs/rats-tls.md). */
 export const SNP_CBOR_TAG = 0x1a7504;
 
 /** The inputs the SNP scheme takes from verifyEvidence() (`options.snp`). */

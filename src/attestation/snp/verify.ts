@@ -1,6 +1,6 @@
 /**
  * Verification of an AMD SEV-SNP attestation report against its VCEK/VLEK and the AMD key hierarchy
- * (reference/attestation.md §8). Pure: the report, the certificates and the verification time are inputs.
+ * (AMD SEV-SNP ABI spec 56860, VCEK spec 57230). Pure: the report, the certificates and the verification time are inputs.
  *
  * Order of checks (the first failure decides the error code):
  *   1. the report parses (ATTEST_ERR_MALFORMED / ATTEST_ERR_UNSUPPORTED_VERSION);
@@ -16,7 +16,7 @@
  *      forged or mismatched report is reported as such whatever the time.
  *
  * Debug: by default a report whose guest policy allows debugging (POLICY bit 19) verifies, with
- * `claims.debug = true`; the verdict belongs to the appraisal policy (DESIGN.md: debug is rejected unless a
+ * `claims.debug = true`; the verdict belongs to the appraisal policy (docs/attestation.md: debug is rejected unless a
  * policy allows it), which also sees the rest of the claims. `rejectDebug: true` is for callers without one.
  */
 import { verify as verifySignature } from 'node:crypto';
