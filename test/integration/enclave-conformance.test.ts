@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { OciConfig } from '../../src/oci/config.ts';
 import { makeBundle, makeBusyboxRootfs } from '../support/busybox.ts';
+import { inclavaredEnv, stopInclavared } from '../support/fixtures.ts';
 import { buildWasm } from '../support/wasm.ts';
 import { hostNode } from '../../src/rune/enclave/bundle.ts';
 import { linuxSys } from '../../src/sys/linux.ts';
@@ -240,21 +241,13 @@ before(async () => {
   work = mkdtempSync(join(tmpdir(), 'enclave-conformance-'));
   // Mapped ids of user namespaces must reach the rootfs and the bundle.
   chmodSync(work, 0o755);
-  process.env.INCLAVARED_ROOT = join(work, 'inclavared');
-  process.env.INCLAVARED_DATA_DIR = join(work, 'inclavared-data');
+  Object.assign(process.env, inclavaredEnv(work));
   root = join(work, 'root');
   wasmModule = await buildWasm('hello');
 });
-after(() => {
+after(async () => {
   for (const id of existsSync(root) ? readdirSync(root) : []) call(['delete', '--force', id]);
-  const pidFile = join(work, 'inclavared', 'inclavared.pid');
-  if (existsSync(pidFile)) {
-    try {
-      process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGTERM');
-    } catch {
-      // already gone
-    }
-  }
+  await stopInclavared(process.env);
   delete process.env.INCLAVARED_ROOT;
   delete process.env.INCLAVARED_DATA_DIR;
   rmSync(work, { recursive: true, force: true });

@@ -10,6 +10,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeBundle, makeBusyboxRootfs } from '../support/busybox.ts';
+import { inclavaredEnv, stopInclavared } from '../support/fixtures.ts';
 import { buildWasm } from '../support/wasm.ts';
 
 const repo = new URL('../..', import.meta.url).pathname;
@@ -60,22 +61,14 @@ before(() => {
   assert.ok(existsSync(RUNE), 'dist/rune is missing: run `npm run build` first');
   work = mkdtempSync(join(tmpdir(), 'rune-enclave-'));
   // rune starts inclavared on demand; keep it (socket, state, platform key) in this test's temp dirs.
-  process.env.INCLAVARED_ROOT = join(work, 'inclavared');
-  process.env.INCLAVARED_DATA_DIR = join(work, 'inclavared-data');
+  Object.assign(process.env, inclavaredEnv(work));
   rootfs = join(work, 'rootfs');
   makeBusyboxRootfs(rootfs);
   root = join(work, 'root');
 });
-after(() => {
+after(async () => {
   for (const id of existsSync(root) ? readdirSync(root) : []) rune(['delete', '--force', id]);
-  const pidFile = join(work, 'inclavared', 'inclavared.pid');
-  if (existsSync(pidFile)) {
-    try {
-      process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGTERM');
-    } catch {
-      // already gone
-    }
-  }
+  await stopInclavared(process.env);
   delete process.env.INCLAVARED_ROOT;
   delete process.env.INCLAVARED_DATA_DIR;
   rmSync(work, { recursive: true, force: true });
