@@ -22,8 +22,10 @@ export const INCLAVARED_ERROR_CODES = Object.freeze({
   NOT_REGISTERED: 'INCLAVARED_ERR_NOT_REGISTERED',
   /** The platform key or certificate cannot be created, read or trusted (e.g. readable by others). */
   PLATFORM_KEY: 'INCLAVARED_ERR_PLATFORM_KEY',
-  /** configfs-tsm failed, is absent, or its provider is not the container's TEE. */
+  /** configfs-tsm is absent or failed. */
   TSM: 'INCLAVARED_ERR_TSM',
+  /** configfs-tsm's provider is not the container's TEE (an snp container on a tdx node). */
+  TSM_PROVIDER: 'INCLAVARED_ERR_TSM_PROVIDER',
   /** Producing evidence took longer than the limit. */
   TIMEOUT: 'INCLAVARED_ERR_TIMEOUT',
   /** The persisted state under ROOT cannot be read or written. */
@@ -41,8 +43,7 @@ export type InclavaredErrorCode = (typeof INCLAVARED_ERROR_CODES)[keyof typeof I
 
 /**
  * The inclavared table: an InclavareError with an inclavared code and that code's class (whose HTTP status
- * the sockets answer with). INCLAVARED_ERR_TSM has two classes, as docs/attestation-socket.md answers it:
- * 503 when configfs-tsm fails (the default), 412 when the node's provider is not the container's TEE.
+ * the sockets answer with, docs/attestation-socket.md).
  */
 export const inclavaredError = defineErrorCodes('INCLAVARED_ERR', {
   INCLAVARED_ERR_BAD_REQUEST: 'invalid-argument',
@@ -53,7 +54,8 @@ export const inclavaredError = defineErrorCodes('INCLAVARED_ERR', {
   INCLAVARED_ERR_ALREADY_REGISTERED: 'already-exists',
   INCLAVARED_ERR_NOT_REGISTERED: 'not-found',
   INCLAVARED_ERR_PLATFORM_KEY: 'failed-precondition',
-  INCLAVARED_ERR_TSM: ['unavailable', 'failed-precondition'],
+  INCLAVARED_ERR_TSM: 'unavailable',
+  INCLAVARED_ERR_TSM_PROVIDER: 'failed-precondition',
   INCLAVARED_ERR_TIMEOUT: 'unavailable',
   INCLAVARED_ERR_STATE: 'internal',
   INCLAVARED_ERR_ALREADY_RUNNING: 'already-exists',

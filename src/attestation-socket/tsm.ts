@@ -15,6 +15,7 @@ import { open, mkdir, rmdir, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { INCLAVARED_ERROR_CODES, inclavaredError } from './codes.ts';
+import { isInclavareError } from '../errors/errors.ts';
 
 /** The file operations configfs-tsm needs. */
 export interface TsmFs {
@@ -86,8 +87,8 @@ export interface TsmReportOptions {
   fs?: TsmFs;
 }
 
-function tsmError(message: string, cause?: unknown, errorClass: 'unavailable' | 'failed-precondition' = 'unavailable'): Error {
-  return inclavaredError(INCLAVARED_ERROR_CODES.TSM, message, { cause, errorClass });
+function tsmError(message: string, cause?: unknown): Error {
+  return inclavaredError(INCLAVARED_ERROR_CODES.TSM, message, { cause });
 }
 
 let sequence = 0;
@@ -108,9 +109,9 @@ function generationOf(bytes: Uint8Array, path: string): number {
 }
 
 /**
- * Gets one report for `inblob` (64 bytes) from configfs-tsm. Throws INCLAVARED_ERR_TSM: unavailable when
- * configfs-tsm fails or keeps being written to by others, failed-precondition when the node's provider
- * is not the TEE asked for.
+ * Gets one report for `inblob` (64 bytes) from configfs-tsm. Throws INCLAVARED_ERR_TSM (unavailable) when
+ * configfs-tsm fails or keeps being written to by others, INCLAVARED_ERR_TSM_PROVIDER (failed-precondition)
+ * when the node's provider is not the TEE asked for.
  */
 export async function requestTsmReport(inblob: Uint8Array, options: TsmReportOptions): Promise<TsmReport> {
   const fs = options.fs ?? nodeTsmFs;
@@ -125,10 +126,9 @@ export async function requestTsmReport(inblob: Uint8Array, options: TsmReportOpt
     try {
       const provider = text(await fs.read(join(dir, 'provider'), MAX_ATTRIBUTE_BYTES));
       if (provider !== TSM_PROVIDERS[options.tee]) {
-        throw tsmError(
+        throw inclavaredError(
+          INCLAVARED_ERROR_CODES.TSM_PROVIDER,
           `Cannot get a ${options.tee} report: configfs-tsm's provider is ${JSON.stringify(provider)}, not ${TSM_PROVIDERS[options.tee]}`,
-          undefined,
-          'failed-precondition',
         );
       }
       const before = generationOf(await fs.read(join(dir, 'generation'), MAX_ATTRIBUTE_BYTES), join(dir, 'generation'));
@@ -139,7 +139,7 @@ export async function requestTsmReport(inblob: Uint8Array, options: TsmReportOpt
       if (outblob.length === 0) throw tsmError(`Cannot get a ${options.tee} report: ${join(dir, 'outblob')} is empty`);
       return { provider, outblob };
     } catch (err) {
-      if ((err as { code?: string })?.code === INCLAVARED_ERROR_CODES.TSM) throw err;
+      if (isInclavareError(err, INCLAVARED_ERROR_CODES.TSM) || isInclavareError(err, INCLAVARED_ERROR_CODES.TSM_PROVIDER)) throw err;
       throw tsmError(`Cannot get a ${options.tee} report through configfs-tsm at ${dir}`, err);
     } finally {
       await fs.rmdir(dir).catch(() => {

@@ -7,7 +7,7 @@
  * unknown evidence, a TEE other than the one the caller asked for, and missing collateral are all errors.
  */
 import type { Claims } from './claims.ts';
-import { InclavareError } from '../errors/errors.ts';
+import { attestError, type AttestErrorCode } from './codes.ts';
 import type { CertificateInput } from './amd/chain.ts';
 import type { IntelCollateral } from './intel/collateral.ts';
 import { detectTee, TEE_SCHEMES, TEE_TYPES, type TeeType } from './registry.ts';
@@ -28,7 +28,7 @@ export const EVIDENCE_ERROR_CODES = Object.freeze({
   COLLATERAL_MISSING: 'ATTEST_ERR_COLLATERAL_MISSING',
   /** Only with `rejectDebug: true`: the evidence comes from a debug enclave / TD / guest. */
   DEBUG: 'ATTEST_ERR_DEBUG',
-} as const);
+} as const satisfies Record<string, AttestErrorCode>);
 
 /** What verifyEvidence() may be told about the TEE: one of them, or 'auto' (detect from the bytes). */
 export type TeeSelector = TeeType | 'auto';
@@ -145,16 +145,15 @@ export const TEE_REGISTRY: Readonly<Record<TeeType, TeeRegistryEntry>> = Object.
  */
 export function verifyEvidence(bytes: Uint8Array, options: VerifyEvidenceOptions): Claims {
   if (!(options?.at instanceof Date) || Number.isNaN(options.at.getTime())) {
-    throw new InclavareError(EVIDENCE_ERROR_CODES.MALFORMED, 'invalid-argument', 'Cannot verify evidence: `at` is not a valid Date');
+    throw attestError(EVIDENCE_ERROR_CODES.MALFORMED, 'Cannot verify evidence: `at` is not a valid Date');
   }
   if (!(bytes instanceof Uint8Array)) {
-    throw new InclavareError(EVIDENCE_ERROR_CODES.MALFORMED, 'invalid-argument', 'Cannot verify evidence: expected the evidence as bytes');
+    throw attestError(EVIDENCE_ERROR_CODES.MALFORMED, 'Cannot verify evidence: expected the evidence as bytes');
   }
   const wanted = options.tee ?? 'auto';
   if (wanted !== 'auto' && !Object.hasOwn(TEE_SCHEMES, wanted)) {
-    throw new InclavareError(
+    throw attestError(
       EVIDENCE_ERROR_CODES.MALFORMED,
-      'invalid-argument',
       `Cannot verify evidence: unknown TEE "${String(wanted)}" (known: ${TEE_TYPES.join(', ')}, auto)`,
     );
   }
@@ -162,9 +161,8 @@ export function verifyEvidence(bytes: Uint8Array, options: VerifyEvidenceOptions
   let tee: TeeType;
   if (wanted === 'auto') {
     if (detected === null) {
-      throw new InclavareError(
+      throw attestError(
         EVIDENCE_ERROR_CODES.UNKNOWN_TEE,
-        'invalid-argument',
         `Cannot verify evidence: ${bytes.length} bytes that are no known evidence format (${TEE_TYPES.join(', ')})`,
       );
     }
@@ -173,9 +171,8 @@ export function verifyEvidence(bytes: Uint8Array, options: VerifyEvidenceOptions
     // A recognizably different format is a mismatch; unrecognizable bytes go to the asked-for verifier, whose
     // parser says precisely what is wrong with them.
     if (detected !== null && detected !== wanted) {
-      throw new InclavareError(
+      throw attestError(
         EVIDENCE_ERROR_CODES.TEE_MISMATCH,
-        'invalid-argument',
         `Cannot verify ${wanted} evidence: these bytes are ${detected} evidence`,
         { details: { expected: wanted, detected } },
       );
@@ -184,7 +181,7 @@ export function verifyEvidence(bytes: Uint8Array, options: VerifyEvidenceOptions
   }
   const claims = (TEE_SCHEMES[tee] as TeeScheme).verify(bytes, schemeInput(tee, options));
   if (options.rejectDebug === true && claims.debug) {
-    throw new InclavareError(EVIDENCE_ERROR_CODES.DEBUG, 'verification-failed', `Cannot accept ${tee} evidence: it comes from a debug-mode TEE`);
+    throw attestError(EVIDENCE_ERROR_CODES.DEBUG, `Cannot accept ${tee} evidence: it comes from a debug-mode TEE`);
   }
   return claims;
 }

@@ -4,7 +4,7 @@
  * complete runtime on its own (RUNE_FAST_PATH=0 sends every call here).
  */
 import { Command, Option } from 'commander';
-import { InclavareError } from '../errors/errors.ts';
+import { runeError } from '../rune/codes.ts';
 import { runProgram, type SetResult } from './run-program.ts';
 import { captureBackend, findBackend, type BackendGlobals } from '../rune/backend.ts';
 import { attest } from '../rune/commands/attest.ts';
@@ -207,7 +207,7 @@ function buildProgram(argv: string[], split: SplitArgv, setResult: SetResult): C
     .passThroughOptions()
     .action((id: string, command: string[], o: { process?: string; preserveFds?: string }) => {
       if (o.process === undefined && command.length === 0) {
-        throw new InclavareError('RUNE_ERR_USAGE', 'invalid-argument', 'Cannot exec: give a command after the container id, or --process FILE');
+        throw runeError('RUNE_ERR_USAGE', 'Cannot exec: give a command after the container id, or --process FILE');
       }
       setResult(exec({ id, raw: raw(), preserveFds: o.preserveFds, command, processFile: o.process }, context()));
     });

@@ -87,23 +87,12 @@ export function describeError(err: unknown): string {
   return parts.join(': ').replace(/\s*\n\s*/g, ' ');
 }
 
-/**
- * The class(es) one code may have in its area's table: one class, or a list whose first entry is the default
- * and whose others a call site must choose explicitly (`{ errorClass }`). A list is for codes whose protocol
- * answer already differs by case (INCLAVARED_ERR_TSM: 503 or 412); new codes take one class.
- */
-export type ErrorClassSpec = ErrorClass | readonly [ErrorClass, ...ErrorClass[]];
-
-/** An area's table: every code starts with the area's prefix (`RATS_TLS_ERR` → `RATS_TLS_ERR_*`). */
-export type ErrorCodeTable<Prefix extends string> = Readonly<Record<`${Prefix}_${string}`, ErrorClassSpec>>;
-
-/** The options of an area's factory for code `C` of table `T`: a class only where the table lists several. */
-export type ErrorFactoryOptions<S> = InclavareErrorOptions &
-  (S extends readonly ErrorClass[] ? { errorClass?: S[number] } : { errorClass?: never });
+/** An area's table: every code starts with the area's prefix (`RATS_TLS_ERR` → `RATS_TLS_ERR_*`), one class each. */
+export type ErrorCodeTable<Prefix extends string> = Readonly<Record<`${Prefix}_${string}`, ErrorClass>>;
 
 /** Builds the InclavareError for a code of one table; the class comes from the table. */
-export interface ErrorFactory<T extends Readonly<Record<string, ErrorClassSpec>>> {
-  <C extends keyof T & string>(code: C, message: string, options?: ErrorFactoryOptions<T[C]>): InclavareError;
+export interface ErrorFactory<T extends Readonly<Record<string, ErrorClass>>> {
+  (code: keyof T & string, message: string, options?: InclavareErrorOptions): InclavareError;
   /** The area's prefix, e.g. `RATS_TLS_ERR`. */
   readonly prefix: string;
   /** The area's table as declared. */
@@ -113,34 +102,27 @@ export interface ErrorFactory<T extends Readonly<Record<string, ErrorClassSpec>>
 /** One registered table (see {@link errorCodeTables}). */
 export interface RegisteredErrorTable {
   prefix: string;
-  table: Readonly<Record<string, ErrorClassSpec>>;
+  table: Readonly<Record<string, ErrorClass>>;
 }
 
 const TABLES: RegisteredErrorTable[] = [];
 
-/** The classes a spec allows, default first. */
-export function errorClassesOf(spec: ErrorClassSpec): readonly ErrorClass[] {
-  return typeof spec === 'string' ? [spec] : spec;
-}
-
 /**
  * Declares an area's error codes once and returns its factory:
  * `const ratsTlsError = defineErrorCodes('RATS_TLS_ERR', { RATS_TLS_ERR_MALFORMED: 'verification-failed' })`,
- * then `throw ratsTlsError('RATS_TLS_ERR_MALFORMED', 'Cannot ...', { cause })`. A code outside the table, or
- * a table code without the prefix, is a type error. Every table is registered ({@link errorCodeTables}).
+ * then `throw ratsTlsError('RATS_TLS_ERR_MALFORMED', 'Cannot ...', { cause })`. The code decides the class: a
+ * case that needs another class is another code. A code outside the table, or a table code without the
+ * prefix, is a type error. Every table is registered ({@link errorCodeTables}).
  */
 export function defineErrorCodes<const Prefix extends string, const T extends ErrorCodeTable<Prefix>>(
   prefix: Prefix,
   table: T & Record<Exclude<keyof T, `${Prefix}_${string}`>, never>,
 ): ErrorFactory<T> {
   const frozen = Object.freeze({ ...table }) as T;
-  const factory = <C extends keyof T & string>(code: C, message: string, options: ErrorFactoryOptions<T[C]> = {} as ErrorFactoryOptions<T[C]>): InclavareError => {
-    const spec = frozen[code] as ErrorClassSpec | undefined;
-    if (spec === undefined) throw new TypeError(`${code} is not in the ${prefix} error table`);
-    const allowed = errorClassesOf(spec);
-    const { errorClass, ...rest } = options as InclavareErrorOptions & { errorClass?: ErrorClass };
-    if (errorClass !== undefined && !allowed.includes(errorClass)) throw new TypeError(`${code} cannot have the class ${errorClass} (table: ${allowed.join(', ')})`);
-    return new InclavareError(code, errorClass ?? allowed[0]!, message, rest);
+  const factory = (code: keyof T & string, message: string, options: InclavareErrorOptions = {}): InclavareError => {
+    const errorClass = frozen[code] as ErrorClass | undefined;
+    if (errorClass === undefined) throw new TypeError(`${code} is not in the ${prefix} error table`);
+    return new InclavareError(code, errorClass, message, options);
   };
   TABLES.push({ prefix, table: frozen });
   return Object.assign(factory, { prefix, table: frozen }) as ErrorFactory<T>;
@@ -151,11 +133,11 @@ export function errorCodeTables(): readonly RegisteredErrorTable[] {
   return [...TABLES];
 }
 
-/** The default class of a registered code; undefined for a code no loaded table declares. */
+/** The class of a registered code; undefined for a code no loaded table declares. */
 export function errorClassOfCode(code: string): ErrorClass | undefined {
   for (const { table } of TABLES) {
-    const spec = table[code];
-    if (spec !== undefined) return errorClassesOf(spec)[0];
+    const errorClass = table[code];
+    if (errorClass !== undefined) return errorClass;
   }
   return undefined;
 }

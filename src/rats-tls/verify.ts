@@ -10,9 +10,10 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Claims, TeeType } from '../attestation/claims.ts';
+import { attestError } from '../attestation/codes.ts';
 import type { IntelCollateral } from '../attestation/intel/collateral.ts';
 import { detectTee, teeOptionsOf, verifyEvidence, type VerifyEvidenceOptions } from '../attestation/verify-evidence.ts';
-import { InclavareError, isInclavareError } from '../errors/errors.ts';
+import { isInclavareError, type InclavareError } from '../errors/errors.ts';
 import { verifyCertificateSignature } from '../x509/certificate.ts';
 import type { CertificateClaims } from './cbor.ts';
 import { RATS_TLS_ERROR_CODES, ratsTlsError } from './codes.ts';
@@ -210,7 +211,7 @@ export function verifyAttestedCertificate(
     try {
       claims = verifyEvidence(cert.evidence, { ...evidenceOptions, tee: detected, at: options.at });
     } catch (err) {
-      evidenceError = isInclavareError(err) ? err : new InclavareError('ATTEST_ERR_INTERNAL', 'internal', 'Cannot verify evidence', { cause: err });
+      evidenceError = isInclavareError(err) ? err : attestError('ATTEST_ERR_INTERNAL', 'Cannot verify evidence', { cause: err });
       errors.push(ratsTlsError(RATS_TLS_ERROR_CODES.EVIDENCE_REJECTED, 'Cannot trust the certificate: its evidence does not verify', { cause: evidenceError }));
     }
   }

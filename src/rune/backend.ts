@@ -4,7 +4,7 @@
  * so every flag an engine passes reaches it unchanged, and its error messages reach the user intact.
  */
 import { delimiter, join } from 'node:path';
-import { InclavareError } from '../errors/errors.ts';
+import { runeError } from './codes.ts';
 import type { Sys } from '../sys/sys.ts';
 
 const USUAL_LOCATIONS = ['/usr/local/sbin/runc', '/usr/sbin/runc', '/usr/bin/runc'];
@@ -18,9 +18,8 @@ export function findBackend(sys: Sys, flagValue: string | undefined): string {
   const explicit = flagValue ?? (env.RUNE_BACKEND || undefined);
   if (explicit !== undefined) {
     if (sys.isExecutable(explicit)) return explicit;
-    throw new InclavareError(
+    throw runeError(
       'RUNE_ERR_BACKEND_MISSING',
-      'failed-precondition',
       `Cannot use backend runtime ${explicit}: it does not exist or is not executable; install runc or point --backend / RUNE_BACKEND at a runc-compatible runtime`,
     );
   }
@@ -28,9 +27,8 @@ export function findBackend(sys: Sys, flagValue: string | undefined): string {
     if (dir.startsWith('/') && sys.isExecutable(join(dir, 'runc'))) return join(dir, 'runc');
   }
   for (const path of USUAL_LOCATIONS) if (sys.isExecutable(path)) return path;
-  throw new InclavareError(
+  throw runeError(
     'RUNE_ERR_BACKEND_MISSING',
-    'failed-precondition',
     'Cannot find the backend runtime runc on PATH or in /usr/local/sbin, /usr/sbin, /usr/bin; install runc (apt-get install runc) or set RUNE_BACKEND',
   );
 }
@@ -85,7 +83,7 @@ export async function runBackend(sys: Sys, backend: string, args: string[], opti
 export function captureBackend(sys: Sys, backend: string, args: string[]): { status: number; stdout: string; stderr: string } {
   const res = sys.capture(backend, args);
   if (res.error) {
-    throw new InclavareError('RUNE_ERR_BACKEND', 'unavailable', `Cannot run the backend runtime ${backend}`, {
+    throw runeError('RUNE_ERR_BACKEND_EXEC', `Cannot run the backend runtime ${backend}`, {
       cause: res.error,
     });
   }

@@ -6,7 +6,7 @@
  *     ROOT/ID/enclave.json  enclave metadata; present only for enclave containers
  */
 import { join } from 'node:path';
-import { InclavareError } from '../errors/errors.ts';
+import { runeError } from './codes.ts';
 import type { Sys } from '../sys/sys.ts';
 
 /** runc's default is /run/runc; rune's is /run/rune. */
@@ -18,9 +18,8 @@ const ID_PATTERN = /^[\w+.-]+$/;
 /** Throws RUNE_ERR_INVALID_ID unless `id` is a container id runc would accept. */
 export function validateId(id: string): void {
   if (!ID_PATTERN.test(id) || id === '.' || id === '..' || id.length > 1024) {
-    throw new InclavareError(
+    throw runeError(
       'RUNE_ERR_INVALID_ID',
-      'invalid-argument',
       `Invalid container id ${JSON.stringify(id)}: use letters, digits and _ + - . only`,
     );
   }
@@ -55,13 +54,12 @@ export function claimContainer(sys: Sys, root: string, id: string): ContainerPat
     sys.mkdir(paths.dir, { mode: 0o700 });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new InclavareError(
+      throw runeError(
         'RUNE_ERR_ALREADY_EXISTS',
-        'already-exists',
         `Cannot create container ${JSON.stringify(id)}: a container with this id already exists under ${root}; delete it first or choose another id`,
       );
     }
-    throw new InclavareError('RUNE_ERR_STATE', 'internal', `Cannot create state directory ${paths.dir}`, { cause: err });
+    throw runeError('RUNE_ERR_STATE', `Cannot create state directory ${paths.dir}`, { cause: err });
   }
   return paths;
 }
@@ -77,9 +75,8 @@ export function findContainer(sys: Sys, root: string, id: string): ContainerPath
     isDir = false;
   }
   if (!isDir) {
-    throw new InclavareError(
+    throw runeError(
       'RUNE_ERR_NOT_FOUND',
-      'not-found',
       `container ${JSON.stringify(id)} does not exist under ${root}`,
     );
   }

@@ -6,7 +6,7 @@
 import type { TeeType } from '../attestation/claims.ts';
 import { TEE_SCHEMES } from '../attestation/registry.ts';
 import { detectTee, EVIDENCE_ERROR_CODES } from '../attestation/verify-evidence.ts';
-import { InclavareError } from '../errors/errors.ts';
+import { attestError } from '../attestation/codes.ts';
 import { errorLine, EXIT, exitCodeOf, readInputFile, toJsonValue, type CommandResult } from './io.ts';
 
 /** The flags of `tee-tools dump`. */
@@ -27,7 +27,7 @@ export interface EvidenceDump {
 export function dumpEvidence(bytes: Uint8Array): EvidenceDump {
   const tee = detectTee(bytes);
   if (tee === null) {
-    throw new InclavareError(EVIDENCE_ERROR_CODES.UNKNOWN_TEE, 'invalid-argument', `Cannot dump evidence: ${bytes.length} bytes that are no known evidence format`);
+    throw attestError(EVIDENCE_ERROR_CODES.UNKNOWN_TEE, `Cannot dump evidence: ${bytes.length} bytes that are no known evidence format`);
   }
   const d = TEE_SCHEMES[tee].dump(bytes);
   return { tee, format: d.format, verified: false, fields: toJsonValue(d.fields) as Record<string, unknown> };

@@ -1,7 +1,11 @@
 /**
- * The stable error codes the AMD SEV-SNP parser and verifier throw (always as InclavareError). Callers and
- * tests match on these codes, never on messages.
+ * The stable error codes the AMD SEV-SNP parser and verifier throw (always as InclavareError), and their
+ * factory. Callers and tests match on these codes, never on messages. Each code's class is in the ATTEST_ERR
+ * table (../codes.ts).
  */
+import type { InclavareError, InclavareErrorOptions } from '../../errors/errors.ts';
+import { attestError, type AttestErrorCode } from '../codes.ts';
+
 export const AMD_ERROR_CODES = Object.freeze({
   /** The report, a certificate or a PEM bundle cannot be decoded (truncated, wrong size, garbage). */
   MALFORMED: 'ATTEST_ERR_MALFORMED',
@@ -23,7 +27,10 @@ export const AMD_ERROR_CODES = Object.freeze({
   COLLATERAL_EXPIRED: 'ATTEST_ERR_COLLATERAL_EXPIRED',
   /** No VCEK/VLEK was given, or no ASK/ASVK for the leaf's issuer is available. */
   COLLATERAL_MISSING: 'ATTEST_ERR_COLLATERAL_MISSING',
-} as const);
+} as const satisfies Record<string, AttestErrorCode>);
 
 /** One of {@link AMD_ERROR_CODES}. */
 export type AmdErrorCode = (typeof AMD_ERROR_CODES)[keyof typeof AMD_ERROR_CODES];
+
+/** Builds the InclavareError for an AMD code with that code's class (the ATTEST_ERR table). */
+export const amdError: (code: AmdErrorCode, message: string, options?: InclavareErrorOptions) => InclavareError = attestError;

@@ -5,8 +5,8 @@
  * for Milan/Genoa, 8 bytes for Turin), not DER-wrapped, as AMD's KDS issues it.
  */
 import { AsnConvert, AsnProp, AsnPropTypes, AsnType, AsnTypeTypes } from '@peculiar/asn1-schema';
-import { InclavareError } from '../../errors/errors.ts';
-import { AMD_ERROR_CODES } from './codes.ts';
+import type { InclavareError } from '../../errors/errors.ts';
+import { AMD_ERROR_CODES, amdError } from './codes.ts';
 import type { AmdCertificate } from './certificate.ts';
 
 /** AMD's OIDs under 1.3.6.1.4.1.3704 (AMD). */
@@ -58,9 +58,8 @@ AsnType({ type: AsnTypeTypes.Choice })(AsnIa5Value);
 AsnProp({ type: AsnPropTypes.IA5String })(AsnIa5Value.prototype, 'value');
 
 function badExtension(name: string, cause?: unknown): InclavareError {
-  return new InclavareError(
+  return amdError(
     AMD_ERROR_CODES.CERT_CHAIN,
-    'verification-failed',
     `Cannot verify SNP report: the VCEK/VLEK extension ${name} cannot be decoded`,
     { cause, details: { extension: name } },
   );

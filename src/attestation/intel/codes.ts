@@ -1,8 +1,10 @@
 /**
- * Stable error codes of the Intel DCAP verifiers (sgx, tdx and the shared intel/ code), and the two helpers
- * that build the errors. Codes are the API: tests and callers match on them.
+ * The error codes the Intel DCAP verifiers (sgx, tdx and the shared intel/ code) throw, and their factory.
+ * Codes are the API: tests and callers match on them. Each code's class is in the ATTEST_ERR table
+ * (../codes.ts).
  */
-import { InclavareError, type ErrorClass } from '../../errors/errors.ts';
+import type { InclavareError, InclavareErrorOptions } from '../../errors/errors.ts';
+import { attestError, type AttestErrorCode } from '../codes.ts';
 
 /** Every code the Intel DCAP quote parser, collateral loader/fetcher and verifiers throw. */
 export const INTEL_ERROR_CODES = {
@@ -48,24 +50,10 @@ export const INTEL_ERROR_CODES = {
   COLLATERAL_FETCH: 'ATTEST_ERR_COLLATERAL_FETCH',
   /** The TDX module (MRSIGNERSEAM, SEAM attributes, module identity) does not match the TCB Info. */
   TDX_MODULE: 'ATTEST_ERR_TDX_MODULE',
-} as const;
+} as const satisfies Record<string, AttestErrorCode>;
 
 /** One of {@link INTEL_ERROR_CODES}. */
 export type IntelErrorCode = (typeof INTEL_ERROR_CODES)[keyof typeof INTEL_ERROR_CODES];
 
-const CLASS_OF: Partial<Record<IntelErrorCode, ErrorClass>> = {
-  ATTEST_ERR_MALFORMED: 'invalid-argument',
-  ATTEST_ERR_UNSUPPORTED_VERSION: 'invalid-argument',
-  ATTEST_ERR_TEE_MISMATCH: 'invalid-argument',
-  ATTEST_ERR_COLLATERAL_MALFORMED: 'invalid-argument',
-  ATTEST_ERR_COLLATERAL_FETCH: 'unavailable',
-};
-
-/** Builds the InclavareError for `code` with the error class that code belongs to. */
-export function intelError(
-  code: IntelErrorCode,
-  message: string,
-  options: { cause?: unknown; details?: Record<string, unknown> } = {},
-): InclavareError {
-  return new InclavareError(code, CLASS_OF[code] ?? 'verification-failed', message, options);
-}
+/** Builds the InclavareError for an Intel code with that code's class (the ATTEST_ERR table). */
+export const intelError: (code: IntelErrorCode, message: string, options?: InclavareErrorOptions) => InclavareError = attestError;

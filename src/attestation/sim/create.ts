@@ -3,8 +3,8 @@
  * The format is the contract in docs/evidence-sim.md.
  */
 import { createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
-import { InclavareError } from '../../errors/errors.ts';
-import { SIM_ERROR_CODES } from './codes.ts';
+import type { InclavareError } from '../../errors/errors.ts';
+import { SIM_ERROR_CODES, simError } from './codes.ts';
 import {
   SIM_EVIDENCE_SIZE,
   SIM_FLAG_DEBUG,
@@ -31,7 +31,7 @@ export interface CreateSimEvidenceOptions {
 }
 
 function invalid(message: string, cause?: unknown): InclavareError {
-  return new InclavareError(SIM_ERROR_CODES.MALFORMED, 'invalid-argument', message, { cause });
+  return simError(SIM_ERROR_CODES.MALFORMED, message, { cause });
 }
 
 function privateKeyOf(input: CreateSimEvidenceOptions['platformKey']): KeyObject {

@@ -3,8 +3,8 @@
  * key. The format is the contract in docs/evidence-sim.md; the offsets below are its table. Pure.
  */
 import { createPublicKey } from 'node:crypto';
-import { InclavareError } from '../../errors/errors.ts';
-import { SIM_ERROR_CODES } from './codes.ts';
+import type { InclavareError } from '../../errors/errors.ts';
+import { SIM_ERROR_CODES, simError } from './codes.ts';
 
 /** "INCLSIM1" in ASCII: identifies the format (and separates its signatures from any other use of the key). */
 export const SIM_MAGIC: Uint8Array = Uint8Array.from(Buffer.from('INCLSIM1', 'ascii'));
@@ -57,7 +57,7 @@ export interface SimEvidence {
 }
 
 function malformed(message: string, details?: Record<string, unknown>): InclavareError {
-  return new InclavareError(SIM_ERROR_CODES.MALFORMED, 'invalid-argument', message, { details });
+  return simError(SIM_ERROR_CODES.MALFORMED, message, { details });
 }
 
 /** The largest timestamp a Date can hold (ECMAScript time values are at most 8.64e15 ms). */
@@ -80,9 +80,8 @@ export function parseSimEvidence(bytes: Uint8Array): SimEvidence {
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const version = view.getUint16(O.version, false);
   if (version !== SIM_VERSION) {
-    throw new InclavareError(
+    throw simError(
       SIM_ERROR_CODES.UNSUPPORTED_VERSION,
-      'invalid-argument',
       `Cannot parse sim evidence: format version ${version} is not supported (supported: ${SIM_VERSION})`,
       { details: { version } },
     );

@@ -8,9 +8,9 @@
  */
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import type { Claims } from '../claims.ts';
-import { InclavareError } from '../../errors/errors.ts';
+import type { InclavareError } from '../../errors/errors.ts';
 import { simClaims } from './claims.ts';
-import { SIM_ERROR_CODES } from './codes.ts';
+import { SIM_ERROR_CODES, simError, type SimErrorCode } from './codes.ts';
 import { parseSimEvidence } from './parse.ts';
 
 /** Inputs of verifySimEvidence(). */
@@ -32,12 +32,12 @@ export const SIM_DEFAULT_MAX_FUTURE_SKEW_MS = 60_000;
 
 export { SIM_INSECURE_NOTE } from './claims.ts';
 
-function fail(code: string, message: string, details?: Record<string, unknown>): InclavareError {
-  return new InclavareError(code, 'verification-failed', message, { details });
+function fail(code: SimErrorCode, message: string, details?: Record<string, unknown>): InclavareError {
+  return simError(code, message, { details });
 }
 
 function invalid(message: string, cause?: unknown): InclavareError {
-  return new InclavareError(SIM_ERROR_CODES.MALFORMED, 'invalid-argument', message, { cause });
+  return simError(SIM_ERROR_CODES.MALFORMED, message, { cause });
 }
 
 function spkiOf(key: KeyObject | Uint8Array | string, index: number): Buffer {

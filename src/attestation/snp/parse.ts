@@ -6,8 +6,8 @@
  * 1.55.31 on public clouds; AMD has not published it, its public fields are those of v3) and 5 (adds
  * LAUNCH_MIT_VECTOR/CURRENT_MIT_VECTOR at 0x1F8/0x200, ABI 1.58). Every version is 1184 (0x4A0) bytes.
  */
-import { InclavareError } from '../../errors/errors.ts';
-import { AMD_ERROR_CODES } from '../amd/codes.ts';
+import type { InclavareError } from '../../errors/errors.ts';
+import { AMD_ERROR_CODES, amdError } from '../amd/codes.ts';
 import { productFromCpuid, type AmdProduct } from '../amd/product.ts';
 import { decodeTcb, tcbLayoutFor, type SnpTcb } from '../amd/tcb.ts';
 
@@ -122,7 +122,7 @@ export interface SnpReport {
 }
 
 function malformed(message: string, details?: Record<string, unknown>): InclavareError {
-  return new InclavareError(AMD_ERROR_CODES.MALFORMED, 'invalid-argument', message, { details });
+  return amdError(AMD_ERROR_CODES.MALFORMED, message, { details });
 }
 
 function u64le(bytes: Uint8Array, offset: number): bigint {
@@ -198,9 +198,8 @@ export function parseSnpReport(bytes: Uint8Array): SnpReport {
 
   const version = view.getUint32(0x000, true);
   if (!SNP_REPORT_VERSIONS.includes(version)) {
-    throw new InclavareError(
+    throw amdError(
       AMD_ERROR_CODES.UNSUPPORTED_VERSION,
-      'invalid-argument',
       `Cannot parse SNP report: version ${version} is not supported (supported: ${SNP_REPORT_VERSIONS.join(', ')})`,
       { details: { version } },
     );

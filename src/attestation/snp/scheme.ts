@@ -2,9 +2,8 @@
  * The SNP scheme, as the registry (../registry.ts) lists it: AMD SEV-SNP ATTESTATION_REPORTs (1184 bytes,
  * version 2-5), verified with the VCEK/VLEK that signed them and the AMD chain.
  */
-import { InclavareError } from '../../errors/errors.ts';
 import type { CertificateInput } from '../amd/chain.ts';
-import { AMD_ERROR_CODES } from '../amd/codes.ts';
+import { AMD_ERROR_CODES, amdError } from '../amd/codes.ts';
 import type { TeeScheme } from '../scheme.ts';
 import { dumpSnpReport } from './dump.ts';
 import { parseSnpReport, SNP_REPORT_SIZE, SNP_REPORT_VERSIONS } from './parse.ts';
@@ -34,7 +33,7 @@ export const SNP_SCHEME: TeeScheme<SnpEvidenceOptions> = Object.freeze({
   cborTag: SNP_CBOR_TAG,
   verify: (bytes: Uint8Array, o: SnpEvidenceOptions & { at: Date }) => {
     if (o.vcek === undefined) {
-      throw new InclavareError(AMD_ERROR_CODES.COLLATERAL_MISSING, 'verification-failed', 'Cannot verify SNP report: no VCEK/VLEK was given');
+      throw amdError(AMD_ERROR_CODES.COLLATERAL_MISSING, 'Cannot verify SNP report: no VCEK/VLEK was given');
     }
     return verifySnpReport(bytes, {
       vcek: o.vcek,

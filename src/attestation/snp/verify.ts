@@ -21,9 +21,9 @@
  */
 import { verify as verifySignature } from 'node:crypto';
 import type { Claims } from '../claims.ts';
-import { InclavareError } from '../../errors/errors.ts';
+import type { InclavareError } from '../../errors/errors.ts';
 import { checkChainValidity, verifyAmdChain, type AmdChain, type CertificateInput } from '../amd/chain.ts';
-import { AMD_ERROR_CODES } from '../amd/codes.ts';
+import { AMD_ERROR_CODES, amdError, type AmdErrorCode } from '../amd/codes.ts';
 import { productFromName, type AmdProduct } from '../amd/product.ts';
 import { decodeTcb, tcbLayoutFor, type SnpTcb } from '../amd/tcb.ts';
 import { parseAmdKeyExtensions, type AmdKeyExtensions } from '../amd/vcek-extensions.ts';
@@ -44,8 +44,8 @@ export interface SnpVerifyOptions {
   rejectDebug?: boolean;
 }
 
-function fail(code: string, message: string, details?: Record<string, unknown>): InclavareError {
-  return new InclavareError(code, 'verification-failed', message, { details });
+function fail(code: AmdErrorCode, message: string, details?: Record<string, unknown>): InclavareError {
+  return amdError(code, message, { details });
 }
 
 function hex(bytes: Uint8Array): string {
@@ -177,7 +177,7 @@ function checkChipId(report: SnpReport, chain: AmdChain, ext: AmdKeyExtensions):
  */
 export function verifySnpReport(report: Uint8Array | SnpReport, options: SnpVerifyOptions): Claims {
   if (!(options?.at instanceof Date) || Number.isNaN(options.at.getTime())) {
-    throw new InclavareError(AMD_ERROR_CODES.MALFORMED, 'invalid-argument', 'Cannot verify SNP report: `at` is not a valid Date');
+    throw amdError(AMD_ERROR_CODES.MALFORMED, 'Cannot verify SNP report: `at` is not a valid Date');
   }
   // Always re-parse from the bytes: the signature covers bytes, and a caller-built record could disagree.
   const parsed = parseSnpReport(report instanceof Uint8Array ? report : report?.raw);

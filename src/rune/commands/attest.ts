@@ -4,7 +4,7 @@
  * socket, exactly as the workload inside would, so the evidence binds the container's measurement and the
  * report data asked for. `tee-tools verify FILE --tee sim --trust-anchor <inclavared platform-cert>` checks it.
  */
-import { InclavareError } from '../../errors/errors.ts';
+import { runeError } from '../codes.ts';
 import { requestEvidence } from '../../attestation-socket/client.ts';
 import type { RuneContext } from '../context.ts';
 import { hostAttestationSocket } from '../enclave/attestation.ts';
@@ -23,7 +23,7 @@ export interface AttestArgs {
 export function parseReportData(hex: string | undefined): Buffer {
   if (hex === undefined || hex === '') return Buffer.alloc(0);
   if (!/^([0-9a-fA-F]{2}){1,64}$/.test(hex)) {
-    throw new InclavareError('RUNE_ERR_USAGE', 'invalid-argument', `Invalid --report-data ${JSON.stringify(hex)}: give 1 to 64 bytes as hex`);
+    throw runeError('RUNE_ERR_USAGE', `Invalid --report-data ${JSON.stringify(hex)}: give 1 to 64 bytes as hex`);
   }
   return Buffer.from(hex, 'hex');
 }
@@ -34,9 +34,8 @@ export async function attest(args: AttestArgs, ctx: RuneContext): Promise<number
   const paths = findContainer(ctx.sys, ctx.root, args.id);
   const socket = isEnclaveContainer(ctx.sys, paths) ? hostAttestationSocket(ctx.sys, paths) : undefined;
   if (socket === undefined) {
-    throw new InclavareError(
+    throw runeError(
       'RUNE_ERR_NOT_ATTESTABLE',
-      'failed-precondition',
       `Cannot attest container ${JSON.stringify(args.id)}: it is not an enclave container with an attestation socket (set ENCLAVE_TYPE=sim, tdx or snp)`,
     );
   }

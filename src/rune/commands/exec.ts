@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { InclavareError } from '../../errors/errors.ts';
+import { runeError } from '../codes.ts';
 import { extraFds, forwardToBackend, type CommandArgs, type RuneContext } from '../context.ts';
 import { cachedHostNode, initCommand } from '../enclave/bundle.ts';
 import { findContainer, isEnclaveContainer } from '../state.ts';
@@ -28,7 +28,7 @@ export async function exec(args: CommandArgs & { preserveFds?: string | undefine
       try {
         spec = JSON.parse(sys.readFile(args.processFile).toString('utf8')) as { args?: string[] };
       } catch (err) {
-        throw new InclavareError('RUNE_ERR_USAGE', 'invalid-argument', `Cannot read the process file ${args.processFile}`, { cause: err });
+        throw runeError('RUNE_ERR_USAGE', `Cannot read the process file ${args.processFile}`, { cause: err });
       }
       const rewritten = join(paths.dir, `exec-${randomBytes(6).toString('hex')}.json`);
       sys.writeFileAtomic(rewritten, JSON.stringify({ ...spec, args: runeletCommand(sys, spec.args ?? [], ctx.root) }), { mode: 0o600 });

@@ -1,5 +1,5 @@
 /** `rune kill [--all] ID [SIGNAL]`: the signal (name with or without SIG, or number; default TERM) goes to the backend. */
-import { InclavareError } from '../../errors/errors.ts';
+import { runeError } from '../codes.ts';
 import { constants } from 'node:os';
 import { forwardToBackend, type CommandArgs, type RuneContext } from '../context.ts';
 
@@ -13,7 +13,7 @@ export function parseSignal(signal: string): number {
     const n = (constants.signals as Record<string, number>)[name];
     if (n !== undefined) return n;
   }
-  throw new InclavareError('RUNE_ERR_INVALID_SIGNAL', 'invalid-argument', `Invalid signal ${JSON.stringify(signal)}: use a name such as TERM or KILL, or a number`);
+  throw runeError('RUNE_ERR_INVALID_SIGNAL', `Invalid signal ${JSON.stringify(signal)}: use a name such as TERM or KILL, or a number`);
 }
 
 /** Sends a signal to a container's process (or all its processes with --all). Returns the exit status. */

@@ -3,7 +3,7 @@
  * container's live state. Output is runc's: a tab-aligned table, a JSON array (`null` when empty, as runc
  * prints it), or ids only.
  */
-import { InclavareError } from '../../errors/errors.ts';
+import { runeError } from '../codes.ts';
 import { captureBackend, findBackend } from '../backend.ts';
 import type { RuneContext } from '../context.ts';
 import { patchEnclaveState } from '../enclave/lifecycle.ts';
@@ -29,7 +29,7 @@ export function listContainers(ctx: RuneContext): ListedContainer[] {
     ids = ctx.sys.readDir(ctx.root).filter((d) => d.type === 'directory').map((d) => d.name).sort();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw new InclavareError('RUNE_ERR_STATE', 'internal', `Cannot read rune's state directory ${ctx.root}`, { cause: err });
+    throw runeError('RUNE_ERR_STATE', `Cannot read rune's state directory ${ctx.root}`, { cause: err });
   }
   const result: ListedContainer[] = [];
   let backend: string | undefined;
@@ -71,7 +71,7 @@ export function renderList(containers: ListedContainer[], format: string, quiet:
 /** `rune list`. Returns the exit status. */
 export function list(options: { format: string; quiet: boolean }, ctx: RuneContext): number {
   if (options.format !== 'table' && options.format !== 'json') {
-    throw new InclavareError('RUNE_ERR_USAGE', 'invalid-argument', `Invalid format ${JSON.stringify(options.format)}: use table or json`);
+    throw runeError('RUNE_ERR_USAGE', `Invalid format ${JSON.stringify(options.format)}: use table or json`);
   }
   ctx.sys.stdout(renderList(listContainers(ctx), options.format, options.quiet));
   return 0;

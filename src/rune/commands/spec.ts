@@ -1,6 +1,6 @@
 /** `rune spec`: writes a default config.json (runc's, plus the enclave annotations) into the bundle. */
 import { join, resolve } from 'node:path';
-import { InclavareError } from '../../errors/errors.ts';
+import { runeError } from '../codes.ts';
 import { defaultSpec, type EnclaveSpecOptions } from '../../oci/spec.ts';
 import { linuxSys } from '../../sys/linux.ts';
 import type { RuneContext } from '../context.ts';
@@ -21,7 +21,7 @@ export function spec(args: SpecArgs, ctx: Pick<RuneContext, 'sys'> = { sys: linu
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'EEXIST' ? 'it already exists; remove it first' : code === 'ENOENT' ? 'the bundle directory does not exist' : String(code);
-    throw new InclavareError('RUNE_ERR_SPEC', code === 'EEXIST' ? 'already-exists' : 'invalid-argument', `Cannot write ${path}: ${why}`);
+    throw runeError(code === 'EEXIST' ? 'RUNE_ERR_SPEC_EXISTS' : 'RUNE_ERR_SPEC', `Cannot write ${path}: ${why}`);
   }
   return 0;
 }

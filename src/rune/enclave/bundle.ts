@@ -6,7 +6,7 @@
  * bind-mounted beside it. The engine's bundle is never written to.
  */
 import { basename, isAbsolute, join } from 'node:path';
-import { InclavareError } from '../../errors/errors.ts';
+import { runeError } from '../codes.ts';
 import type { OciConfig } from '../../oci/config.ts';
 import { IN_CONTAINER } from '../../runelet/description.ts';
 import type { Sys } from '../../sys/sys.ts';
@@ -55,7 +55,7 @@ export function hostNode(sys: Sys, nodePath: string = process.execPath): HostNod
   const node = sys.realpath(nodePath);
   const res = sys.capture('ldd', [node]);
   if (res.status !== 0 || res.error) {
-    throw new InclavareError('RUNE_ERR_HOST_NODE', 'failed-precondition', `Cannot list the libraries of ${node} with ldd: ${res.stderr.trim() || res.error?.message}`);
+    throw runeError('RUNE_ERR_HOST_NODE', `Cannot list the libraries of ${node} with ldd: ${res.stderr.trim() || res.error?.message}`);
   }
   const libs: string[] = [];
   let loader: string | undefined;
@@ -66,7 +66,7 @@ export function hostNode(sys: Sys, nodePath: string = process.execPath): HostNod
     else if (direct?.[1]) loader = direct[1];
   }
   if (loader === undefined) {
-    throw new InclavareError('RUNE_ERR_HOST_NODE', 'failed-precondition', `Cannot inject ${node} into the container: it is not dynamically linked (no loader in ldd's output)`);
+    throw runeError('RUNE_ERR_HOST_NODE', `Cannot inject ${node} into the container: it is not dynamically linked (no loader in ldd's output)`);
   }
   return { node, loader, libs };
 }

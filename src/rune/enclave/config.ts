@@ -4,7 +4,8 @@
  * invalid value is an error naming the setting and the allowed values; nothing falls back silently.
  */
 import { isAbsolute } from 'node:path';
-import { InclavareError } from '../../errors/errors.ts';
+import type { InclavareError } from '../../errors/errors.ts';
+import { runeError } from '../codes.ts';
 import { enclaveSetting, type OciConfig } from '../../oci/config.ts';
 
 /** Enclave types: the original's hardware types, software enclaves, and confidential-VM nodes. */
@@ -40,7 +41,7 @@ export interface EnclaveConfig {
 }
 
 function invalid(message: string): InclavareError {
-  return new InclavareError('RUNE_ERR_ENCLAVE_CONFIG', 'invalid-argument', message);
+  return runeError('RUNE_ERR_ENCLAVE_CONFIG', message);
 }
 
 /** Reads the enclave configuration; undefined for a plain container (no type, or an empty one). */

@@ -13,7 +13,8 @@
  *   delete  the backend's delete, then the attestation socket and rune's state go.
  */
 import { basename, join } from 'node:path';
-import { InclavareError } from '../../errors/errors.ts';
+import type { InclavareError } from '../../errors/errors.ts';
+import { runeError } from '../codes.ts';
 import { distDir } from '../../util/dist-dir.ts';
 import type { OciConfig } from '../../oci/config.ts';
 import { backendArgs, captureBackend, findBackend, runBackend } from '../backend.ts';
@@ -44,7 +45,7 @@ export function enclavePaths(paths: ContainerPaths): { control: string; bundle: 
 }
 
 function configError(message: string): InclavareError {
-  return new InclavareError('RUNE_ERR_ENCLAVE_CONFIG', 'invalid-argument', message);
+  return runeError('RUNE_ERR_ENCLAVE_CONFIG', message);
 }
 
 const SGX_DEVICES = ['/dev/sgx_enclave', '/dev/sgx/enclave', '/dev/isgx'];
@@ -117,14 +118,13 @@ export function prepareEnclave(sys: Sys, id: string, bundle: string, config: Oci
   const mounts = Array.isArray(config.mounts) ? (config.mounts as MountLike[]) : [];
   const entry = findEntrypoint(rootfs, args[0]!, enclave.workloadEnv, cwd, mounts, sys);
   if (entry === undefined) {
-    throw new InclavareError(
+    throw runeError(
       'RUNE_ERR_ENTRYPOINT',
-      'invalid-argument',
       `Cannot create enclave container ${JSON.stringify(id)}: entrypoint ${JSON.stringify(args[0])} is not a file in the container's rootfs${args[0]!.includes('/') ? '' : ' (searched the process PATH)'}`,
     );
   }
   if (enclave.runtime === 'wasm' && !sys.readHead(entry.host, 4).equals(Buffer.from([0, 0x61, 0x73, 0x6d]))) {
-    throw new InclavareError('RUNE_ERR_ENTRYPOINT', 'invalid-argument', `Cannot create wasm enclave container ${JSON.stringify(id)}: entrypoint ${entry.inContainer} is not a WebAssembly module (no \\0asm header)`);
+    throw runeError('RUNE_ERR_ENTRYPOINT', `Cannot create wasm enclave container ${JSON.stringify(id)}: entrypoint ${entry.inContainer} is not a WebAssembly module (no \\0asm header)`);
   }
   let runtimeInContainer = enclave.runtime;
   if (enclave.runtime !== 'sim' && enclave.runtime !== 'wasm') {
@@ -238,7 +238,7 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
   const dist = distDir(sys.env);
   const initScript = join(dist, 'init-runelet.mjs');
   if (sys.stat(initScript) === undefined) {
-    throw new InclavareError('RUNE_ERR_INSTALL', 'failed-precondition', `Cannot create enclave container: ${initScript} is missing (rebuild rune with npm run build)`);
+    throw runeError('RUNE_ERR_INSTALL', `Cannot create enclave container: ${initScript} is missing (rebuild rune with npm run build)`);
   }
   const paths = claimContainer(sys, ctx.root, id);
   const ep = enclavePaths(paths);
@@ -294,20 +294,20 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     createArgs[0] = 'create';
     const runFlags = new Set(['--detach', '-d', '--keep', '--no-subreaper']);
     const status = await runBackend(sys, backend, backendArgs(paths.backendRoot, ctx.globals, createArgs.filter((a) => !runFlags.has(a))), { extraFds: options.extraFds });
-    if (status !== 0) throw new InclavareError('RUNE_ERR_BACKEND', 'internal', `Cannot create enclave container ${JSON.stringify(id)}: the backend runtime failed (exit status ${status}; its message is above)`);
+    if (status !== 0) throw runeError('RUNE_ERR_BACKEND', `Cannot create enclave container ${JSON.stringify(id)}: the backend runtime failed (exit status ${status}; its message is above)`);
     created = true;
     // Start PID 1 now: init-runelet initialises the enclave runtime during create, then waits for `rune start`.
     phase('backend created');
     const started = captureBackend(sys, backend, backendArgs(paths.backendRoot, ctx.globals, ['start', id]));
     phase('init-runelet started');
-    if (started.status !== 0) throw new InclavareError('RUNE_ERR_BACKEND', 'internal', `Cannot start init-runelet of ${JSON.stringify(id)}: ${started.stderr.trim()}`);
+    if (started.status !== 0) throw runeError('RUNE_ERR_BACKEND', `Cannot start init-runelet of ${JSON.stringify(id)}: ${started.stderr.trim()}`);
     const alive = (): boolean => {
       const s = captureBackend(sys, backend, ['--root', paths.backendRoot, 'state', id]);
       return s.status === 0 && (JSON.parse(s.stdout) as { status: string }).status === 'running';
     };
     const init = await waitForInit(sys, ep.status, alive);
     if (init.state !== 'ready') {
-      throw new InclavareError('RUNE_ERR_ENCLAVE_INIT', 'failed-precondition', `Cannot create enclave container ${JSON.stringify(id)}: ${init.message}`);
+      throw runeError('RUNE_ERR_ENCLAVE_INIT', `Cannot create enclave container ${JSON.stringify(id)}: ${init.message}`);
     }
     phase('enclave runtime initialised');
     ctx.log.debug(`rune: enclave container ${id} initialised (${description.type}/${description.runtime}, measurement ${description.measurement}); Node.js ready after ${t0.toFixed(0)} ms, then ${phases.join(', ')}`);
@@ -331,13 +331,13 @@ export function makeMountPoint(sys: Sys, rootfs: string): void {
   const existing = sys.lstat(dir);
   if (existing?.type === 'directory') return;
   if (existing !== undefined) {
-    throw configError(`Cannot create enclave container: ${IN_CONTAINER.dir} in its rootfs (${dir}) exists and is not a directory; rune mounts the enclave runtime there`);
+    throw runeError('RUNE_ERR_MOUNT_POINT', `Cannot create enclave container: ${IN_CONTAINER.dir} in its rootfs (${dir}) exists and is not a directory; rune mounts the enclave runtime there`);
   }
   try {
     sys.mkdir(dir, { mode: 0o755 });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return;
-    throw new InclavareError('RUNE_ERR_ENCLAVE_CONFIG', 'failed-precondition', `Cannot create enclave container: cannot make the mount point ${dir} (${(err as Error).message})`, { cause: err });
+    throw runeError('RUNE_ERR_MOUNT_POINT', `Cannot create enclave container: cannot make the mount point ${dir} (${(err as Error).message})`, { cause: err });
   }
 }
 
@@ -345,12 +345,12 @@ export function makeMountPoint(sys: Sys, rootfs: string): void {
 export function startEnclaveContainer(sys: Sys, paths: ContainerPaths, id: string): number {
   const ep = enclavePaths(paths);
   if (sys.stat(ep.started) !== undefined) {
-    throw new InclavareError('RUNE_ERR_STATE', 'failed-precondition', `Cannot start container ${JSON.stringify(id)}: it was already started`);
+    throw runeError('RUNE_ERR_WRONG_STATE', `Cannot start container ${JSON.stringify(id)}: it was already started`);
   }
   try {
     sys.writeFifo(ep.fifo, Buffer.from([1]));
   } catch (err) {
-    throw new InclavareError('RUNE_ERR_STATE', 'failed-precondition', `Cannot start container ${JSON.stringify(id)}: its init-runelet is not waiting (it has stopped)`, { cause: err });
+    throw runeError('RUNE_ERR_WRONG_STATE', `Cannot start container ${JSON.stringify(id)}: its init-runelet is not waiting (it has stopped)`, { cause: err });
   }
   sys.writeFileAtomic(ep.started, sys.now().toISOString(), { mode: 0o644 });
   return 0;

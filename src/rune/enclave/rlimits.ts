@@ -13,7 +13,8 @@
  * CAP_SYS_RESOURCE) fails create, as it fails runc's create.
  */
 import { readFileSync } from 'node:fs';
-import { InclavareError } from '../../errors/errors.ts';
+import type { InclavareError } from '../../errors/errors.ts';
+import { runeError } from '../codes.ts';
 import type { PalRlimit } from '../../pal/types.ts';
 
 /** Resource numbers of setrlimit(2) on Linux (asm-generic/resource.h; the same on x86-64 and arm64). */
@@ -54,7 +55,7 @@ export interface OciRlimit {
 const UNLIMITED = 2 ** 64 - 1;
 
 function invalid(message: string): InclavareError {
-  return new InclavareError('RUNE_ERR_ENCLAVE_CONFIG', 'invalid-argument', message);
+  return runeError('RUNE_ERR_ENCLAVE_CONFIG', message);
 }
 
 /** Limits of this process from /proc/self/limits: resource name (as in the OCI config) → hard limit. */

@@ -5,7 +5,7 @@
  */
 import { lstatSync, readlinkSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { InclavareError } from '../../errors/errors.ts';
+import { runeError } from '../codes.ts';
 
 const MAX_LINKS = 40;
 
@@ -48,7 +48,7 @@ export function resolveInRootfs(rootfs: string, path: string, fs: RootfsReader =
       continue;
     }
     if (++links > MAX_LINKS) {
-      throw new InclavareError('RUNE_ERR_ENTRYPOINT', 'invalid-argument', `Cannot resolve ${path} in the container's rootfs: too many levels of symbolic links`);
+      throw runeError('RUNE_ERR_ENTRYPOINT', `Cannot resolve ${path} in the container's rootfs: too many levels of symbolic links`);
     }
     const target = fs.readlink(host);
     const rest = target.split('/').filter(Boolean);

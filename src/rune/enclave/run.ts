@@ -3,7 +3,7 @@
  * foreground wait for the workload, forwarding signals sent to rune, and exit with its exit code.
  */
 import { constants } from 'node:os';
-import { InclavareError } from '../../errors/errors.ts';
+import { runeError } from '../codes.ts';
 import { backendArgs, captureBackend, findBackend } from '../backend.ts';
 import type { RuneContext } from '../context.ts';
 import { containerPaths, removeState } from '../state.ts';
@@ -16,9 +16,8 @@ const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', '
 export async function runEnclaveContainer(options: CreateEnclaveOptions, run: { detach: boolean; keep: boolean }, ctx: RuneContext): Promise<number> {
   const hasConsoleSocket = options.raw.some((a) => a === '--console-socket' || a.startsWith('--console-socket='));
   if (options.config.process?.terminal === true && !hasConsoleSocket) {
-    throw new InclavareError(
+    throw runeError(
       'RUNE_ERR_USAGE',
-      'invalid-argument',
       `Cannot run enclave container ${JSON.stringify(options.id)} with a terminal in the foreground: pass --console-socket (engines such as podman -t do), or set process.terminal to false`,
     );
   }

@@ -44,7 +44,7 @@ test('requestTsmReport() refuses a node whose provider is another TEE (412) and 
   const fs = new FakeConfigfs(ROOT, 'sev_guest');
   await assert.rejects(
     requestTsmReport(randomBytes(64), { tsmPath: ROOT, tee: 'tdx', fs }),
-    (err) => isInclavareError(err, INCLAVARED_ERROR_CODES.TSM) && err.mapping.httpStatus === 412 && /sev_guest/.test(err.message),
+    (err) => isInclavareError(err, INCLAVARED_ERROR_CODES.TSM_PROVIDER) && err.mapping.httpStatus === 412 && /sev_guest/.test(err.message),
   );
   assert.equal(fs.reports.size, 0);
 });

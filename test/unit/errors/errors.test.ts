@@ -17,7 +17,7 @@ import {
 const testError = defineErrorCodes('TEST_ERR', {
   TEST_ERR_USAGE: 'usage',
   TEST_ERR_GONE: 'not-found',
-  TEST_ERR_EITHER: ['unavailable', 'failed-precondition'],
+  TEST_ERR_TSM_PROVIDER: 'failed-precondition',
 });
 
 describe('the class table', () => {
@@ -43,15 +43,16 @@ describe('defineErrorCodes()', () => {
     assert.deepEqual([err.code, err.errorClass, err.message, err.cause, err.details], ['TEST_ERR_GONE', 'not-found', 'Cannot read x', cause, { path: 'x' }]);
   });
 
-  test('a code with several classes takes the first unless the call site names another of its list', () => {
-    assert.equal(testError('TEST_ERR_EITHER', 'x').errorClass, 'unavailable');
-    assert.equal(testError('TEST_ERR_EITHER', 'x', { errorClass: 'failed-precondition' }).errorClass, 'failed-precondition');
+  test('the code decides the class: a call site cannot choose another', () => {
+    const err = testError('TEST_ERR_TSM_PROVIDER', 'x', { errorClass: 'internal' } as object);
+    assert.equal(err.errorClass, 'failed-precondition');
+    // @ts-expect-error -- one class per code: the factory takes no class
+    testError('TEST_ERR_GONE', 'x', { errorClass: 'internal' });
   });
 
-  test('a code or class outside the table is refused at run time too (callers without types)', () => {
+  test('a code outside the table is refused at run time too (callers without types)', () => {
     const untyped = testError as unknown as (code: string, message: string, options?: object) => InclavareError;
     assert.throws(() => untyped('TEST_ERR_NOPE', 'x'), TypeError);
-    assert.throws(() => untyped('TEST_ERR_EITHER', 'x', { errorClass: 'internal' }), TypeError);
   });
 
   test('the factory names its prefix and table', () => {
@@ -72,11 +73,11 @@ describe('protocol answers', () => {
   });
 
   test('toHttpProblem() is an RFC 7807 body whose type names the code', () => {
-    const answer = toHttpProblem(testError('TEST_ERR_EITHER', 'Cannot get a report', { errorClass: 'failed-precondition' }));
+    const answer = toHttpProblem(testError('TEST_ERR_TSM_PROVIDER', 'Cannot get a report'));
     assert.deepEqual(answer, {
       status: 412,
       contentType: 'application/problem+json',
-      body: { type: 'urn:inclavare:error:TEST_ERR_EITHER', title: 'failed-precondition', status: 412, detail: 'Cannot get a report', code: 'TEST_ERR_EITHER' },
+      body: { type: 'urn:inclavare:error:TEST_ERR_TSM_PROVIDER', title: 'failed-precondition', status: 412, detail: 'Cannot get a report', code: 'TEST_ERR_TSM_PROVIDER' },
     });
     assert.equal(problemType('TEST_ERR_GONE'), 'urn:inclavare:error:TEST_ERR_GONE');
   });

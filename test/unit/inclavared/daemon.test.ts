@@ -179,7 +179,7 @@ describe('inclavared daemon', () => {
     const snp = await registerContainer(root, { id: 'sn', measurement, tee: 'snp' });
     const res = await httpRequest(snp.socket, 'POST', '/v1/evidence', '{"reportData":""}');
     assert.equal(res.status, 412);
-    assert.equal(errorOf(res).code, INCLAVARED_ERROR_CODES.TSM);
+    assert.equal(errorOf(res).code, INCLAVARED_ERROR_CODES.TSM_PROVIDER);
   });
 
   test('a second daemon on the same root refuses to start', async () => {

@@ -209,7 +209,7 @@ test('features prints the backend\'s document and returns its status', () => {
   assert.equal(sys.out, '{"ociVersionMin":"1.0.0"}\n');
   assert.equal(sys.err, 'warn\n');
   sys.spawn = () => ({ error: new Error('ENOENT') });
-  assert.throws(() => features(ctx), code('RUNE_ERR_BACKEND'));
+  assert.throws(() => features(ctx), code('RUNE_ERR_BACKEND_EXEC'));
 });
 
 test('exec in a plain container passes every argument through verbatim', async () => {
@@ -241,6 +241,6 @@ test('spec writes config.json into the bundle exclusively, and refuses to overwr
   assert.equal(spec({ bundle: '/b', enclave: { type: 'sim', runtimePath: 'sim' } }, { sys }), 0);
   assert.deepEqual(sys.callsOf('writeFile'), [{ op: 'writeFile', path: '/b/config.json', mode: 0o644, exclusive: true }]);
   assert.equal((JSON.parse(sys.text('/b/config.json')!) as { annotations: Record<string, string> }).annotations['enclave.type'], 'sim');
-  assert.throws(() => spec({ bundle: '/b' }, { sys }), code('RUNE_ERR_SPEC'));
+  assert.throws(() => spec({ bundle: '/b' }, { sys }), code('RUNE_ERR_SPEC_EXISTS'));
   assert.throws(() => spec({ bundle: '/nope' }, { sys }), (err: unknown) => code('RUNE_ERR_SPEC')(err) && /the bundle directory does not exist/.test((err as Error).message));
 });

@@ -100,13 +100,13 @@ test('state of an enclave container is "created" until rune start and names the 
   await state({ id: 'e1', raw: ['state', 'e1'] }, ctx);
   assert.equal((JSON.parse(sys.out) as { status: string }).status, 'running');
   assert.equal(sys.callsOf('run').length, 1, 'start and state of an enclave container do not hand the terminal to the backend');
-  await assert.rejects(start({ id: 'e1', raw: ['start', 'e1'] }, ctx), (err: unknown) => code('RUNE_ERR_STATE')(err) && /already started/.test((err as Error).message));
+  await assert.rejects(start({ id: 'e1', raw: ['start', 'e1'] }, ctx), (err: unknown) => code('RUNE_ERR_WRONG_STATE')(err) && /already started/.test((err as Error).message));
 });
 
-test('start fails with RUNE_ERR_STATE when init-runelet no longer waits on its FIFO', async () => {
+test('start fails with RUNE_ERR_WRONG_STATE when init-runelet no longer waits on its FIFO', async () => {
   const { sys, ctx } = await createSim();
   sys.node(join(dir, 'control/start'))!.reader = false;
-  await assert.rejects(start({ id: 'e1', raw: ['start', 'e1'] }, ctx), (err: unknown) => code('RUNE_ERR_STATE')(err) && /is not waiting/.test((err as Error).message));
+  await assert.rejects(start({ id: 'e1', raw: ['start', 'e1'] }, ctx), (err: unknown) => code('RUNE_ERR_WRONG_STATE')(err) && /is not waiting/.test((err as Error).message));
   assert.equal(sys.has(join(dir, 'started')), false);
 });
 
@@ -180,7 +180,7 @@ test('a /.rune in the rootfs that is not a directory is refused, and the failed 
   const host = fakeHost();
   addBundle(host.sys, '/b', { env: SIM });
   host.sys.addSymlink('/b/rootfs/.rune', '/etc');
-  await assert.rejects(create({ id: 'e1', raw: ['create', 'e1'], bundle: '/b' }, host.ctx), (err: unknown) => code('RUNE_ERR_ENCLAVE_CONFIG')(err) && /exists and is not a directory/.test((err as Error).message));
+  await assert.rejects(create({ id: 'e1', raw: ['create', 'e1'], bundle: '/b' }, host.ctx), (err: unknown) => code('RUNE_ERR_MOUNT_POINT')(err) && /exists and is not a directory/.test((err as Error).message));
   assert.equal(host.sys.has(dir), false);
   assert.equal(host.sys.callsOf('run').length, 0);
 });
