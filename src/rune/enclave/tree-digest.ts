@@ -156,18 +156,20 @@ export async function treeDigest(root: string, options: TreeDigestOptions): Prom
 
 /**
  * Paths every container's rootfs measurement excludes, whatever its config says: the kernel's virtual file
- * systems and the device tree (always mounted over by the engine), the files the engines bind-mount over
- * (podman, CRI-O, containerd's CRI plugin, Docker), and rune's injected runtime.
+ * systems and the device tree (always mounted over by the engine), the files the engines bind-mount over or
+ * create in the rootfs before the runtime runs (podman, CRI-O, containerd's CRI plugin, Docker: hostname,
+ * hosts, resolv.conf; podman's /etc/mtab link to /proc/mounts), /run (runtime state: podman creates it for
+ * /run/.containerenv, engines mount secrets and tmpfs there), and rune's injected runtime.
  */
 export const ALWAYS_EXCLUDED: readonly string[] = Object.freeze([
   '/.rune',
   '/dev',
   '/etc/hostname',
   '/etc/hosts',
+  '/etc/mtab',
   '/etc/resolv.conf',
   '/proc',
-  '/run/.containerenv',
-  '/run/secrets',
+  '/run',
   '/sys',
 ]);
 
