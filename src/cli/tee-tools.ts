@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { collateralFetch } from '../tee-tools/collateral-fetch.ts';
 import { dump } from '../tee-tools/dump.ts';
 import type { CommandResult } from '../tee-tools/io.ts';
+import { measure } from '../tee-tools/measure.ts';
 import { runProgram, type SetResult } from './run-program.ts';
 import { verifyCert } from '../tee-tools/verify-cert.ts';
 import { TEE_CHOICES, verify } from '../tee-tools/verify.ts';
@@ -28,7 +29,7 @@ async function output(result: Promise<CommandResult>): Promise<number> {
 function buildProgram(setStatus: SetResult): Command {
   const setResult = (r: Promise<CommandResult>): void => setStatus(output(r));
   const program = new Command('tee-tools')
-    .description('Parse and verify TEE evidence (Intel SGX/TDX quotes, AMD SEV-SNP reports, sim evidence) and fetch its collateral.')
+    .description('Parse and verify TEE evidence (Intel SGX/TDX quotes, AMD SEV-SNP reports, sim evidence), fetch its collateral, and compute reference measurements of enclave containers.')
     .version(VERSION, '-v, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
     .exitOverride()
@@ -96,6 +97,21 @@ function buildProgram(setStatus: SetResult): Command {
     .exitOverride()
     .action((evidence: string, o: { json?: boolean }) => {
       setResult(dump({ evidence, json: o.json === true }));
+    });
+
+  program
+    .command('measure')
+    .description('print the measurement rune will compute for a sim or wasm enclave container made from SOURCE (a reference value); exit 0 measured, 1 rune would refuse the container, 2 usage or I/O error')
+    .argument('<source>', 'a bundle directory (config.json + rootfs), oci:LAYOUT[:TAG] (unpacked with umoci), or the name of an image in podman\'s store (podman image mount)')
+    .argument('[command...]', 'images: replaces the image\'s Cmd, as `podman run IMAGE COMMAND...`; bundles: replaces process.args')
+    .option('--env <KEY=VALUE>', 'add to the env, replacing a variable of the same name (e.g. ENCLAVE_TYPE=sim, ENCLAVE_RUNTIME_PATH=sim, and what the engine adds); repeatable', collect)
+    .option('--annotation <KEY=VALUE>', 'add an annotation (enclave.type, enclave.runtime.path, ...); repeatable', collect)
+    .option('--cwd <dir>', 'the working directory (default: the bundle\'s process.cwd, the image\'s WorkingDir or /)')
+    .option('--mount <destination>', 'a mount point the engine adds (a volume): excluded from the rootfs digest; repeatable', collect)
+    .option('--json', 'print one JSON object: measurement, the canonical description\'s inputs, rootfs entries and bytes')
+    .exitOverride()
+    .action((source: string, command: string[], o: { env?: string[]; annotation?: string[]; cwd?: string; mount?: string[]; json?: boolean }) => {
+      setResult(measure({ source, command, env: o.env, annotations: o.annotation, cwd: o.cwd, mounts: o.mount, json: o.json === true }));
     });
 
   const collateral = program.command('collateral').description('Intel DCAP collateral').exitOverride();

@@ -41,6 +41,8 @@ export const runeError = defineErrorCodes('RUNE_ERR', {
   RUNE_ERR_ENCLAVE_INIT: 'failed-precondition',
   /** The enclave container's entrypoint is missing or unusable. */
   RUNE_ERR_ENTRYPOINT: 'invalid-argument',
+  /** The container's rootfs (or a file the measurement covers) cannot be read to measure it. */
+  RUNE_ERR_MEASUREMENT: 'failed-precondition',
   /** The host's node binary (which init-runelet runs on) cannot be put into the container. */
   RUNE_ERR_HOST_NODE: 'failed-precondition',
   /** rune's installation is incomplete (a file it ships is missing). */

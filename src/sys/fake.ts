@@ -3,8 +3,9 @@
  * in-memory file tree (absolute paths, no symlink resolution except by readlink/realpath of a link), spawns
  * answered by a script, signals delivered by the test, and a log of every call that changes something.
  */
+import { createHash } from 'node:crypto';
 import { dirname, posix } from 'node:path';
-import { sysError, type CaptureResult, type DirEntry, type FileInfo, type RunOptions, type Sys, type WriteOptions } from './sys.ts';
+import { sysError, type CaptureResult, type DirEntry, type FileInfo, type RunOptions, type Sys, type TreeReader, type WriteOptions } from './sys.ts';
 
 /** One node of the fake file tree. */
 export interface FakeNode {
@@ -19,6 +20,25 @@ export interface FakeNode {
   executable?: boolean;
   /** A FIFO has a reader (writeFifo succeeds). */
   reader?: boolean;
+}
+
+/** The fake tree's {@link TreeReader}: the same nodes, 'other' nodes read as char devices 0:0. */
+function fakeTreeReader(fake: FakeSys): TreeReader {
+  const get = (path: Buffer, syscall: string): FakeNode => {
+    const node = fake.files.get(posix.normalize(path.toString('utf8')));
+    if (node === undefined) throw sysError('ENOENT', syscall, path.toString('utf8'));
+    return node;
+  };
+  return {
+    lstat: (path) => {
+      const node = get(path, 'lstat');
+      const type = node.type === 'other' ? 'char' : node.type;
+      return Promise.resolve({ type, mode: node.mode, uid: node.uid, gid: node.gid, size: node.data.length, major: 0, minor: 0, inode: path.toString('utf8') });
+    },
+    readdir: (path) => Promise.resolve(fake.readDir(path.toString('utf8')).map((e) => Buffer.from(e.name, 'utf8'))),
+    readlink: (path) => Promise.resolve(Buffer.from(fake.readlink(path.toString('utf8')), 'utf8')),
+    hashFile: (path, algorithm) => Promise.resolve(createHash(algorithm).update(fake.readFile(path.toString('utf8'))).digest()),
+  };
 }
 
 /** One recorded call. */
@@ -59,6 +79,7 @@ export class FakeSys implements Sys {
   err = '';
   /** How spawns are answered (default: status 0, no output). */
   spawn: SpawnScript;
+  readonly tree: TreeReader = fakeTreeReader(this);
   #now: Date;
   readonly #handlers = new Set<{ signals: readonly NodeJS.Signals[]; handler: (s: NodeJS.Signals) => void }>();
 

@@ -6,6 +6,7 @@ import {
 } from 'node:fs';
 import { constants } from 'node:os';
 import { makeDirectory, writeFileAtomic } from './fs.ts';
+import { nodeTreeReader } from './tree.ts';
 import type { CaptureResult, DirEntry, FileInfo, RunOptions, Sys, WriteOptions } from './sys.ts';
 
 function typeOf(st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean; isFIFO(): boolean; isSocket(): boolean }): FileInfo['type'] {
@@ -120,6 +121,7 @@ export function linuxSys(): Sys {
     },
     chown: (path, uid, gid) => chownSync(path, uid, gid),
     remove: (path) => rmSync(path, { recursive: true, force: true }),
+    tree: nodeTreeReader,
     writeFifo(path: string, data: Uint8Array): void {
       const fd = openSync(path, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
       try {

@@ -53,6 +53,36 @@ export interface WriteOptions {
   exclusive?: boolean;
 }
 
+/** What lstat(2) tells the file-tree digest about one path (src/rune/enclave/tree-digest.ts). */
+export interface TreeStat {
+  type: 'file' | 'directory' | 'symlink' | 'char' | 'block' | 'fifo' | 'socket';
+  /** Permission bits with setuid, setgid and sticky (mode & 0o7777). */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  /** Device numbers of a char or block device (0 otherwise). */
+  major: number;
+  minor: number;
+  /** Identity of the inode (st_dev:st_ino), so that hard links are read once. */
+  inode: string;
+}
+
+/**
+ * Asynchronous access to a whole tree, for measuring it: raw name bytes (a Linux file name need not be
+ * UTF-8), and file contents hashed as a stream so that a large file is never held in memory.
+ */
+export interface TreeReader {
+  /** lstat(2); rejects with ENOENT when the path does not exist. */
+  lstat(path: Buffer): Promise<TreeStat>;
+  /** The names in a directory (without . and ..), as bytes, in no particular order. */
+  readdir(path: Buffer): Promise<Buffer[]>;
+  /** A symlink's target, as bytes. */
+  readlink(path: Buffer): Promise<Buffer>;
+  /** The digest of a regular file's content with `algorithm` (node:crypto's name), read in chunks. */
+  hashFile(path: Buffer, algorithm: string): Promise<Buffer>;
+}
+
 /** The operating system as rune sees it. */
 export interface Sys {
   /** The process environment (read-only view). */
@@ -94,6 +124,8 @@ export interface Sys {
   chown(path: string, uid: number, gid: number): void;
   /** rm -rf: removes a file or a directory tree; a missing path is fine. */
   remove(path: string): void;
+  /** The same files, for reading a whole tree asynchronously and in parallel (the rootfs measurement). */
+  readonly tree: TreeReader;
   /** Opens a FIFO for writing without blocking (ENXIO when nobody reads it), writes `data`, closes it. */
   writeFifo(path: string, data: Uint8Array): void;
 

@@ -26,7 +26,7 @@ import { cachedHostNode, deriveConfig } from './bundle.ts';
 import { IN_CONTAINER } from '../../runelet/description.ts';
 import type { EnclaveConfig } from './config.ts';
 import { CONTROL, type EnclaveDescription, type InitStatus } from '../../runelet/description.ts';
-import { computeMeasurement, runtimeIdentity, sha384Hex } from './measurement.ts';
+import { measureWorkload } from './measurement.ts';
 import { canRaiseHardLimits, ownHardLimits, planRlimits } from './rlimits.ts';
 import { findEntrypoint, type MountLike } from './rootfs-path.ts';
 
@@ -106,7 +106,7 @@ function hostUserOf(config: OciConfig): { uid: number; gid: number } {
 }
 
 /** Validates the configuration against the bundle and computes the measurement (no side effects). */
-export function prepareEnclave(sys: Sys, id: string, bundle: string, config: OciConfig, enclave: EnclaveConfig): PreparedEnclave {
+export async function prepareEnclave(sys: Sys, id: string, bundle: string, config: OciConfig, enclave: EnclaveConfig): Promise<PreparedEnclave> {
   checkHostSupports(sys, enclave.type);
   const rootPath = config.root?.path ?? 'rootfs';
   const rootfs = rootPath.startsWith('/') ? rootPath : join(bundle, rootPath);
@@ -145,17 +145,10 @@ export function prepareEnclave(sys: Sys, id: string, bundle: string, config: Oci
     ownHard: hasRlimits ? ownHardLimits(sys.readFile('/proc/self/limits').toString('utf8')) : new Map(),
     canRaise: hasRlimits ? canRaiseHardLimits(sys.readFile('/proc/self/status').toString('utf8')) : true,
   });
-  const identity = runtimeIdentity(enclave.runtime, (path) => sys.readFile(path));
-  const measurement = computeMeasurement({
-    type: enclave.type,
-    ...identity,
-    runtimeArgs: enclave.runtimeArgs,
-    entrypoint: entry.inContainer,
-    entrypointDigest: sha384Hex(sys.readFile(entry.host)),
-    args,
-    env: enclave.workloadEnv,
-    cwd,
-  });
+  const { measurement } = await measureWorkload(
+    { type: enclave.type, runtime: enclave.runtime, runtimeArgs: enclave.runtimeArgs, rootfs, mounts, entrypoint: entry, args, env: enclave.workloadEnv, cwd },
+    sys,
+  );
   const description: EnclaveDescription = {
     version: 1,
     id,
@@ -231,7 +224,7 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     phases.push(`${name} ${(performance.now() - t0).toFixed(1)} ms`);
   };
   const sys = ctx.sys;
-  const prepared = prepareEnclave(sys, id, options.bundle, options.config, options.enclave);
+  const prepared = await prepareEnclave(sys, id, options.bundle, options.config, options.enclave);
   phase('measured');
   const backend = findBackend(sys, ctx.backendFlag);
   const host = cachedHostNode(sys, join(ctx.root, '.host-node.json'));

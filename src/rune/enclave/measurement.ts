@@ -1,18 +1,26 @@
 /**
  * The measurement of a software enclave (sim, wasm, or a PAL runtime without hardware measurement): SHA-384
- * over a canonical description of what runs. rune computes it on the host at create; `tee-tools` computes the
- * same value from a bundle, so reference values can be produced before deployment.
+ * over a canonical description of what runs. rune computes it on the host at create; `tee-tools measure`
+ * computes the same value from a bundle or an image, so reference values can be produced before deployment.
  *
- * Canonical description (version 1), serialized as JSON with the keys in exactly this order:
- *   {"version":1,"type":…,"runtime":…,"runtimeDigest":…,"runtimeArgs":…,"entrypoint":…,
- *    "entrypointDigest":…,"args":[…],"env":[…],"cwd":…}
+ * Canonical description (version 2), serialized as JSON (JSON.stringify: no spaces) with the keys in exactly
+ * this order (docs/enclave-containers.md, "The measurement"):
+ *   {"version":2,"type":…,"runtime":…,"runtimeDigest":…,"runtimeArgs":…,"entrypoint":…,
+ *    "entrypointDigest":…,"args":[…],"env":[…],"cwd":…,"rootfs":…,"excluded":[…]}
  * `runtime` is "sim", "wasm" or the PAL library's file name; `runtimeDigest` the SHA-384 of the PAL library
  * ("" for built-in runtimes); `entrypointDigest` the SHA-384 of the entrypoint file's bytes (for wasm: the
- * module). Digests are lowercase hex.
+ * module; it may come from a bind mount, which the rootfs digest excludes); `env` stably sorted by variable
+ * name (the order among entries of the same name is kept: it decides which one getenv returns); `rootfs`
+ * the file-tree digest of the rootfs (./tree-digest.ts) without the paths in `excluded`. Digests are
+ * lowercase hex. Version 1 (entrypoint, args, env and cwd only) had no `rootfs`, so the two never collide.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, posix } from 'node:path';
+import type { Sys } from '../../sys/sys.ts';
+import { runeError } from '../codes.ts';
+import { resolveInRootfs, type MountLike } from './rootfs-path.ts';
+import { exclusionList, treeDigest, type TreeDigest } from './tree-digest.ts';
 
 /** What a software enclave's measurement covers. */
 export interface MeasurementInput {
@@ -25,6 +33,10 @@ export interface MeasurementInput {
   args: string[];
   env: string[];
   cwd: string;
+  /** The file-tree digest of the rootfs (lowercase hex). */
+  rootfs: string;
+  /** The paths the rootfs digest skipped (exclusionList). */
+  excluded: string[];
 }
 
 /** SHA-384 of bytes, lowercase hex. */
@@ -32,10 +44,19 @@ export function sha384Hex(bytes: Uint8Array): string {
   return createHash('sha384').update(bytes).digest('hex');
 }
 
+/** The env in canonical order: stably sorted by name (the bytes before the first "="). */
+export function canonicalEnv(env: readonly string[]): string[] {
+  const name = (e: string): Buffer => Buffer.from(e.includes('=') ? e.slice(0, e.indexOf('=')) : e);
+  return env
+    .map((e, i) => ({ e, i, n: name(e) }))
+    .sort((a, b) => Buffer.compare(a.n, b.n) || a.i - b.i)
+    .map(({ e }) => e);
+}
+
 /** The canonical description, byte for byte. */
 export function canonicalDescription(input: MeasurementInput): string {
   return JSON.stringify({
-    version: 1,
+    version: 2,
     type: input.type,
     runtime: input.runtime,
     runtimeDigest: input.runtimeDigest,
@@ -43,8 +64,10 @@ export function canonicalDescription(input: MeasurementInput): string {
     entrypoint: input.entrypoint,
     entrypointDigest: input.entrypointDigest,
     args: input.args,
-    env: input.env,
+    env: canonicalEnv(input.env),
     cwd: input.cwd,
+    rootfs: input.rootfs,
+    excluded: input.excluded,
   });
 }
 
@@ -57,4 +80,56 @@ export function computeMeasurement(input: MeasurementInput): string {
 export function runtimeIdentity(runtime: string, read: (path: string) => Uint8Array = readFileSync): { runtime: string; runtimeDigest: string } {
   if (runtime === 'sim' || runtime === 'wasm') return { runtime, runtimeDigest: '' };
   return { runtime: basename(runtime), runtimeDigest: sha384Hex(read(runtime)) };
+}
+
+/** What {@link measureWorkload} needs of the OS: the tree reader, reading a PAL library, resolving paths. */
+export type MeasurementFs = Pick<Sys, 'tree' | 'readFile' | 'lstat' | 'readlink'>;
+
+/** A workload as rune is about to run it (the entrypoint already found in the rootfs or a bind mount). */
+export interface WorkloadToMeasure {
+  type: string;
+  /** 'sim', 'wasm' or the PAL library's host path. */
+  runtime: string;
+  runtimeArgs: string;
+  /** Host path of the container's rootfs. */
+  rootfs: string;
+  /** The config's mounts: their destinations are excluded from the rootfs digest. */
+  mounts: readonly MountLike[];
+  entrypoint: { inContainer: string; host: string };
+  args: string[];
+  env: string[];
+  cwd: string;
+}
+
+/** A computed measurement with what went into it. */
+export interface WorkloadMeasurement {
+  measurement: string;
+  input: MeasurementInput;
+  tree: TreeDigest;
+}
+
+/** Computes the measurement of a workload: the rootfs digest, the entrypoint's and runtime's digests. */
+export async function measureWorkload(w: WorkloadToMeasure, fs: MeasurementFs): Promise<WorkloadMeasurement> {
+  const destinations = w.mounts.map((m) => m.destination).filter((d): d is string => typeof d === 'string');
+  // A destination through a symlink in the rootfs is mounted where the link leads (runc resolves it inside).
+  const excluded = exclusionList(destinations, (d) => `/${posix.relative(w.rootfs, resolveInRootfs(w.rootfs, d, fs))}`);
+  const [tree, entrypointDigest] = await Promise.all([
+    treeDigest(w.rootfs, { excluded, reader: fs.tree }),
+    fs.tree.hashFile(Buffer.from(w.entrypoint.host), 'sha384').catch((err: unknown) => {
+      throw runeError('RUNE_ERR_MEASUREMENT', `Cannot measure the entrypoint ${w.entrypoint.inContainer} (${w.entrypoint.host}): ${(err as Error).message}`, { cause: err });
+    }),
+  ]);
+  const input: MeasurementInput = {
+    type: w.type,
+    ...runtimeIdentity(w.runtime, (path) => fs.readFile(path)),
+    runtimeArgs: w.runtimeArgs,
+    entrypoint: w.entrypoint.inContainer,
+    entrypointDigest: entrypointDigest.toString('hex'),
+    args: w.args,
+    env: w.env,
+    cwd: w.cwd,
+    rootfs: tree.digest,
+    excluded,
+  };
+  return { measurement: computeMeasurement(input), input, tree };
 }

@@ -66,15 +66,15 @@ test('findEntrypoint() searches PATH like runc and looks through bind mounts (lo
 test('computeMeasurement() is a SHA-384 over a canonical description that changes with every input', () => {
   const base: MeasurementInput = {
     type: 'sim', runtime: 'sim', runtimeDigest: '', runtimeArgs: '', entrypoint: '/bin/sh', entrypointDigest: 'ab',
-    args: ['sh', '-c', 'echo'], env: ['A=1'], cwd: '/',
+    args: ['sh', '-c', 'echo'], env: ['B=1', 'A=1'], cwd: '/', rootfs: 'cd', excluded: ['/dev'],
   };
   assert.equal(
     canonicalDescription(base),
-    '{"version":1,"type":"sim","runtime":"sim","runtimeDigest":"","runtimeArgs":"","entrypoint":"/bin/sh","entrypointDigest":"ab","args":["sh","-c","echo"],"env":["A=1"],"cwd":"/"}',
+    '{"version":2,"type":"sim","runtime":"sim","runtimeDigest":"","runtimeArgs":"","entrypoint":"/bin/sh","entrypointDigest":"ab","args":["sh","-c","echo"],"env":["A=1","B=1"],"cwd":"/","rootfs":"cd","excluded":["/dev"]}',
   );
   const m = computeMeasurement(base);
   assert.match(m, /^[0-9a-f]{96}$/);
-  for (const change of [{ args: ['sh', '-c', 'echo x'] }, { env: ['A=2'] }, { entrypointDigest: 'ac' }, { runtime: 'wasm' }, { cwd: '/tmp' }, { runtimeArgs: 'x' }]) {
+  for (const change of [{ args: ['sh', '-c', 'echo x'] }, { env: ['A=2'] }, { entrypointDigest: 'ac' }, { runtime: 'wasm' }, { cwd: '/tmp' }, { runtimeArgs: 'x' }, { rootfs: 'ce' }, { excluded: ['/dev', '/w'] }, { env: ['A=1', 'B=1', 'A=2'] }]) {
     assert.notEqual(computeMeasurement({ ...base, ...change }), m, JSON.stringify(change));
   }
 });
