@@ -1,0 +1,52 @@
+/**
+ * verdictd's error codes (docs/errors.md): one table, every verdictd error is built through `verdictdError`.
+ * The class decides how a front end answers (EAA `{"status":"Fail"}` text, gRPC status, KBS RFC 7807).
+ */
+import { defineErrorCodes } from '../errors/errors.ts';
+
+/** The table: code → class. */
+export const verdictdError = defineErrorCodes('VERDICTD_ERR', {
+  /** The data directory has no store yet and `init` was not given. */
+  VERDICTD_ERR_STORE_NOT_INITIALIZED: 'failed-precondition',
+  /** The store exists but its master key file does not: restore it from the backup, never re-create it. */
+  VERDICTD_ERR_MASTER_KEY_MISSING: 'failed-precondition',
+  /** The master key file is unreadable, malformed, corrupted, too open (mode), or not the store's key. */
+  VERDICTD_ERR_MASTER_KEY_INVALID: 'failed-precondition',
+  /** A record of the store fails authentication or does not parse (tampered, swapped, torn, wrong key). */
+  VERDICTD_ERR_STORE_CORRUPT: 'internal',
+  /** The store could not read or write its files. */
+  VERDICTD_ERR_STORE_IO: 'internal',
+  /** An audit record could not be appended; nothing is released without one. */
+  VERDICTD_ERR_AUDIT: 'internal',
+  /** No key, resource, policy or reference-value set of that name. */
+  VERDICTD_ERR_NOT_FOUND: 'not-found',
+  /** A key of that kid exists already. */
+  VERDICTD_ERR_ALREADY_EXISTS: 'already-exists',
+  /** A bad kid, resource path, name, key length or value. */
+  VERDICTD_ERR_INVALID_ARGUMENT: 'invalid-argument',
+  /** A policy document is malformed or one of its CEL expressions does not parse. */
+  VERDICTD_ERR_POLICY_INVALID: 'invalid-argument',
+  /** A reference-value set is malformed. */
+  VERDICTD_ERR_REFERENCE_INVALID: 'invalid-argument',
+  /** The evidence did not verify (the attestation error is the cause). */
+  VERDICTD_ERR_EVIDENCE_REJECTED: 'verification-failed',
+  /** The claims verified but the policy denies them; `details.failed` names the rules. */
+  VERDICTD_ERR_POLICY_DENIED: 'permission-denied',
+});
+
+/** The codes by short name, for front ends and tests. */
+export const VERDICTD_ERROR_CODES = Object.freeze({
+  STORE_NOT_INITIALIZED: 'VERDICTD_ERR_STORE_NOT_INITIALIZED',
+  MASTER_KEY_MISSING: 'VERDICTD_ERR_MASTER_KEY_MISSING',
+  MASTER_KEY_INVALID: 'VERDICTD_ERR_MASTER_KEY_INVALID',
+  STORE_CORRUPT: 'VERDICTD_ERR_STORE_CORRUPT',
+  STORE_IO: 'VERDICTD_ERR_STORE_IO',
+  AUDIT: 'VERDICTD_ERR_AUDIT',
+  NOT_FOUND: 'VERDICTD_ERR_NOT_FOUND',
+  ALREADY_EXISTS: 'VERDICTD_ERR_ALREADY_EXISTS',
+  INVALID_ARGUMENT: 'VERDICTD_ERR_INVALID_ARGUMENT',
+  POLICY_INVALID: 'VERDICTD_ERR_POLICY_INVALID',
+  REFERENCE_INVALID: 'VERDICTD_ERR_REFERENCE_INVALID',
+  EVIDENCE_REJECTED: 'VERDICTD_ERR_EVIDENCE_REJECTED',
+  POLICY_DENIED: 'VERDICTD_ERR_POLICY_DENIED',
+} as const satisfies Record<string, keyof typeof verdictdError.table>);
