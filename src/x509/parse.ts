@@ -160,14 +160,29 @@ function importKey(spki: Uint8Array): KeyObject | undefined {
   }
 }
 
+/** A field-level fault found after decoding; `details` tells callers which field (for their own messages). */
+class FieldError extends Error {
+  readonly details: Record<string, unknown>;
+  constructor(message: string, details: Record<string, unknown>) {
+    super(message);
+    this.details = details;
+  }
+}
+
 function validDate(d: Date, field: string): Date {
-  if (Number.isNaN(d.getTime())) throw new Error(`${field} is not a valid time`);
+  if (Number.isNaN(d.getTime())) throw new FieldError(`${field} is not a valid time`, { field });
   return d;
+}
+
+function malformedField(fail: X509ErrorFactory, what: string, err: unknown): Error {
+  const message = `Cannot parse ${what}: ${err instanceof Error ? err.message : 'a field cannot be decoded'}`;
+  return fail('malformed', message, err, err instanceof FieldError ? err.details : undefined);
 }
 
 /**
  * Parses one DER certificate. Any failure (not a Certificate, an extension twice, undecodable basicConstraints
- * or keyUsage, an invalid date) is thrown as `fail('malformed', "Cannot parse <what>: ...")`.
+ * or keyUsage, an invalid date) is thrown as `fail('malformed', "Cannot parse <what>: ...", cause, details)`,
+ * where details name the faulty field (`{ field: 'extensions', extension }`, `{ field: 'notBefore' }`, ...).
  */
 export function parseCertificate(der: Uint8Array, fail: X509ErrorFactory, what = 'the certificate'): ParsedCertificate {
   let asn: Certificate;
@@ -178,13 +193,13 @@ export function parseCertificate(der: Uint8Array, fail: X509ErrorFactory, what =
   }
   try {
     const t = asn.tbsCertificate;
-    if (asn.tbsCertificateRaw === undefined) throw new Error('the tbsCertificate bytes are missing');
+    if (asn.tbsCertificateRaw === undefined) throw new FieldError('its tbsCertificate is missing', { field: 'tbsCertificate' });
     const tbs = copy(asn.tbsCertificateRaw);
     const extensions = new Map<string, Uint8Array>();
     const criticalExtensions = new Set<string>();
     for (const e of t.extensions ?? []) {
       // RFC 5280 §4.2: a certificate MUST NOT include more than one instance of a particular extension.
-      if (extensions.has(e.extnID)) throw new Error(`extension ${e.extnID} appears twice`);
+      if (extensions.has(e.extnID)) throw new FieldError(`extension ${e.extnID} appears twice`, { field: 'extensions', extension: e.extnID });
       extensions.set(e.extnID, copy(e.extnValue.buffer));
       if (e.critical === true) criticalExtensions.add(e.extnID);
     }
@@ -222,7 +237,7 @@ export function parseCertificate(der: Uint8Array, fail: X509ErrorFactory, what =
       selfIssued: subjectKey === issuerKey,
     };
   } catch (err) {
-    throw fail('malformed', `Cannot parse ${what}: ${err instanceof Error ? err.message : 'a field cannot be decoded'}`, err);
+    throw malformedField(fail, what, err);
   }
 }
 
@@ -236,7 +251,7 @@ export function parseCrl(der: Uint8Array, fail: X509ErrorFactory, what = 'the CR
   }
   try {
     const t = asn.tbsCertList;
-    if (asn.tbsCertListRaw === undefined) throw new Error('the tbsCertList bytes are missing');
+    if (asn.tbsCertListRaw === undefined) throw new FieldError('its tbsCertList is missing', { field: 'tbsCertList' });
     const thisUpdate = validDate(t.thisUpdate.getTime(), 'thisUpdate');
     const nextUpdate = t.nextUpdate === undefined ? undefined : validDate(t.nextUpdate.getTime(), 'nextUpdate');
     const revoked = new Set<string>();
@@ -257,6 +272,6 @@ export function parseCrl(der: Uint8Array, fail: X509ErrorFactory, what = 'the CR
       revoked,
     };
   } catch (err) {
-    throw fail('malformed', `Cannot parse ${what}: ${err instanceof Error ? err.message : 'a field cannot be decoded'}`, err);
+    throw malformedField(fail, what, err);
   }
 }

@@ -10,9 +10,10 @@
  */
 import { InclavareError } from '../../errors/errors.ts';
 import { AMD_TRUST_ANCHORS } from '../roots/amd.ts';
-import { bytesEqual, isSignedBy, parseAmdCertificate, rsaPssProblem, type AmdCertificate } from './certificate.ts';
+import { isSignedBy, parseAmdCertificate, rsaPssProblem, type AmdCertificate } from './certificate.ts';
 import { AMD_ERROR_CODES } from './codes.ts';
 import { decodeCertificates as decodeCertificateInput, type CertificateInput } from '../../x509/pem.ts';
+import { isTrustAnchor, isValidAt } from '../../x509/chain.ts';
 import { productFromName, type AmdProduct } from './product.ts';
 
 export type { CertificateInput } from '../../x509/pem.ts';
@@ -125,9 +126,7 @@ export function verifyAmdChain(leafInput: CertificateInput, options: AmdChainOpt
   const anchors = anchorsFor(options.trustAnchors);
 
   // ASK or ASVK: named as the leaf's issuer and signed the leaf.
-  const named = [...supplied.filter((c) => !c.selfIssued), ...anchors.intermediates].filter((c) =>
-    bytesEqual(c.subjectDer, leaf.issuerDer),
-  );
+  const named = [...supplied.filter((c) => !c.selfIssued), ...anchors.intermediates].filter((c) => c.subjectKey === leaf.issuerKey);
   if (named.length === 0) {
     throw fail(
       AMD_ERROR_CODES.COLLATERAL_MISSING,
@@ -154,8 +153,8 @@ export function verifyAmdChain(leafInput: CertificateInput, options: AmdChainOpt
 
   // ARK: every self-issued certificate the caller supplies for this position must be a trusted ARK, byte for
   // byte; the ARK actually used is always the trusted copy.
-  for (const root of supplied.filter((c) => c.selfIssued && bytesEqual(c.subjectDer, intermediate.issuerDer))) {
-    if (!anchors.arks.some((ark) => bytesEqual(ark.der, root.der))) {
+  for (const root of supplied.filter((c) => c.selfIssued && c.subjectKey === intermediate.issuerKey)) {
+    if (!isTrustAnchor(root, anchors.arks)) {
       throw fail(
         AMD_ERROR_CODES.UNTRUSTED_ROOT,
         `Cannot verify SNP report: the chain's root ${root.subjectCn || '(no CN)'} is not byte-identical to a trusted AMD ARK`,
@@ -163,7 +162,7 @@ export function verifyAmdChain(leafInput: CertificateInput, options: AmdChainOpt
       );
     }
   }
-  const trustedArks = anchors.arks.filter((ark) => bytesEqual(ark.subjectDer, intermediate.issuerDer));
+  const trustedArks = anchors.arks.filter((ark) => ark.subjectKey === intermediate.issuerKey);
   if (trustedArks.length === 0) {
     throw fail(
       AMD_ERROR_CODES.UNTRUSTED_ROOT,
@@ -198,8 +197,7 @@ export function verifyAmdChain(leafInput: CertificateInput, options: AmdChainOpt
  */
 export function checkChainValidity(chain: AmdChain, at: Date): void {
   for (const cert of [chain.leaf, chain.intermediate, chain.ark]) {
-    const t = at.getTime();
-    if (t < cert.notBefore.getTime() || t > cert.notAfter.getTime()) {
+    if (!isValidAt(cert, at)) {
       throw fail(
         AMD_ERROR_CODES.COLLATERAL_EXPIRED,
         `Cannot verify SNP report: certificate ${cert.subjectCn} is not valid at ${at.toISOString()} (valid ${cert.notBefore.toISOString()} .. ${cert.notAfter.toISOString()})`,
