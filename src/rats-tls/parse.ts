@@ -3,11 +3,12 @@
  * evidence extensions (docs/rats-tls.md). Nothing is verified here; any failure is an InclavareError with a
  * RATS_TLS_ERR_* code.
  */
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { Certificate } from '@peculiar/asn1-x509';
+import type { Certificate } from '@peculiar/asn1-x509';
 import type { TeeType } from '../attestation/claims.ts';
 import { isInclavareError } from '../errors/errors.ts';
 import { certificateBytes } from '../x509/certificate.ts';
+import type { X509ErrorFactory } from '../x509/failure.ts';
+import { parseCertificate, type ParsedCertificate } from '../x509/parse.ts';
 import { looksLikePem, pemDecode } from '../x509/pem.ts';
 import { decodeClaims, decodeDiceEvidence, type CertificateClaims } from './cbor.ts';
 import { RATS_TLS_ERROR_CODES, ratsTlsError } from './codes.ts';
@@ -23,6 +24,8 @@ export interface AttestedCertificate {
   der: Uint8Array;
   /** The decoded certificate (@peculiar/asn1-x509). */
   certificate: Certificate;
+  /** The certificate as src/x509 parses it (names, key, extensions, signature), for signature and chain checks. */
+  parsed: ParsedCertificate;
   /** TBSCertificate bytes as signed. */
   tbs: Uint8Array;
   /** SubjectPublicKeyInfo bytes exactly as in the certificate: what pubkey-hash and legacy report_data hash. */
@@ -89,29 +92,20 @@ export function parseAttestedCertificate(input: Uint8Array | string, options: Pa
 function parseDer(der: Uint8Array, preferLegacy: boolean): AttestedCertificate {
   const bytes = certificateBytes(der);
   if (bytes === undefined) malformed('Cannot parse the certificate: the DER is not an X.509 Certificate');
-  let certificate: Certificate;
-  try {
-    certificate = AsnConvert.parse(der, Certificate);
-  } catch (err) {
-    malformed('Cannot parse the certificate: the DER is not an X.509 Certificate', err);
-  }
-  const tbs = certificate.tbsCertificate;
-  const notBefore = tbs.validity.notBefore.getTime();
-  const notAfter = tbs.validity.notAfter.getTime();
-  if (Number.isNaN(notBefore.getTime()) || Number.isNaN(notAfter.getTime())) malformed('Cannot parse the certificate: invalid validity dates');
-
-  const extensions = tbs.extensions ?? [];
-  const seen = new Set<string>();
-  for (const e of extensions) {
+  const fail: X509ErrorFactory = (_reason, _message, cause, details) => {
     // RFC 5280 §4.2: a certificate MUST NOT include more than one instance of a particular extension.
-    if (seen.has(e.extnID)) malformed(`Cannot parse the certificate: extension ${e.extnID} appears twice`);
-    seen.add(e.extnID);
-  }
-  const valueOf = (oid: string): { value: Uint8Array; critical: boolean } | undefined => {
-    const e = extensions.find((x) => x.extnID === oid);
-    return e === undefined ? undefined : { value: new Uint8Array(e.extnValue.buffer), critical: e.critical === true };
+    if (details?.extension !== undefined) malformed(`Cannot parse the certificate: extension ${String(details.extension)} appears twice`);
+    if (details?.field === 'notBefore' || details?.field === 'notAfter') malformed('Cannot parse the certificate: invalid validity dates');
+    malformed('Cannot parse the certificate: the DER is not an X.509 Certificate', cause);
   };
-  const base = { der, certificate, tbs: bytes.tbs, spki: bytes.spki, notBefore, notAfter };
+  const parsed = parseCertificate(der, fail);
+  const certificate = parsed.asn;
+  const { notBefore, notAfter } = parsed;
+  const valueOf = (oid: string): { value: Uint8Array; critical: boolean } | undefined => {
+    const value = parsed.extensions.get(oid);
+    return value === undefined ? undefined : { value, critical: parsed.criticalExtensions.has(oid) };
+  };
+  const base = { der, certificate, parsed, tbs: bytes.tbs, spki: bytes.spki, notBefore, notAfter };
   const endorsements = valueOf(OID_DICE_ENDORSEMENTS)?.value;
   const withEndorsements = endorsements === undefined ? {} : { endorsements };
 

@@ -14,13 +14,24 @@ import { attestError } from '../attestation/codes.ts';
 import type { IntelCollateral } from '../attestation/intel/collateral.ts';
 import { detectTee, teeOptionsOf, verifyEvidence, type VerifyEvidenceOptions } from '../attestation/verify-evidence.ts';
 import { isInclavareError, type InclavareError } from '../errors/errors.ts';
-import { verifyCertificateSignature } from '../x509/certificate.ts';
+import { SIGNATURE_OIDS, verifySignature } from '../x509/signature.ts';
 import type { CertificateClaims } from './cbor.ts';
 import { RATS_TLS_ERROR_CODES, ratsTlsError } from './codes.ts';
 import { decodeIntelEndorsements, mergeCollateral } from './endorsements.ts';
 import { HASH_ALGORITHMS } from './format.ts';
 import { parseAttestedCertificate, type AttestedCertificate, type CertificateFormat, type ParseAttestedCertificateOptions } from './parse.ts';
 import { readReportData } from './report-data.ts';
+
+/** The algorithms a RATS-TLS certificate may be self-signed with (what librats, Gramine and we write; no RSASSA-PSS). */
+const SELF_SIGNATURE_ALGORITHMS: readonly string[] = Object.freeze([
+  SIGNATURE_OIDS.ecdsaWithSha256,
+  SIGNATURE_OIDS.ecdsaWithSha384,
+  SIGNATURE_OIDS.ecdsaWithSha512,
+  SIGNATURE_OIDS.sha256WithRsa,
+  SIGNATURE_OIDS.sha384WithRsa,
+  SIGNATURE_OIDS.sha512WithRsa,
+  SIGNATURE_OIDS.ed25519,
+]);
 
 /** Whether the evidence is bound to the certificate's key. 'absent': there is no evidence to bind. */
 export type Binding = 'valid' | 'invalid' | 'absent';
@@ -137,7 +148,7 @@ export function verifyAttestedCertificate(
   }
   const errors: InclavareError[] = [];
   // The C verifier accepts only a single self-signed certificate (docs/rats-tls.md, "Verification"): the key in it signed it.
-  if (!verifyCertificateSignature(cert.certificate, cert.tbs, cert.spki)) {
+  if (!verifySignature(cert.parsed, cert.parsed.publicKey, { algorithms: SELF_SIGNATURE_ALGORITHMS })) {
     errors.push(ratsTlsError(RATS_TLS_ERROR_CODES.BAD_SIGNATURE, 'Cannot trust the certificate: it is not self-signed by its own key with a supported algorithm'));
   }
   if (options.checkValidityPeriod !== false) {

@@ -1,9 +1,10 @@
 /**
  * The X.509 building blocks (RFC 5280) shared by every certificate Inclavare writes (inclavared's platform
- * certificate, RATS-TLS certificates) and the raw-bytes view used to check a certificate's self-signature.
- * Everything goes through @peculiar/asn1-x509 schemas; node:crypto signs and verifies.
+ * certificate, RATS-TLS certificates) and the strict raw-bytes view of a certificate that RA-TLS hashes. Parsing
+ * and verifying are in parse.ts, signature.ts and chain.ts. Everything goes through @peculiar/asn1-x509 schemas;
+ * node:crypto signs.
  */
-import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, sign, type KeyObject } from 'node:crypto';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import {
   AlgorithmIdentifier,
@@ -74,7 +75,7 @@ interface SignatureAlgorithm {
   keyType: 'ec' | 'rsa' | 'ed25519';
 }
 
-/** The signature algorithms we sign with and accept (RFC 5758 ECDSA, RFC 4055 RSA PKCS#1 v1.5, RFC 8410). */
+/** The signature algorithms we sign with (RFC 5758 ECDSA, RFC 4055 RSA PKCS#1 v1.5, RFC 8410). */
 const SIGNATURE_ALGORITHMS: readonly SignatureAlgorithm[] = [
   { oid: '1.2.840.10045.4.3.2', nullParameters: false, digest: 'sha256', keyType: 'ec' },
   { oid: '1.2.840.10045.4.3.3', nullParameters: false, digest: 'sha384', keyType: 'ec' },
@@ -182,23 +183,4 @@ export function certificateBytes(der: Uint8Array): CertificateBytes | undefined 
   const spki = fields[first + 5];
   if (spki === undefined || spki.tag !== 0x30) return undefined;
   return { tbs: derBytes(der, parts[0]!), spki: derBytes(der, spki) };
-}
-
-/**
- * True when `certificate` is signed by the key in `spkiDer` with one of the supported algorithms and the outer
- * signatureAlgorithm equals the TBSCertificate's (RFC 5280 §4.1.1.2). False for anything else, never throws.
- */
-export function verifyCertificateSignature(certificate: Certificate, tbsDer: Uint8Array, spkiDer: Uint8Array): boolean {
-  try {
-    const outer = certificate.signatureAlgorithm;
-    const inner = certificate.tbsCertificate.signature;
-    if (outer.algorithm !== inner.algorithm) return false;
-    const a = SIGNATURE_ALGORITHMS.find((x) => x.oid === outer.algorithm);
-    if (a === undefined) return false;
-    const key = createPublicKey({ key: Buffer.from(spkiDer), format: 'der', type: 'spki' });
-    if (key.asymmetricKeyType !== a.keyType) return false;
-    return verify(a.digest, tbsDer, key, Buffer.from(certificate.signatureValue));
-  } catch {
-    return false;
-  }
 }

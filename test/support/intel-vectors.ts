@@ -22,8 +22,9 @@ import { VECTORS_ROOT } from './vectors.ts';
 import { isInclavareError } from '../../src/errors/errors.ts';
 import { loadIntelCollateral } from '../../src/collateral/intel-dir.ts';
 import { type IntelCollateral } from '../../src/attestation/intel/collateral.ts';
-import { parseIntelQuote, pemToDerList, type IntelQuote } from '../../src/attestation/intel/quote.ts';
+import { parseIntelQuote, type IntelQuote } from '../../src/attestation/intel/quote.ts';
 import { parseCertificate, parseCrl } from '../../src/attestation/intel/x509.ts';
+import { pemDecodeAll } from '../../src/x509/pem.ts';
 import { verifyIntelQuote } from '../../src/attestation/intel/verify.ts';
 
 export { VECTORS_ROOT };
@@ -247,7 +248,7 @@ export function buildTestPki(vector: IntelVector): TestPki {
   const realCa = byCn(quoteCerts, /PCK (Processor|Platform) CA/);
   const realRoot = byCn(quoteCerts, /Root CA/);
   const c = vector.collateral;
-  const tcbChain = pemToDerList(c.tcbInfoIssuerChain!).map((d) => parseCertificate(d, 'ATTEST_ERR_PCK_CHAIN', 'fixture'));
+  const tcbChain = pemDecodeAll(c.tcbInfoIssuerChain!, 'CERTIFICATE').map((d) => parseCertificate(d, 'ATTEST_ERR_PCK_CHAIN', 'fixture'));
   const realTcbSigner = byCn(tcbChain, /TCB Signing/);
 
   const root = newKey();

@@ -4,65 +4,26 @@
  * RSASSA-PSS, SHA-384, MGF1-SHA-384, salt length 48 (AMD "Versioned Chip Endorsement Key (VCEK) Certificate
  * and KDS Interface Specification", pub. 57230, "Certificate Formats"); nothing else is accepted for them.
  */
-import { X509Certificate, constants, createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { X509Certificate, createHash, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { AlgorithmIdentifier, Certificate, type Name } from '@peculiar/asn1-x509';
+import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
 import { RsaSaPssParams } from '@peculiar/asn1-rsa';
-import { InclavareError } from '../../errors/errors.ts';
-import { AMD_ERROR_CODES } from './codes.ts';
+import type { InclavareError } from '../../errors/errors.ts';
+import { AMD_ERROR_CODES, amdError } from './codes.ts';
+import type { X509ErrorFactory } from '../../x509/failure.ts';
+import { parseCertificate, type ParsedCertificate } from '../../x509/parse.ts';
+import { SIGNATURE_OIDS, verifySignature } from '../../x509/signature.ts';
 
-const OID_RSASSA_PSS = '1.2.840.113549.1.1.10';
 const OID_MGF1 = '1.2.840.113549.1.1.8';
 const OID_SHA384 = '2.16.840.1.101.3.4.2.2';
-const OID_COMMON_NAME = '2.5.4.3';
 const PSS_SALT_LENGTH = 48;
+const AMD_SIGNATURE_ALGORITHMS: readonly string[] = Object.freeze([SIGNATURE_OIDS.rsassaPss]);
 
-/** One decoded certificate with what chain building needs. */
-export interface AmdCertificate {
-  readonly der: Uint8Array;
-  /** Subject and issuer as DER (compared byte for byte when linking a chain). */
-  readonly subjectDer: Uint8Array;
-  readonly issuerDer: Uint8Array;
-  /** Subject and issuer common names ("ARK-Milan", "SEV-Milan", "SEV-VCEK"); "" when absent. */
-  readonly subjectCn: string;
-  readonly issuerCn: string;
-  readonly notBefore: Date;
-  readonly notAfter: Date;
-  readonly publicKey: KeyObject;
-  /** The DER tbsCertificate exactly as signed. */
-  readonly tbs: Uint8Array;
-  readonly signatureAlgorithm: AlgorithmIdentifier;
-  readonly signatureValue: Uint8Array;
-  /** tbsCertificate.signature encodes the same AlgorithmIdentifier as signatureAlgorithm. */
-  readonly innerAlgorithmMatches: boolean;
-  /** extnID -> extnValue (the OCTET STRING's contents). */
-  readonly extensions: ReadonlyMap<string, Uint8Array>;
-  /** Subject equals issuer (an ARK candidate). */
-  readonly selfIssued: boolean;
-}
+/** One decoded AMD certificate (src/x509's parsed certificate whose key imports). */
+export type AmdCertificate = ParsedCertificate & { readonly publicKey: KeyObject };
 
 function malformed(message: string, cause?: unknown): InclavareError {
-  return new InclavareError(AMD_ERROR_CODES.MALFORMED, 'invalid-argument', message, { cause });
-}
-
-function bytesOf(buf: ArrayBuffer | ArrayBufferView): Uint8Array {
-  return buf instanceof ArrayBuffer
-    ? new Uint8Array(buf.slice(0))
-    : new Uint8Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
-}
-
-/** Byte equality of two arrays. */
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
-}
-
-function commonName(name: Name): string {
-  for (const rdn of name) {
-    for (const atv of rdn) {
-      if (atv.type === OID_COMMON_NAME) return atv.value.toString();
-    }
-  }
-  return '';
+  return amdError(AMD_ERROR_CODES.MALFORMED, message, { cause });
 }
 
 /**
@@ -85,50 +46,19 @@ export function parseAmdCertificate(der: Uint8Array, what: string): AmdCertifica
 }
 
 function decodeCertificate(der: Uint8Array, what: string): AmdCertificate {
-  let asn: Certificate;
-  let publicKey: KeyObject;
-  let subjectDer: Uint8Array;
-  let issuerDer: Uint8Array;
-  let innerAlgorithmMatches: boolean;
+  const notDer = `Cannot read ${what}: it is not a DER X.509 certificate`;
+  const fail: X509ErrorFactory = (_reason, _message, cause, details) =>
+    // RFC 5280 §4.2: a certificate MUST NOT include more than one instance of an extension.
+    details?.extension === undefined ? malformed(notDer, cause) : malformed(`Cannot read ${what}: extension ${String(details.extension)} appears twice`);
+  const cert = parseCertificate(Uint8Array.from(der), fail, what);
   try {
-    asn = AsnConvert.parse(der, Certificate);
     // OpenSSL must decode it as well: a certificate both decoders accept is far less likely to be ambiguous.
     new X509Certificate(der);
-    const spki = new Uint8Array(AsnConvert.serialize(asn.tbsCertificate.subjectPublicKeyInfo));
-    publicKey = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
-    subjectDer = new Uint8Array(AsnConvert.serialize(asn.tbsCertificate.subject));
-    issuerDer = new Uint8Array(AsnConvert.serialize(asn.tbsCertificate.issuer));
-    innerAlgorithmMatches = bytesEqual(
-      new Uint8Array(AsnConvert.serialize(asn.signatureAlgorithm)),
-      new Uint8Array(AsnConvert.serialize(asn.tbsCertificate.signature)),
-    );
   } catch (err) {
-    throw malformed(`Cannot read ${what}: it is not a DER X.509 certificate`, err);
+    throw malformed(notDer, err);
   }
-  const tbsCert = asn.tbsCertificate;
-  if (asn.tbsCertificateRaw === undefined) throw malformed(`Cannot read ${what}: its tbsCertificate is missing`);
-  const extensions = new Map<string, Uint8Array>();
-  for (const ext of tbsCert.extensions ?? []) {
-    // RFC 5280 §4.2: a certificate MUST NOT include more than one instance of an extension.
-    if (extensions.has(ext.extnID)) throw malformed(`Cannot read ${what}: extension ${ext.extnID} appears twice`);
-    extensions.set(ext.extnID, bytesOf(ext.extnValue.buffer));
-  }
-  return {
-    der: Uint8Array.from(der),
-    subjectDer,
-    issuerDer,
-    subjectCn: commonName(tbsCert.subject),
-    issuerCn: commonName(tbsCert.issuer),
-    notBefore: tbsCert.validity.notBefore.getTime(),
-    notAfter: tbsCert.validity.notAfter.getTime(),
-    publicKey,
-    tbs: bytesOf(asn.tbsCertificateRaw),
-    signatureAlgorithm: asn.signatureAlgorithm,
-    signatureValue: bytesOf(asn.signatureValue),
-    innerAlgorithmMatches,
-    extensions,
-    selfIssued: bytesEqual(subjectDer, issuerDer),
-  };
+  if (cert.publicKey === undefined) throw malformed(notDer);
+  return cert as AmdCertificate;
 }
 
 /**
@@ -136,11 +66,11 @@ function decodeCertificate(der: Uint8Array, what: string): AmdCertificate {
  * The inner tbsCertificate.signature must be the same algorithm (RFC 5280 §4.1.1.2).
  */
 export function rsaPssProblem(cert: AmdCertificate): string | null {
-  const alg = cert.signatureAlgorithm;
-  if (alg.algorithm !== OID_RSASSA_PSS) return `signature algorithm ${alg.algorithm} is not RSASSA-PSS`;
-  if (alg.parameters === null || alg.parameters === undefined) return 'RSASSA-PSS parameters are missing';
+  if (cert.signatureAlgorithm !== SIGNATURE_OIDS.rsassaPss) return `signature algorithm ${cert.signatureAlgorithm} is not RSASSA-PSS`;
+  const parameters = cert.signatureParameters;
+  if (parameters === null || parameters === undefined) return 'RSASSA-PSS parameters are missing';
   try {
-    const params = AsnConvert.parse(alg.parameters, RsaSaPssParams);
+    const params = AsnConvert.parse(parameters, RsaSaPssParams);
     if (params.hashAlgorithm.algorithm !== OID_SHA384) return 'RSASSA-PSS hash is not SHA-384';
     if (params.maskGenAlgorithm.algorithm !== OID_MGF1) return 'RSASSA-PSS mask generation is not MGF1';
     const mgfParams = params.maskGenAlgorithm.parameters;
@@ -157,17 +87,5 @@ export function rsaPssProblem(cert: AmdCertificate): string | null {
 
 /** True when `issuerKey` (RSA) made `cert`'s RSASSA-PSS SHA-384 signature. Never throws. */
 export function isSignedBy(cert: AmdCertificate, issuerKey: KeyObject): boolean {
-  if (rsaPssProblem(cert) !== null) return false;
-  const type = issuerKey.asymmetricKeyType;
-  if (type !== 'rsa' && type !== 'rsa-pss') return false;
-  try {
-    return verify(
-      'sha384',
-      cert.tbs,
-      { key: issuerKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: PSS_SALT_LENGTH },
-      cert.signatureValue,
-    );
-  } catch {
-    return false;
-  }
+  return rsaPssProblem(cert) === null && verifySignature(cert, issuerKey, { algorithms: AMD_SIGNATURE_ALGORITHMS });
 }

@@ -8,18 +8,19 @@
  * Intermediates may come from the caller's certChain or from the trust anchors; either way they must be
  * signed by the trusted ARK, so where they come from does not matter.
  */
-import { InclavareError } from '../../errors/errors.ts';
+import type { InclavareError } from '../../errors/errors.ts';
 import { AMD_TRUST_ANCHORS } from '../roots/amd.ts';
-import { bytesEqual, isSignedBy, parseAmdCertificate, rsaPssProblem, type AmdCertificate } from './certificate.ts';
-import { AMD_ERROR_CODES } from './codes.ts';
+import { isSignedBy, parseAmdCertificate, rsaPssProblem, type AmdCertificate } from './certificate.ts';
+import { AMD_ERROR_CODES, amdError, type AmdErrorCode } from './codes.ts';
 import { decodeCertificates as decodeCertificateInput, type CertificateInput } from '../../x509/pem.ts';
+import { isTrustAnchor, isValidAt } from '../../x509/chain.ts';
 import { productFromName, type AmdProduct } from './product.ts';
 
 export type { CertificateInput } from '../../x509/pem.ts';
 
 /** DER certificates from DER or PEM input; ATTEST_ERR_MALFORMED when it holds something else. */
 function decodeCertificates(input: CertificateInput, what: string): Uint8Array[] {
-  return decodeCertificateInput(input, what, (message) => new InclavareError(AMD_ERROR_CODES.MALFORMED, 'invalid-argument', message));
+  return decodeCertificateInput(input, what, (message) => amdError(AMD_ERROR_CODES.MALFORMED, message));
 }
 
 /** Which kind of key the leaf certifies: chip-unique (VCEK) or per cloud provider (VLEK). */
@@ -54,8 +55,8 @@ interface Anchors {
 
 let builtInAnchors: Anchors | undefined;
 
-function fail(code: string, message: string, details?: Record<string, unknown>): InclavareError {
-  return new InclavareError(code, 'verification-failed', message, { details });
+function fail(code: AmdErrorCode, message: string, details?: Record<string, unknown>): InclavareError {
+  return amdError(code, message, { details });
 }
 
 function loadAnchors(inputs: readonly CertificateInput[]): Anchors {
@@ -68,9 +69,8 @@ function loadAnchors(inputs: readonly CertificateInput[]): Anchors {
         continue;
       }
       if (!isSignedBy(cert, cert.publicKey)) {
-        throw new InclavareError(
+        throw amdError(
           AMD_ERROR_CODES.MALFORMED,
-          'invalid-argument',
           `Cannot use AMD trust anchor ${cert.subjectCn || '(no CN)'}: it is self-issued but not validly self-signed with RSASSA-PSS SHA-384`,
         );
       }
@@ -104,9 +104,8 @@ export function verifyAmdChain(leafInput: CertificateInput, options: AmdChainOpt
     throw fail(AMD_ERROR_CODES.COLLATERAL_MISSING, 'Cannot verify SNP report: no VCEK/VLEK certificate was given');
   }
   if (leafDers.length > 1) {
-    throw new InclavareError(
+    throw amdError(
       AMD_ERROR_CODES.MALFORMED,
-      'invalid-argument',
       `Cannot read the VCEK/VLEK: expected one certificate, got ${leafDers.length} (pass ASK/ARK as certChain)`,
     );
   }
@@ -125,9 +124,7 @@ export function verifyAmdChain(leafInput: CertificateInput, options: AmdChainOpt
   const anchors = anchorsFor(options.trustAnchors);
 
   // ASK or ASVK: named as the leaf's issuer and signed the leaf.
-  const named = [...supplied.filter((c) => !c.selfIssued), ...anchors.intermediates].filter((c) =>
-    bytesEqual(c.subjectDer, leaf.issuerDer),
-  );
+  const named = [...supplied.filter((c) => !c.selfIssued), ...anchors.intermediates].filter((c) => c.subjectKey === leaf.issuerKey);
   if (named.length === 0) {
     throw fail(
       AMD_ERROR_CODES.COLLATERAL_MISSING,
@@ -154,8 +151,8 @@ export function verifyAmdChain(leafInput: CertificateInput, options: AmdChainOpt
 
   // ARK: every self-issued certificate the caller supplies for this position must be a trusted ARK, byte for
   // byte; the ARK actually used is always the trusted copy.
-  for (const root of supplied.filter((c) => c.selfIssued && bytesEqual(c.subjectDer, intermediate.issuerDer))) {
-    if (!anchors.arks.some((ark) => bytesEqual(ark.der, root.der))) {
+  for (const root of supplied.filter((c) => c.selfIssued && c.subjectKey === intermediate.issuerKey)) {
+    if (!isTrustAnchor(root, anchors.arks)) {
       throw fail(
         AMD_ERROR_CODES.UNTRUSTED_ROOT,
         `Cannot verify SNP report: the chain's root ${root.subjectCn || '(no CN)'} is not byte-identical to a trusted AMD ARK`,
@@ -163,7 +160,7 @@ export function verifyAmdChain(leafInput: CertificateInput, options: AmdChainOpt
       );
     }
   }
-  const trustedArks = anchors.arks.filter((ark) => bytesEqual(ark.subjectDer, intermediate.issuerDer));
+  const trustedArks = anchors.arks.filter((ark) => ark.subjectKey === intermediate.issuerKey);
   if (trustedArks.length === 0) {
     throw fail(
       AMD_ERROR_CODES.UNTRUSTED_ROOT,
@@ -198,8 +195,7 @@ export function verifyAmdChain(leafInput: CertificateInput, options: AmdChainOpt
  */
 export function checkChainValidity(chain: AmdChain, at: Date): void {
   for (const cert of [chain.leaf, chain.intermediate, chain.ark]) {
-    const t = at.getTime();
-    if (t < cert.notBefore.getTime() || t > cert.notAfter.getTime()) {
+    if (!isValidAt(cert, at)) {
       throw fail(
         AMD_ERROR_CODES.COLLATERAL_EXPIRED,
         `Cannot verify SNP report: certificate ${cert.subjectCn} is not valid at ${at.toISOString()} (valid ${cert.notBefore.toISOString()} .. ${cert.notAfter.toISOString()})`,

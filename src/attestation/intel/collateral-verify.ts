@@ -161,7 +161,7 @@ function verifyCollateralContent(collateral: IntelCollateral, anchors: TrustAnch
   if (collateral.rootCaCrl) {
     const crl = parseCrl(collateral.rootCaCrl, INTEL_ERROR_CODES.CRL, 'Root CA CRL');
     const root = anchors.certs.find((a) => a.subjectKey === crl.issuerKey);
-    if (!root || !verifyX509Signature(crl.tbs, crl.signatureAlgorithm, crl.signature, root.publicKey)) {
+    if (!root || !verifyX509Signature(crl, root.publicKey)) {
       throw intelError(INTEL_ERROR_CODES.CRL, `Cannot verify Root CA CRL: it is not signed by a trust anchor (issuer "${crl.issuer}")`);
     }
     out.rootCaCrl = { crl, root };
@@ -211,7 +211,7 @@ function verifyCollateralContent(collateral: IntelCollateral, anchors: TrustAnch
         'PCK CRL issuer chain',
       );
       const issuer = chain[0]!;
-      if (issuer.subjectKey !== crl.issuerKey || !verifyX509Signature(crl.tbs, crl.signatureAlgorithm, crl.signature, issuer.publicKey)) {
+      if (issuer.subjectKey !== crl.issuerKey || !verifyX509Signature(crl, issuer.publicKey)) {
         throw intelError(INTEL_ERROR_CODES.CRL, `Cannot verify PCK CRL: it is not signed by "${issuer.subject}", the first certificate of its issuer chain`);
       }
       checkNotRevokedByRoot(rootCrl, chain, 'PCK CRL');

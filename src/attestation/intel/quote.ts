@@ -8,6 +8,7 @@ import { ByteReader } from './bytes.ts';
 import { INTEL_ERROR_CODES, intelError } from './codes.ts';
 import { parseSgxReportBody, type SgxReportBody } from '../sgx/parse.ts';
 import { parseTdReportBody, TDX10_BODY_SIZE, TDX15_BODY_SIZE, type TdReportBody } from '../tdx/parse.ts';
+import { pemDecodeAll } from '../../x509/pem.ts';
 
 /** Quote header size (all versions). */
 export const QUOTE_HEADER_SIZE = 48;
@@ -96,15 +97,6 @@ function malformed(message: string): never {
   throw intelError(INTEL_ERROR_CODES.MALFORMED, `Cannot parse quote: ${message}`);
 }
 
-const PEM_CERT = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]*?)-----END CERTIFICATE-----/g;
-
-/** Splits PEM text into DER certificates (any non-certificate text between blocks is ignored). */
-export function pemToDerList(pem: string): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (const m of pem.matchAll(PEM_CERT)) out.push(new Uint8Array(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64')));
-  return out;
-}
-
 // The PCK chain of a platform is the same in each of its quotes: decoded chains are kept with their exact PEM
 // bytes (decoding is a pure function of them) and handed out as fresh copies, so parsed quotes never share
 // bytes. Entries are found by a short fingerprint (length and the start of the leaf certificate, where its
@@ -123,7 +115,7 @@ function decodePemChain(pem: Buffer): { text: string; ders: Uint8Array[] } {
   let entry = decodedChains.get(fingerprint);
   if (!entry || !entry.pem.equals(pem)) {
     const text = pem.toString('latin1');
-    entry = { pem: Buffer.from(pem), text, ders: pemToDerList(text) };
+    entry = { pem: Buffer.from(pem), text, ders: pemDecodeAll(text, 'CERTIFICATE') };
     if (decodedChains.size >= DECODED_CHAINS_MAX) decodedChains.delete(decodedChains.keys().next().value!);
     decodedChains.set(fingerprint, entry);
   }
