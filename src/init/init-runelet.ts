@@ -26,6 +26,7 @@ import { CONTROL, IN_CONTAINER, type EnclaveDescription, type InitStatus, type S
 import { ownChildren, startReaper } from './reaper.ts';
 import { handlesSignal } from './signals.ts';
 import { runStartContainerHooks } from './start-hooks.ts';
+import { rlimitArg } from '../pal/sim/runtime.ts';
 
 /** Signals init-runelet forwards to the workload (those Node.js lets a program handle). */
 const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGWINCH', 'SIGCONT'];
@@ -120,7 +121,11 @@ async function startContainerHooks(description: EnclaveDescription): Promise<str
     bundle: description.bundle,
     ...(start.annotations !== undefined ? { annotations: start.annotations } : {}),
   });
-  return runStartContainerHooks(start.hooks, state, withHome(description.process.env));
+  // sim applies the config's rlimits to the workload only (init-runelet runs without them): the hooks get
+  // them through rlimit-exec, as runc's init runs them under its limits. Other runtimes keep them on init-runelet.
+  const limits = description.runtime === 'sim' ? (description.process.rlimits ?? []) : [];
+  const through = limits.length > 0 ? [...runtimeOptions().rlimitExec!, ...limits.map(rlimitArg), '--'] : undefined;
+  return runStartContainerHooks(start.hooks, state, withHome(description.process.env), through);
 }
 
 async function init(description: EnclaveDescription): Promise<number> {

@@ -7,6 +7,7 @@
  * failure stops the rest and is returned in runc's words, which init-runelet prints as runc's init does.
  */
 import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import { getSystemErrorMap } from 'node:util';
 import type { OciHook } from '../runelet/description.ts';
 
@@ -45,12 +46,24 @@ function spawnErrorText(err: NodeJS.ErrnoException): string {
   return known?.[1] ?? err.message;
 }
 
-/** Runs one hook; resolves to undefined, or to runc's description of its failure. */
-export function runHook(hook: OciHook, state: string, defaultEnv: string[]): Promise<string | undefined> {
+/**
+ * Runs one hook; resolves to undefined, or to runc's description of its failure. `through` is a command that
+ * execs `FILE ARGV0 ARG...` after it (rlimit-exec with the process's limits, as runc's init runs the hook
+ * under them): then a hook that cannot be executed is reported before, as exec would.
+ */
+export function runHook(hook: OciHook, state: string, defaultEnv: string[], through?: string[]): Promise<string | undefined> {
   return new Promise((resolve) => {
     const args = hook.args !== undefined && hook.args.length > 0 ? hook.args : [hook.path];
     // execve(2) semantics: a path without a slash is relative to the cwd, not looked up in PATH.
     const file = hook.path.includes('/') ? hook.path : `./${hook.path}`;
+    if (through !== undefined) {
+      try {
+        accessSync(file, constants.X_OK);
+      } catch (err) {
+        resolve(`fork/exec ${hook.path}: ${spawnErrorText(err as NodeJS.ErrnoException)}`);
+        return;
+      }
+    }
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     let timedOut = false;
@@ -61,7 +74,8 @@ export function runHook(hook: OciHook, state: string, defaultEnv: string[]): Pro
       clearTimeout(timer);
       resolve(result);
     };
-    const child = spawn(file, args.slice(1), { argv0: args[0], env: envObject(hook.env ?? defaultEnv), stdio: ['pipe', 'pipe', 'pipe'] });
+    const [command, argv, argv0] = through === undefined ? [file, args.slice(1), args[0]] : [through[0]!, [...through.slice(1), file, ...args], through[0]];
+    const child = spawn(command, argv, { argv0, env: envObject(hook.env ?? defaultEnv), stdio: ['pipe', 'pipe', 'pipe'] });
     const timer =
       typeof hook.timeout === 'number'
         ? setTimeout(() => {
@@ -83,10 +97,10 @@ export function runHook(hook: OciHook, state: string, defaultEnv: string[]): Pro
   });
 }
 
-/** Runs the hooks in order; resolves to undefined, or to runc's message for the first that failed. */
-export async function runStartContainerHooks(hooks: OciHook[], state: string, defaultEnv: string[]): Promise<string | undefined> {
+/** Runs the hooks in order (each through `through`, see runHook); resolves to undefined, or to runc's message for the first that failed. */
+export async function runStartContainerHooks(hooks: OciHook[], state: string, defaultEnv: string[], through?: string[]): Promise<string | undefined> {
   for (const [i, hook] of hooks.entries()) {
-    const failure = await runHook(hook, state, defaultEnv);
+    const failure = await runHook(hook, state, defaultEnv, through);
     if (failure !== undefined) return `error running hook #${i}: ${failure}`;
   }
   return undefined;

@@ -416,6 +416,7 @@ describe('signals and hooks as runc delivers and runs them', () => {
       c.hooks = { startContainer: hooks };
       c.annotations = { 'org.example.a': 'x', 'org.example.b': 'y' };
       proc(c).cwd = '/tmp';
+      proc(c).rlimits = [{ type: 'RLIMIT_NOFILE', soft: 256, hard: 512 }];
       (c.mounts as unknown[]).push({ destination: '/hooklog', type: 'bind', source: logDir, options: ['rbind', 'rw'] });
     });
     const io = { out: join(work, `${id}-${tag}.out`), err: join(work, `${id}-${tag}.err`) };
@@ -431,15 +432,16 @@ describe('signals and hooks as runc delivers and runs them', () => {
     return { start: started, states, out: readFileSync(io.out, 'utf8'), err: readFileSync(io.err, 'utf8'), seen };
   }
 
-  test('a startContainer hook gets runc\'s state (pid 1, the engine\'s bundle, the annotations), the process env and cwd when it has no env, and start waits for it', async () => {
+  test('a startContainer hook gets runc\'s state (pid 1, the engine\'s bundle, the annotations), the process env, cwd and rlimits, and start waits for it', async () => {
     const hooks = [
-      { path: '/bin/sh', args: ['sh', '-c', 'cat > /hooklog/state; env | grep -v -e ^PWD= -e ^SHLVL= | sort > /hooklog/env; pwd > /hooklog/cwd; sleep 1; echo done > /hooklog/done'] },
+      { path: '/bin/sh', args: ['sh', '-c', 'cat > /hooklog/state; env | grep -v -e ^PWD= -e ^SHLVL= | sort > /hooklog/env; pwd > /hooklog/cwd; echo "$(ulimit -Sn) $(ulimit -Hn)" > /hooklog/limits; sleep 1; echo done > /hooklog/done'] },
       { path: '/bin/sh', args: ['sh', '-c', 'echo "$0 $1 $HOOK_ENV" > /hooklog/second', 'second', 'arg1'], env: ['HOOK_ENV=own'], timeout: 5 },
     ];
     const plain = await startHook('conf-start-hook', [], hooks, 'plain');
     const sim = await startHook('conf-start-hook', SIM, hooks, 'sim');
     assert.match(plain.seen, /done: done/, 'the plain hooks ran to the end before start returned');
     assert.match(plain.seen, /second: second arg1 own/);
+    assert.match(plain.seen, /limits: 256 512/, 'the hook runs under the process rlimits');
     assert.match(plain.seen, /"pid":1,"bundle":"BUNDLE","annotations":\{"org.example.a":"x"/);
     assert.deepEqual(plain.states, ['created', 'running']);
     assert.deepEqual(sim, plain);
