@@ -12,8 +12,8 @@
  * limit, no writer process) and execve()s PATH with ARG... as argv (PATH alone when there are none, as
  * runc does) and its own environment, so the backend's timeout kills the real hook (same pid). A state it
  * cannot parse passes through unchanged. On failure it prints a message and exits 127, as shells do.
- * Built dynamically against the host's C library: outside the container it runs as is, inside
- * (startContainer) through the injected dynamic loader.
+ * Built dynamically against the host's C library; it runs on the host only (startContainer hooks, which
+ * runc runs inside the container, are run by init-runelet at `rune start`: src/init/start-hooks.ts).
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -4,7 +4,8 @@
  *
  *   1. load the runtime named in /.rune/enclave.json and call init (this happens during `rune create`:
  *      rune starts PID 1 at once and waits for the report in /.rune/control/status);
- *   2. wait on /.rune/control/start until `rune start`;
+ *   2. wait on /.rune/control/start until `rune start`; run the config's startContainer hooks, if any (runc
+ *      would have run them at create, when rune starts init-runelet) and report to /.rune/control/started;
  *   3. create_process + exec; every catchable signal is forwarded to the runtime as kill(-1, sig);
  *   4. destroy, record the exit code, exit with it (128+n when the workload was killed by signal n).
  *
@@ -21,9 +22,11 @@ import { join } from 'node:path';
 import { describeError } from '../errors/errors.ts';
 import { loadEnclaveRuntime } from '../pal/registry.ts';
 import type { EnclaveRuntime, LoadEnclaveRuntimeOptions, PalLogLevel, PalProcessSpec } from '../pal/types.ts';
-import { CONTROL, IN_CONTAINER, type EnclaveDescription, type InitStatus } from '../runelet/description.ts';
+import { CONTROL, IN_CONTAINER, type EnclaveDescription, type InitStatus, type StartStatus } from '../runelet/description.ts';
 import { ownChildren, startReaper } from './reaper.ts';
 import { handlesSignal } from './signals.ts';
+import { runStartContainerHooks } from './start-hooks.ts';
+import { rlimitArg } from '../pal/sim/runtime.ts';
 
 /** Signals init-runelet forwards to the workload (those Node.js lets a program handle). */
 const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGWINCH', 'SIGCONT'];
@@ -102,6 +105,29 @@ async function runWorkload(runtime: EnclaveRuntime, spec: PalProcessSpec, asPid1
   }
 }
 
+/**
+ * Runs the startContainer hooks of the description; resolves to runc's message for a failure. Their state is
+ * runc's for that step: status created, init-runelet's pid (1), the engine's bundle; a hook without env gets
+ * the process env, as runc's init passes its own.
+ */
+async function startContainerHooks(description: EnclaveDescription): Promise<string | undefined> {
+  const start = description.startContainer;
+  if (start === undefined || start.hooks.length === 0) return undefined;
+  const state = JSON.stringify({
+    ociVersion: start.ociVersion,
+    id: description.id,
+    status: 'created',
+    pid: process.pid,
+    bundle: description.bundle,
+    ...(start.annotations !== undefined ? { annotations: start.annotations } : {}),
+  });
+  // sim applies the config's rlimits to the workload only (init-runelet runs without them): the hooks get
+  // them through rlimit-exec, as runc's init runs them under its limits. Other runtimes keep them on init-runelet.
+  const limits = description.runtime === 'sim' ? (description.process.rlimits ?? []) : [];
+  const through = limits.length > 0 ? [...runtimeOptions().rlimitExec!, ...limits.map(rlimitArg), '--'] : undefined;
+  return runStartContainerHooks(start.hooks, state, withHome(description.process.env), through);
+}
+
 async function init(description: EnclaveDescription): Promise<number> {
   let runtime: EnclaveRuntime;
   try {
@@ -118,8 +144,19 @@ async function init(description: EnclaveDescription): Promise<number> {
   const stopExiting = exitOnSignalsUntilStart(fifo.fd);
   writeControl(CONTROL.status, { state: 'ready' } satisfies InitStatus);
   await fifo.read(Buffer.alloc(1), 0, 1);
-  await fifo.close();
+  // startContainer hooks run while a signal still ends init-runelet, as one ends runc's init while they run.
+  const hookFailure = await startContainerHooks(description);
   stopExiting();
+  await fifo.close();
+  if (hookFailure !== undefined) {
+    // As runc's init: the error on the container's stderr, exit status 1, the workload never runs.
+    process.stderr.write(`${hookFailure}\n`);
+    await runtime.destroy().catch((err: unknown) => process.stderr.write(`init-runelet: ${describeError(err)}\n`));
+    writeControl(CONTROL.exit, { exitCode: 1 });
+    writeControl(CONTROL.started, { state: 'error', message: hookFailure } satisfies StartStatus);
+    return 1;
+  }
+  if (description.startContainer !== undefined) writeControl(CONTROL.started, { state: 'running' } satisfies StartStatus);
 
   const stopReaper = startReaper();
   let code: number;

@@ -19,6 +19,8 @@
  *     ROOT/ID/runc/        the backend's --root; the backend keeps ROOT/ID/runc/ID/state.json inside
  *     ROOT/ID/enclave.json present only for enclave containers: created by Node.js; the launcher handles
  *                          their start, kill, pause, resume, ps, events and delete
+ *     ROOT/ID/start-hooks  present when an enclave container has startContainer hooks: its start waits for
+ *                          init-runelet to run them, which Node.js does (the launcher hands start over)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -316,14 +318,16 @@ static int report_not_found(const char *id, const char *root, const char *log_pa
 
 /*
  * `start` of an enclave container: one byte into the control FIFO init-runelet waits on, then the `started`
- * marker. Returns false (hand over: Node.js reports why) when it was started already or nobody waits.
+ * marker. Returns false (hand over: Node.js reports why) when it was started already or nobody waits, and
+ * when the container has startContainer hooks (Node.js waits for init-runelet to run them).
  */
 static bool start_enclave(const char *state_dir) {
-  char started[PATH_MAX], fifo[PATH_MAX];
+  char started[PATH_MAX], fifo[PATH_MAX], hooks[PATH_MAX];
   if (snprintf(started, sizeof(started), "%s/started", state_dir) >= (int)sizeof(started) ||
-      snprintf(fifo, sizeof(fifo), "%s/control/start", state_dir) >= (int)sizeof(fifo))
+      snprintf(fifo, sizeof(fifo), "%s/control/start", state_dir) >= (int)sizeof(fifo) ||
+      snprintf(hooks, sizeof(hooks), "%s/start-hooks", state_dir) >= (int)sizeof(hooks))
     return false;
-  if (access(started, F_OK) == 0) return false;
+  if (access(started, F_OK) == 0 || access(hooks, F_OK) == 0) return false;
   int fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return false;
   char one = 1;

@@ -34,7 +34,30 @@ export interface EnclaveDescription {
   };
   /** The attestation socket inside the container, when inclavared serves this container. */
   attestationSocket?: string;
+  /**
+   * The config's startContainer hooks. rune starts init-runelet (the backend's process) at create, so runc
+   * would run them then; rune takes them out of the derived config and init-runelet runs them after
+   * `rune start`, before the workload, as runc runs them for a plain container.
+   */
+  startContainer?: StartContainerHooks;
   created: string;
+}
+
+/** One OCI hook (runtime-spec config.md "POSIX-platform Hooks"). */
+export interface OciHook {
+  path: string;
+  args?: string[];
+  env?: string[];
+  timeout?: number;
+}
+
+/** startContainer hooks and what their state on stdin needs beyond the description's id and bundle. */
+export interface StartContainerHooks {
+  hooks: OciHook[];
+  /** The backend's runtime-spec version (the state's ociVersion, as runc reports it). */
+  ociVersion: string;
+  /** The config's annotations (absent when there are none, as runc omits them). */
+  annotations?: Record<string, string>;
 }
 
 /** Files of the control directory. */
@@ -45,10 +68,18 @@ export const CONTROL = {
   status: 'status',
   /** JSON written by init-runelet when the workload ended: {"exitCode":n}. */
   exit: 'exit',
+  /**
+   * JSON written by init-runelet after the start signal once the startContainer hooks ran (only when there
+   * are some): {"state":"running"} or {"state":"error","message":…}; `rune start` waits for it.
+   */
+  started: 'started',
 } as const;
 
 /** init-runelet's report after PAL init. */
 export type InitStatus = { state: 'ready' } | { state: 'error'; message: string };
+
+/** init-runelet's report after the startContainer hooks. */
+export type StartStatus = { state: 'running' } | { state: 'error'; message: string };
 
 /** Where rune puts init-runelet, the host's node, the description and the control files inside the container. */
 export const IN_CONTAINER = {
@@ -64,5 +95,4 @@ export const IN_CONTAINER = {
   palDir: '/.rune/pal',
   modules: '/.rune/node_modules',
   rlimitExec: '/.rune/rlimit-exec',
-  hookExec: '/.rune/hook-exec',
 } as const;

@@ -378,7 +378,7 @@ describe('signals and hooks as runc delivers and runs them', () => {
         });
     };
     hookRuns = { plain: await run([], 'plain'), sim: await run(SIM, 'sim') };
-    // startContainer is compared by the todo test below: rune starts init-runelet during create.
+    // startContainer is compared by its own test below.
     const steps = (lines: string[]): string[] => lines.filter((l) => !l.startsWith('startContainer ')).map((l) => l.replace(/ (engine|other)-bundle.*$/, ''));
     assert.deepEqual(steps(hookRuns.sim), steps(hookRuns.plain));
     assert.ok(hookRuns.plain.every((l) => !l.includes(' ') || l.includes(`env-of-${l.split(' ')[0]}`)), 'each hook got its env');
@@ -392,9 +392,81 @@ describe('signals and hooks as runc delivers and runs them', () => {
     assert.deepEqual(hooks(hookRuns.sim), hooks(hookRuns.plain));
   });
 
-  test('startContainer hooks run at start, as with a plain container', { todo: 'rune starts init-runelet (the backend\'s process) during create, so runc runs startContainer then' }, () => {
+  test('startContainer hooks run at start, as with a plain container', () => {
     assert.ok(hookRuns !== undefined, 'the hooks ran');
+    assert.ok(hookRuns.plain.indexOf('created') < hookRuns.plain.findIndex((l) => l.startsWith('startContainer ')), 'plain: after create');
     assert.deepEqual(hookRuns.sim, hookRuns.plain);
+  });
+
+  /** A startContainer hook's stdin, env and cwd, and what follows a failing one: start's exit status, the states, the container's output. */
+  async function startHook(id: string, env: string[], hooks: unknown[], tag: string): Promise<{ start: number | null; states: string[]; out: string; err: string; seen: string }> {
+    const rootfs = join(work, 'rootfs-start-hooks');
+    if (!existsSync(rootfs)) makeBusyboxRootfs(rootfs);
+    const logDir = join(work, `start-hooks-${tag}`);
+    rmSync(logDir, { recursive: true, force: true });
+    mkdirSync(logDir);
+    const bundle = bundleFor(join(work, `bundle-start-hooks-${tag}`), rootfs, ['sh', '-c', 'echo workload ran; sleep 1000'], env, (c) => {
+      c.hooks = { startContainer: hooks };
+      c.annotations = { 'org.example.a': 'x', 'org.example.b': 'y' };
+      proc(c).cwd = '/tmp';
+      proc(c).rlimits = [{ type: 'RLIMIT_NOFILE', soft: 256, hard: 512 }];
+      (c.mounts as unknown[]).push({ destination: '/hooklog', type: 'bind', source: logDir, options: ['rbind', 'rw'] });
+    });
+    const io = { out: join(work, `${id}-${tag}.out`), err: join(work, `${id}-${tag}.err`) };
+    assert.equal(rune(['create', '--bundle', bundle, id], io).code, 0, readFileSync(io.err, 'utf8'));
+    const states = [state(id).status as string];
+    const started = rune(['start', id], io, true).code;
+    states.push(state(id).status as string);
+    if (states[1] === 'running') await until('the workload', () => readFileSync(io.out, 'utf8').includes('workload ran'));
+    call(['kill', id, 'KILL']);
+    await until(`${id} to stop`, () => state(id).status === 'stopped');
+    assert.equal(call(['delete', id]).code, 0);
+    const seen = readdirSync(logDir).sort().map((f) => `${f}: ${readFileSync(join(logDir, f), 'utf8').replaceAll(bundle, 'BUNDLE')}`).join('\n');
+    return { start: started, states, out: readFileSync(io.out, 'utf8'), err: readFileSync(io.err, 'utf8'), seen };
+  }
+
+  test('a startContainer hook gets runc\'s state (pid 1, the engine\'s bundle, the annotations), the process env, cwd and rlimits, and start waits for it', async () => {
+    const hooks = [
+      { path: '/bin/sh', args: ['sh', '-c', 'cat > /hooklog/state; env | grep -v -e ^PWD= -e ^SHLVL= | sort > /hooklog/env; pwd > /hooklog/cwd; echo "$(ulimit -Sn) $(ulimit -Hn)" > /hooklog/limits; sleep 1; echo done > /hooklog/done'] },
+      { path: '/bin/sh', args: ['sh', '-c', 'echo "$0 $1 $HOOK_ENV" > /hooklog/second', 'second', 'arg1'], env: ['HOOK_ENV=own'], timeout: 5 },
+    ];
+    const plain = await startHook('conf-start-hook', [], hooks, 'plain');
+    const sim = await startHook('conf-start-hook', SIM, hooks, 'sim');
+    assert.match(plain.seen, /done: done/, 'the plain hooks ran to the end before start returned');
+    assert.match(plain.seen, /second: second arg1 own/);
+    assert.match(plain.seen, /limits: 256 512/, 'the hook runs under the process rlimits');
+    assert.match(plain.seen, /"pid":1,"bundle":"BUNDLE","annotations":\{"org.example.a":"x"/);
+    assert.deepEqual(plain.states, ['created', 'running']);
+    assert.deepEqual(sim, plain);
+  });
+
+  test('a failing startContainer hook: start succeeds as runc\'s does, the workload never runs, the container stops with runc\'s message on its stderr', async () => {
+    for (const [what, hook] of [
+      ['exit status', { path: '/bin/sh', args: ['sh', '-c', 'echo hook-out; echo hook-err >&2; exit 3'] }],
+      ['timeout', { path: '/bin/sleep', args: ['sleep', '10'], timeout: 1 }],
+      ['missing', { path: '/nonexistent/hook' }],
+    ] as const) {
+      const plain = await startHook('conf-start-fail', [], [hook], `fail-plain`);
+      const sim = await startHook('conf-start-fail', SIM, [hook], `fail-sim`);
+      assert.equal(plain.start, 0, what);
+      assert.deepEqual(plain.states, ['created', 'stopped'], what);
+      assert.equal(plain.out, '', `${what}: the workload did not run`);
+      assert.match(plain.err, /^error running hook #0: /, what);
+      assert.deepEqual(sim, plain, what);
+    }
+  });
+
+  test('rune run with a failing startContainer hook exits 1 with runc\'s message, as with a plain container', () => {
+    const rootfs = join(work, 'rootfs-start-hooks');
+    const outcome = (env: string[], tag: string): { code: number | null; stdout: string; stderr: string } => {
+      const b = bundleFor(join(work, `bundle-run-hook-${tag}`), rootfs, ['sh', '-c', 'echo workload ran'], env, (c) => {
+        c.hooks = { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'echo nope >&2; exit 2'] }] };
+      });
+      return call(['run', '--bundle', b, 'conf-run-hook']);
+    };
+    const plain = outcome([], 'plain');
+    assert.equal(plain.code, 1, plain.stderr);
+    assert.deepEqual(outcome(SIM, 'sim'), plain);
   });
 });
 

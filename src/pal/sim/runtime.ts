@@ -93,7 +93,7 @@ export class SimRuntime implements EnclaveRuntime {
 }
 
 /** `RESOURCE=SOFT:HARD` as rlimit-exec reads it. */
-function rlimitArg({ resource, soft, hard }: { resource: number; soft: number; hard: number }): string {
+export function rlimitArg({ resource, soft, hard }: { resource: number; soft: number; hard: number }): string {
   const value = (v: number): string => (v === Infinity || v >= 2 ** 64 - 1 ? 'unlimited' : String(v));
   return `${resource}=${value(soft)}:${value(hard)}`;
 }

@@ -6,6 +6,6 @@ import { findContainer, isEnclaveContainer } from '../state.ts';
 /** Starts a created container. Returns the exit status. */
 export async function start(args: CommandArgs, ctx: RuneContext): Promise<number> {
   const paths = findContainer(ctx.sys, ctx.root, args.id);
-  if (isEnclaveContainer(ctx.sys, paths)) return startEnclaveContainer(ctx.sys, paths, args.id);
+  if (isEnclaveContainer(ctx.sys, paths)) return startEnclaveContainer(ctx, paths, args.id);
   return (await forwardToBackend(args, ctx, { paths })).status;
 }

@@ -8,7 +8,7 @@
 import { basename, isAbsolute, join } from 'node:path';
 import { runeError } from '../codes.ts';
 import type { OciConfig } from '../../oci/config.ts';
-import { IN_CONTAINER } from '../../runelet/description.ts';
+import { IN_CONTAINER, type OciHook } from '../../runelet/description.ts';
 import type { Sys } from '../../sys/sys.ts';
 
 /**
@@ -99,28 +99,16 @@ export interface DerivedBundleSources {
   initRlimits?: unknown;
   /** Says whether a host path exists (the chunks and module directories are optional). */
   exists?: (path: string) => boolean;
-  /** dist/hook-exec: runs each hook with the engine's bundle in its state (undefined: hooks unchanged). */
+  /** dist/hook-exec: runs each host-side hook with the engine's bundle in its state (undefined: hooks unchanged). */
   hookExec?: string | undefined;
 }
 
-/** One OCI hook (runtime-spec config.md "POSIX-platform Hooks"). */
-interface Hook {
-  path: string;
-  args?: string[];
-  env?: string[];
-  timeout?: number;
-}
-
-/** Hooks runc runs in the container's namespaces after pivot_root: their path is looked up in the container. */
-const IN_CONTAINER_HOOKS = new Set(['startContainer']);
-
 /**
- * The config's hooks, each run through hook-exec so that the state on its stdin names the engine's bundle,
- * not the derived one runc was given (env and timeout kept: hook-exec execs the hook in its own process).
- * Runtime-namespace hooks and createContainer (which runc runs before pivot_root) reach hook-exec on the
- * host; startContainer reaches it in the container, through the injected loader.
+ * The config's hooks, each run through hook-exec on the host so that the state on its stdin names the
+ * engine's bundle, not the derived one runc was given (env and timeout kept: hook-exec execs the hook in its
+ * own process). startContainer hooks are not here: init-runelet runs them at `rune start` (deriveConfig).
  */
-export function wrapHooks(hooks: unknown, bundle: string, hookExec: string, host: HostNode): unknown {
+export function wrapHooks(hooks: unknown, bundle: string, hookExec: string): unknown {
   if (hooks === null || typeof hooks !== 'object') return hooks;
   const wrapped: Record<string, unknown> = {};
   for (const [kind, list] of Object.entries(hooks as Record<string, unknown>)) {
@@ -128,12 +116,9 @@ export function wrapHooks(hooks: unknown, bundle: string, hookExec: string, host
       wrapped[kind] = list;
       continue;
     }
-    wrapped[kind] = (list as Hook[]).map((hook) => {
+    wrapped[kind] = (list as OciHook[]).map((hook) => {
       if (hook === null || typeof hook !== 'object' || typeof hook.path !== 'string') return hook;
-      const real = [JSON.stringify(bundle), hook.path, ...(Array.isArray(hook.args) ? hook.args : [])];
-      const command = IN_CONTAINER_HOOKS.has(kind)
-        ? [join(IN_CONTAINER.libDir, basename(host.loader)), '--library-path', IN_CONTAINER.libDir, IN_CONTAINER.hookExec, ...real]
-        : [hookExec, ...real];
+      const command = [hookExec, JSON.stringify(bundle), hook.path, ...(Array.isArray(hook.args) ? hook.args : [])];
       return { ...hook, path: command[0]!, args: command };
     });
   }
@@ -159,7 +144,10 @@ export function deriveConfig(original: OciConfig, bundle: string, sources: Deriv
   config.process = { ...config.process, args: initCommand(sources.host), env: [...INIT_RUNELET_ENV] };
   if (sources.initRlimits === undefined) delete config.process.rlimits;
   else config.process.rlimits = sources.initRlimits;
-  if (sources.hookExec !== undefined && config.hooks !== undefined) config.hooks = wrapHooks(config.hooks, bundle, sources.hookExec, sources.host) as OciConfig['hooks'];
+  // init-runelet runs the startContainer hooks at `rune start` (they are in the enclave description): runc
+  // would run them when it starts init-runelet, which rune does at create.
+  if (config.hooks !== null && typeof config.hooks === 'object') delete (config.hooks as Record<string, unknown>).startContainer;
+  if (sources.hookExec !== undefined && config.hooks !== undefined) config.hooks = wrapHooks(config.hooks, bundle, sources.hookExec) as OciConfig['hooks'];
   const mounts = Array.isArray(config.mounts) ? [...(config.mounts as unknown[])] : [];
   mounts.push({ destination: IN_CONTAINER.dir, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=755', 'size=4m'] });
   mounts.push(bind(sources.host.node, IN_CONTAINER.node));
@@ -170,9 +158,6 @@ export function deriveConfig(original: OciConfig, bundle: string, sources: Deriv
   mounts.push(bind(sources.controlDir, IN_CONTAINER.control, ['rbind', 'nosuid', 'nodev', 'noexec']));
   if (sources.attestDir !== undefined) mounts.push(bind(sources.attestDir, IN_CONTAINER.attestDir));
   if (sources.rlimitExec !== undefined) mounts.push(bind(sources.rlimitExec, IN_CONTAINER.rlimitExec));
-  if (sources.hookExec !== undefined && Array.isArray((config.hooks as Record<string, unknown> | undefined)?.startContainer)) {
-    mounts.push(bind(sources.hookExec, IN_CONTAINER.hookExec));
-  }
   if (sources.palLibrary !== undefined) mounts.push(bind(sources.palLibrary, join(IN_CONTAINER.palDir, basename(sources.palLibrary))));
   for (const [name, dir] of Object.entries(sources.modules ?? {})) {
     if (exists(dir)) mounts.push(bind(dir, join(IN_CONTAINER.modules, name)));

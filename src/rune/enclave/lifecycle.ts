@@ -6,7 +6,8 @@
  *           once so that it loads the enclave runtime and calls PAL init *during create*: a failing PAL init
  *           fails `rune create` with the runtime's own message, and leaves nothing behind. init-runelet then
  *           waits on the control FIFO.
- *   start   write one byte to the control FIFO: init-runelet calls create_process + exec.
+ *   start   write one byte to the control FIFO: init-runelet runs the startContainer hooks (when the config has
+ *           some, rune waits for its report, as runc's start waits for them), then create_process + exec.
  *   state   the backend's state, except that a container whose workload was not started yet is "created"
  *           and the bundle is the engine's.
  *   kill    the backend's kill reaches init-runelet, which forwards the signal to the runtime.
@@ -25,22 +26,25 @@ import { attestationTee, registerAttestation, unregisterAttestation } from './at
 import { cachedHostNode, deriveConfig } from './bundle.ts';
 import { IN_CONTAINER } from '../../runelet/description.ts';
 import type { EnclaveConfig } from './config.ts';
-import { CONTROL, type EnclaveDescription, type InitStatus } from '../../runelet/description.ts';
+import { CONTROL, type EnclaveDescription, type InitStatus, type OciHook, type StartContainerHooks, type StartStatus } from '../../runelet/description.ts';
 import { measureWorkload } from './measurement.ts';
 import { canRaiseHardLimits, ownHardLimits, planRlimits } from './rlimits.ts';
 import { findEntrypoint, type MountLike } from './rootfs-path.ts';
 
 
 /** Host paths of an enclave container's extra state. */
-export function enclavePaths(paths: ContainerPaths): { control: string; bundle: string; started: string; fifo: string; status: string; exit: string } {
+export function enclavePaths(paths: ContainerPaths): { control: string; bundle: string; started: string; startHooks: string; fifo: string; status: string; exit: string; startStatus: string } {
   const control = join(paths.dir, 'control');
   return {
     control,
     bundle: join(paths.dir, 'bundle'),
     started: join(paths.dir, 'started'),
+    /** Present when the container has startContainer hooks: the launcher hands `start` to Node.js, which waits for them. */
+    startHooks: join(paths.dir, 'start-hooks'),
     fifo: join(control, CONTROL.start),
     status: join(control, CONTROL.status),
     exit: join(control, CONTROL.exit),
+    startStatus: join(control, CONTROL.started),
   };
 }
 
@@ -189,20 +193,69 @@ export function withBundle(raw: string[], bundle: string): string[] {
   return out;
 }
 
-/** Waits for init-runelet's report after PAL init. */
-async function waitForInit(sys: Sys, statusFile: string, alive: () => boolean, timeoutMs = 60_000): Promise<InitStatus> {
+/**
+ * The config's startContainer hooks, which init-runelet runs at `rune start` (undefined: none). A hook that
+ * is not an object with a string path, string args and env and a numeric timeout is refused, as runc's
+ * create refuses it.
+ */
+export function startContainerHooks(config: OciConfig): OciHook[] | undefined {
+  const hooks = config.hooks as Record<string, unknown> | null | undefined;
+  const list = hooks !== null && typeof hooks === 'object' ? hooks.startContainer : undefined;
+  if (list === undefined || list === null) return undefined;
+  if (!Array.isArray(list)) throw configError('Cannot create enclave container: hooks.startContainer in config.json is not an array');
+  const strings = (v: unknown): boolean => v === undefined || (Array.isArray(v) && v.every((s) => typeof s === 'string'));
+  list.forEach((hook: unknown, i) => {
+    const h = hook as Record<string, unknown> | null;
+    if (h === null || typeof h !== 'object' || typeof h.path !== 'string' || !strings(h.args) || !strings(h.env) || (h.timeout !== undefined && typeof h.timeout !== 'number')) {
+      throw configError(`Cannot create enclave container: hooks.startContainer[${i}] in config.json is not a hook (a string path, string args and env, a number timeout)`);
+    }
+  });
+  return list.length > 0 ? (list as OciHook[]) : undefined;
+}
+
+/** The runtime-spec version the backend reports (`runc --version`: "spec: 1.0.2-dev"), for the hooks' state. */
+export function backendSpecVersion(sys: Sys, backend: string, config: OciConfig): string {
+  const res = captureBackend(sys, backend, ['--version']);
+  const version = res.status === 0 ? /^spec: (\S+)/m.exec(res.stdout)?.[1] : undefined;
+  return version ?? config.ociVersion ?? '1.0.2';
+}
+
+/** What init-runelet needs to run the startContainer hooks, as runc would have: their state's version and annotations. */
+function describeStartHooks(sys: Sys, backend: string, config: OciConfig): StartContainerHooks | undefined {
+  const hooks = startContainerHooks(config);
+  if (hooks === undefined) return undefined;
+  const annotations = config.annotations !== undefined && Object.keys(config.annotations).length > 0 ? config.annotations : undefined;
+  return { hooks, ociVersion: backendSpecVersion(sys, backend, config), ...(annotations !== undefined ? { annotations } : {}) };
+}
+
+/**
+ * Waits for a report init-runelet writes into the control directory: the report, 'stopped' when
+ * init-runelet stopped without one (checked every 50 polls), or 'timeout'.
+ */
+async function waitForReport<T>(sys: Sys, file: string, alive: () => boolean, timeoutMs: number): Promise<T | 'stopped' | 'timeout'> {
   const deadline = sys.now().getTime() + timeoutMs;
-  const read = (): InitStatus | undefined =>
-    sys.stat(statusFile) === undefined ? undefined : (JSON.parse(sys.readFile(statusFile).toString('utf8')) as InitStatus);
+  const read = (): T | undefined => (sys.stat(file) === undefined ? undefined : (JSON.parse(sys.readFile(file).toString('utf8')) as T));
   for (let i = 0; sys.now().getTime() < deadline; i++) {
     const status = read();
     if (status !== undefined) return status;
-    if (i % 50 === 49 && !alive()) {
-      return read() ?? { state: 'error', message: 'init-runelet exited before it initialised the enclave runtime (see the container output)' };
-    }
+    if (i % 50 === 49 && !alive()) return read() ?? 'stopped';
     await sys.sleep(5);
   }
-  return { state: 'error', message: `init-runelet did not initialise the enclave runtime within ${timeoutMs / 1000} s` };
+  return 'timeout';
+}
+
+/** Waits for init-runelet's report after PAL init. */
+async function waitForInit(sys: Sys, statusFile: string, alive: () => boolean, timeoutMs = 60_000): Promise<InitStatus> {
+  const status = await waitForReport<InitStatus>(sys, statusFile, alive, timeoutMs);
+  if (status === 'stopped') return { state: 'error', message: 'init-runelet exited before it initialised the enclave runtime (see the container output)' };
+  if (status === 'timeout') return { state: 'error', message: `init-runelet did not initialise the enclave runtime within ${timeoutMs / 1000} s` };
+  return status;
+}
+
+/** Says whether the backend reports the container running. */
+function backendRunning(sys: Sys, backend: string, paths: ContainerPaths, id: string): boolean {
+  const s = captureBackend(sys, backend, ['--root', paths.backendRoot, 'state', id]);
+  return s.status === 0 && (JSON.parse(s.stdout) as { status: string }).status === 'running';
 }
 
 /** Options of {@link createEnclaveContainer}. */
@@ -248,6 +301,8 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     makeMountPoint(sys, prepared.rootfs);
 
     const description = prepared.description;
+    const startHooks = describeStartHooks(sys, backend, options.config);
+    if (startHooks !== undefined) description.startContainer = startHooks;
     const tee = attestationTee(description.type, options.enclave.runtime);
     let attestDir: string | undefined;
     if (tee !== undefined) {
@@ -257,6 +312,7 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
       description.attestationSocket = join(IN_CONTAINER.attestDir, basename(registration.socket));
     }
     sys.writeFileAtomic(paths.enclaveFile, JSON.stringify(description, null, 2), { mode: 0o644 });
+    if (startHooks !== undefined) sys.writeFileAtomic(ep.startHooks, `${startHooks.hooks.length}\n`, { mode: 0o644 });
     const modules: Record<string, string> = {};
     {
       // koffi and its prebuilt native module (a separate package per platform): the native PAL loader and
@@ -294,10 +350,7 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     const started = captureBackend(sys, backend, backendArgs(paths.backendRoot, ctx.globals, ['start', id]));
     phase('init-runelet started');
     if (started.status !== 0) throw runeError('RUNE_ERR_BACKEND', `Cannot start init-runelet of ${JSON.stringify(id)}: ${started.stderr.trim()}`);
-    const alive = (): boolean => {
-      const s = captureBackend(sys, backend, ['--root', paths.backendRoot, 'state', id]);
-      return s.status === 0 && (JSON.parse(s.stdout) as { status: string }).status === 'running';
-    };
+    const alive = (): boolean => backendRunning(sys, backend, paths, id);
     const init = await waitForInit(sys, ep.status, alive);
     if (init.state !== 'ready') {
       throw runeError('RUNE_ERR_ENCLAVE_INIT', `Cannot create enclave container ${JSON.stringify(id)}: ${init.message}`);
@@ -334,8 +387,14 @@ export function makeMountPoint(sys: Sys, rootfs: string): void {
   }
 }
 
-/** `rune start` of an enclave container: releases init-runelet, which creates and runs the workload. */
-export function startEnclaveContainer(sys: Sys, paths: ContainerPaths, id: string): number {
+/**
+ * `rune start` of an enclave container: releases init-runelet, which runs the startContainer hooks and then
+ * creates and runs the workload. With startContainer hooks it returns once they ran, as runc's start does;
+ * a failing hook ends the container (its error on the container's stderr, exit status 1) and start still
+ * succeeds, as runc 1.1's does: the init it released failed after the start signal.
+ */
+export async function startEnclaveContainer(ctx: RuneContext, paths: ContainerPaths, id: string): Promise<number> {
+  const sys = ctx.sys;
   const ep = enclavePaths(paths);
   if (sys.stat(ep.started) !== undefined) {
     throw runeError('RUNE_ERR_WRONG_STATE', `Cannot start container ${JSON.stringify(id)}: it was already started`);
@@ -344,6 +403,18 @@ export function startEnclaveContainer(sys: Sys, paths: ContainerPaths, id: strin
     sys.writeFifo(ep.fifo, Buffer.from([1]));
   } catch (err) {
     throw runeError('RUNE_ERR_WRONG_STATE', `Cannot start container ${JSON.stringify(id)}: its init-runelet is not waiting (it has stopped)`, { cause: err });
+  }
+  const description = JSON.parse(sys.readFile(paths.enclaveFile).toString('utf8')) as EnclaveDescription;
+  if (description.startContainer !== undefined) {
+    const backend = findBackend(sys, ctx.backendFlag);
+    const alive = (): boolean => backendRunning(sys, backend, paths, id);
+    // No time limit: runc's start waits for the hooks as long as they run (each may have its own timeout).
+    const report = await waitForReport<StartStatus>(sys, ep.startStatus, alive, Number.POSITIVE_INFINITY);
+    if (report !== 'timeout' && (report === 'stopped' || report.state === 'error')) {
+      ctx.log.debug(`rune: container ${id} stopped at start: ${report === 'stopped' ? 'init-runelet exited' : report.message}`);
+      // runc's start returns once its init has exited: wait (briefly) until the backend sees it stopped.
+      for (let i = 0; i < 200 && alive(); i++) await sys.sleep(5);
+    }
   }
   sys.writeFileAtomic(ep.started, sys.now().toISOString(), { mode: 0o644 });
   return 0;

@@ -24,7 +24,7 @@ export async function runEnclaveContainer(options: CreateEnclaveOptions, run: { 
   const sys = ctx.sys;
   await createEnclaveContainer(options, ctx);
   const paths = containerPaths(ctx.root, options.id);
-  startEnclaveContainer(sys, paths, options.id);
+  await startEnclaveContainer(ctx, paths, options.id);
   if (run.detach) return 0;
 
   const backend = findBackend(sys, ctx.backendFlag);

@@ -103,6 +103,35 @@ test('state of an enclave container is "created" until rune start and names the 
   await assert.rejects(start({ id: 'e1', raw: ['start', 'e1'] }, ctx), (err: unknown) => code('RUNE_ERR_WRONG_STATE')(err) && /already started/.test((err as Error).message));
 });
 
+test('startContainer hooks go into the enclave description (with the backend\'s spec version and the annotations), not into the derived config, and do not change the measurement', async () => {
+  const hooks = [{ path: '/bin/hook', args: ['hook', 'x'], env: ['A=1'], timeout: 5 }];
+  const plain = await createSim();
+  const withHooks = await createSim({}, (c) => {
+    c.hooks = { startContainer: hooks, poststop: [{ path: '/bin/post' }] };
+    c.annotations = { 'org.example': 'a' };
+  });
+  const described = (sys: typeof plain.sys): EnclaveDescription => JSON.parse(sys.text(join(dir, 'enclave.json'))!) as EnclaveDescription;
+  assert.deepEqual(described(withHooks.sys).startContainer, { hooks, ociVersion: '1.0.2-dev', annotations: { 'org.example': 'a' } });
+  assert.equal(described(plain.sys).startContainer, undefined);
+  assert.equal(described(withHooks.sys).measurement, described(plain.sys).measurement);
+  assert.equal(withHooks.sys.text(join(dir, 'start-hooks')), '1\n', 'the launcher hands start of this container to Node.js');
+  assert.equal(plain.sys.has(join(dir, 'start-hooks')), false);
+  const derived = JSON.parse(withHooks.sys.text(join(dir, 'bundle/config.json'))!) as { hooks: Record<string, unknown> };
+  assert.deepEqual(Object.keys(derived.hooks), ['poststop']);
+});
+
+test('start of a container with startContainer hooks waits for init-runelet\'s report; a failed hook still starts it, as runc does', async () => {
+  for (const report of [{ state: 'running' }, { state: 'error', message: 'error running hook #0: boom' }]) {
+    const { sys, ctx } = await createSim({}, (c) => {
+      c.hooks = { startContainer: [{ path: '/bin/hook' }] };
+    });
+    sys.addFile(join(dir, 'control/started'), JSON.stringify(report));
+    assert.equal(await start({ id: 'e1', raw: ['start', 'e1'] }, ctx), 0);
+    assert.deepEqual(sys.callsOf('writeFifo').map((c) => c.path), [join(dir, 'control/start')]);
+    assert.ok(sys.has(join(dir, 'started')));
+  }
+});
+
 test('start fails with RUNE_ERR_WRONG_STATE when init-runelet no longer waits on its FIFO', async () => {
   const { sys, ctx } = await createSim();
   sys.node(join(dir, 'control/start'))!.reader = false;

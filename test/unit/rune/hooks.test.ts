@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { wrapHooks, type HostNode } from '../../../src/rune/enclave/bundle.ts';
+import { deriveConfig, wrapHooks, type HostNode } from '../../../src/rune/enclave/bundle.ts';
+import { startContainerHooks } from '../../../src/rune/enclave/lifecycle.ts';
+import type { OciConfig } from '../../../src/oci/config.ts';
 
 const host: HostNode = { node: '/usr/bin/node', loader: '/lib64/ld-linux-x86-64.so.2', libs: [] };
 const HOOK_EXEC = join(new URL('../../..', import.meta.url).pathname, 'dist/hook-exec');
@@ -13,17 +15,34 @@ test('wrapHooks() runs each hook through hook-exec with its env and timeout kept
   const hooks = {
     prestart: [{ path: '/bin/hook', args: ['hook', 'a b'], env: ['X=1'], timeout: 7 }],
     poststop: [{ path: '/bin/bare' }],
-    startContainer: [{ path: '/in/container', args: ['c'] }],
   };
-  const wrapped = wrapHooks(hooks, '/engine/bundle', '/opt/dist/hook-exec', host) as Record<string, { path: string; args: string[]; env?: string[]; timeout?: number }[]>;
+  const wrapped = wrapHooks(hooks, '/engine/bundle', '/opt/dist/hook-exec') as Record<string, { path: string; args: string[]; env?: string[]; timeout?: number }[]>;
   assert.deepEqual(wrapped.prestart, [
     { path: '/opt/dist/hook-exec', args: ['/opt/dist/hook-exec', '"/engine/bundle"', '/bin/hook', 'hook', 'a b'], env: ['X=1'], timeout: 7 },
   ]);
   assert.deepEqual(wrapped.poststop, [{ path: '/opt/dist/hook-exec', args: ['/opt/dist/hook-exec', '"/engine/bundle"', '/bin/bare'] }]);
-  assert.deepEqual(wrapped.startContainer, [
-    { path: '/.rune/lib/ld-linux-x86-64.so.2', args: ['/.rune/lib/ld-linux-x86-64.so.2', '--library-path', '/.rune/lib', '/.rune/hook-exec', '"/engine/bundle"', '/in/container', 'c'] },
-  ]);
   assert.deepEqual(hooks.prestart[0]!.args, ['hook', 'a b'], 'the engine config is not modified');
+});
+
+test('deriveConfig() leaves startContainer hooks to init-runelet (runc would run them at create) and wraps the others', () => {
+  const config: OciConfig = {
+    process: { args: ['sh'] },
+    hooks: { startContainer: [{ path: '/in/container' }], poststart: [{ path: '/bin/post' }] },
+  };
+  const derived = deriveConfig(config, '/engine/bundle', { host, initScript: '/d/init-runelet.mjs', enclaveFile: '/s/enclave.json', controlDir: '/s/control', hookExec: '/d/hook-exec' });
+  assert.deepEqual(derived.hooks, { poststart: [{ path: '/d/hook-exec', args: ['/d/hook-exec', '"/engine/bundle"', '/bin/post'] }] });
+  assert.ok(!(derived.mounts as { destination: string }[]).some((m) => m.destination === '/.rune/hook-exec'), 'no hook-exec inside the container');
+  assert.deepEqual((config.hooks as { startContainer: unknown }).startContainer, [{ path: '/in/container' }], 'the engine config is not modified');
+});
+
+test('startContainerHooks() takes the config\'s startContainer hooks and refuses what runc would not parse', () => {
+  assert.equal(startContainerHooks({}), undefined);
+  assert.equal(startContainerHooks({ hooks: { startContainer: [] } }), undefined);
+  const hooks = [{ path: '/h', args: ['h', 'x'], env: ['A=1'], timeout: 3 }];
+  assert.deepEqual(startContainerHooks({ hooks: { startContainer: hooks, prestart: [{ path: '/p' }] } }), hooks);
+  assert.throws(() => startContainerHooks({ hooks: { startContainer: [{ args: ['x'] }] } }), /hooks\.startContainer\[0\] in config\.json is not a hook/);
+  assert.throws(() => startContainerHooks({ hooks: { startContainer: [{ path: '/h', timeout: '3' }] } }), /hooks\.startContainer\[0\]/);
+  assert.throws(() => startContainerHooks({ hooks: { startContainer: { path: '/h' } } }), /is not an array/);
 });
 
 test('hook-exec replaces the top-level bundle of the state and execs the hook with its argv and env', { skip: !existsSync(HOOK_EXEC) && 'dist/hook-exec is not built' }, () => {

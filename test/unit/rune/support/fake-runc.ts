@@ -61,6 +61,7 @@ export function fakeHost(options: FakeRuncOptions = {}): { sys: FakeSys; ctx: Ru
       return { stdout: '\tlinux-vdso.so.1 (0x00007ffd)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n\t/lib64/ld-linux-x86-64.so.2 (0x00007f)\n' };
     }
     if (file !== RUNC) return { status: 127, stderr: `${file}: not found\n` };
+    if (args[0] === '--version') return { stdout: 'runc version 1.1.5\nspec: 1.0.2-dev\ngo: go1.19.8\n' };
     const { root, command, rest } = parseRuncArgs(args);
     const status = options.fail?.[command];
     if (status !== undefined) return { status, stderr: `runc ${command} failed\n` };
