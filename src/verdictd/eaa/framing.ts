@@ -8,11 +8,14 @@
  * - `{` starts a request, which ends at its matching `}`; bytes after it belong to the next request (two in
  *   one read are answered in order), and a request that has not ended yet waits for more bytes (split reads;
  *   the connection's timer answers an object that never ends);
- * - a request longer than {@link MAX_FRAME_BYTES} is answered with VERDICTD_ERR_FRAME_TOO_LARGE as soon as the
- *   limit is passed, and its remaining bytes are skipped until its object ends (so the connection resumes at
- *   the next request, with bounded memory);
- * - bytes that cannot start a request (anything but whitespace or `{`) make the rest of that read one
- *   malformed request: there is no boundary to resynchronise on except the next read.
+ * - an object still open after {@link MAX_FRAME_BYTES} bytes is answered with VERDICTD_ERR_FRAME_TOO_LARGE the
+ *   moment it passes the limit and dropped; its tail is skipped like garbage (below). The original never read
+ *   more than 4096 bytes for a request, and an unbalanced quote or brace would otherwise swallow every later
+ *   request of the connection: at most 4096 bytes are ever held, and a bad request costs at most that much;
+ * - bytes that cannot start a request (anything but whitespace or `{`) are answered with one
+ *   VERDICTD_ERR_MALFORMED_REQUEST per run within a read and skipped up to the next `{`, where scanning
+ *   resumes (there is no other boundary to resynchronise on). A too-long request whose tail arrives in a
+ *   later read gets a second error for that tail.
  *
  * A well-behaved original client (one request per write, waiting for each answer) sees exactly the original
  * behaviour. Pure: no I/O, no clock.
@@ -46,8 +49,6 @@ export class FrameReader {
   #depth = 0;
   #inString = false;
   #escape = false;
-  /** Inside an oversized request: skipping to its end. */
-  #skipping = false;
 
   constructor(options: { maxFrameBytes?: number } = {}) {
     this.#max = options.maxFrameBytes ?? MAX_FRAME_BYTES;
@@ -68,24 +69,37 @@ export class FrameReader {
     const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     const events: FrameEvent[] = [];
     let start = 0;
+    // Skipping bytes that cannot start a request (reported once per run, per read).
+    let skipping = false;
     for (let i = 0; i < bytes.length; i++) {
       const b = bytes[i]!;
       if (this.#depth === 0) {
-        if (isWhitespace(b)) continue;
         if (b !== OPEN_OBJECT) {
-          events.push({
-            kind: 'error',
-            error: verdictdError('VERDICTD_ERR_MALFORMED_REQUEST', `Cannot parse the request: it is not JSON (a request is one JSON object, {"command": ...}; it began with byte 0x${b.toString(16).padStart(2, '0')}); the rest of this read (${bytes.length - i} bytes) was discarded`),
-          });
-          return events;
+          if (!skipping && !isWhitespace(b)) {
+            skipping = true;
+            events.push({
+              kind: 'error',
+              error: verdictdError('VERDICTD_ERR_MALFORMED_REQUEST', `Cannot parse the request: it is not JSON (a request is one JSON object, {"command": ...}; it began with byte 0x${b.toString(16).padStart(2, '0')}); skipped to the next "{"`),
+            });
+          }
+          continue;
         }
+        skipping = false;
         this.#depth = 1;
         this.#inString = false;
         this.#escape = false;
-        this.#skipping = false;
         this.#parts = [];
         this.#length = 0;
         start = i;
+        continue;
+      }
+      if (this.#length + (i + 1 - start) > this.#max) {
+        // An object still open after the limit is refused; its tail is skipped like garbage.
+        events.push({ kind: 'error', error: this.#tooLarge() });
+        this.#depth = 0;
+        this.#parts = [];
+        this.#length = 0;
+        skipping = true;
         continue;
       }
       if (this.#inString) {
@@ -99,32 +113,18 @@ export class FrameReader {
       else if (b === CLOSE_OBJECT || b === CLOSE_ARRAY) {
         this.#depth--;
         if (this.#depth === 0) {
-          const total = this.#length + (i + 1 - start);
-          if (this.#skipping) {
-            this.#skipping = false;
-          } else if (total > this.#max) {
-            events.push({ kind: 'error', error: this.#tooLarge(total) });
-          } else {
-            this.#parts.push(bytes.subarray(start, i + 1));
-            events.push({ kind: 'request', text: Buffer.concat(this.#parts).toString('utf8') });
-          }
+          this.#parts.push(bytes.subarray(start, i + 1));
+          events.push({ kind: 'request', text: Buffer.concat(this.#parts).toString('utf8') });
           this.#parts = [];
           this.#length = 0;
         }
       }
     }
-    if (this.#depth > 0 && !this.#skipping) {
-      const rest = bytes.subarray(start);
-      if (this.#length + rest.length > this.#max) {
-        events.push({ kind: 'error', error: this.#tooLarge(this.#length + rest.length) });
-        this.#skipping = true;
-        this.#parts = [];
-        this.#length = this.#max + 1;
-      } else {
-        // Copied: the caller may reuse its buffer.
-        this.#parts.push(Buffer.from(rest));
-        this.#length += rest.length;
-      }
+    if (this.#depth > 0) {
+      // Copied: the caller may reuse its buffer.
+      const rest = Buffer.from(bytes.subarray(start));
+      this.#parts.push(rest);
+      this.#length += rest.length;
     }
     return events;
   }
@@ -132,18 +132,15 @@ export class FrameReader {
   /** Gives up on the pending request (timeout, end of stream): the error to answer it with, if one was pending and not answered yet. */
   abandon(reason: string): FrameEvent | undefined {
     if (this.#depth === 0) return undefined;
-    const skipping = this.#skipping;
     const received = this.#length;
     this.#depth = 0;
-    this.#skipping = false;
     this.#parts = [];
     this.#length = 0;
-    if (skipping) return undefined;
     return { kind: 'error', error: verdictdError('VERDICTD_ERR_MALFORMED_REQUEST', `Cannot parse the request: its JSON object did not end (${received} bytes received, ${reason})`) };
   }
 
-  #tooLarge(size: number) {
-    return verdictdError('VERDICTD_ERR_FRAME_TOO_LARGE', `Cannot accept the request: it is longer than ${this.#max} bytes (at least ${size}), the largest EAA request; it was discarded`, {
+  #tooLarge() {
+    return verdictdError('VERDICTD_ERR_FRAME_TOO_LARGE', `Cannot accept the request: its JSON object is longer than ${this.#max} bytes, the largest EAA request; it was discarded up to the next "{"`, {
       details: { limit: this.#max },
     });
   }

@@ -26,18 +26,25 @@ void describe('FrameReader', () => {
     assert.deepEqual(kinds(new FrameReader().push(b('{"command":"version"}\n {"command":"Get KEK","kids":["a"]}'))), ['{"command":"version"}', '{"command":"Get KEK","kids":["a"]}']);
   });
 
-  void it('refuses a request over 4096 bytes once, skips the rest of it, and resumes at the next one', () => {
-    const r = new FrameReader();
+  void it('refuses a request over 4096 bytes once, skips its tail, and answers the next request of that read', () => {
     const big = `{"command":"echo","data":"${'x'.repeat(MAX_FRAME_BYTES)}"}`;
-    const first = r.push(b(big.slice(0, 3000)));
-    assert.deepEqual(first, []);
-    assert.deepEqual(kinds(r.push(b(big.slice(3000, 4500)))), ['VERDICTD_ERR_FRAME_TOO_LARGE']);
-    assert.deepEqual(kinds(r.push(b(`${big.slice(4500)}{"command":"version"}`))), ['{"command":"version"}']);
+    assert.deepEqual(kinds(new FrameReader().push(b(`${big}{"command":"version"}`))), ['VERDICTD_ERR_FRAME_TOO_LARGE', '{"command":"version"}']);
   });
 
-  void it('makes the rest of a read that is no JSON object one malformed request', () => {
+  void it('gives up on an object still open after 4096 bytes and resumes at the next "{"', () => {
     const r = new FrameReader();
-    assert.deepEqual(kinds(r.push(b('{"command":"version"}hello {"command":"version"}'))), ['{"command":"version"}', 'VERDICTD_ERR_MALFORMED_REQUEST']);
+    const big = `{"command":"echo","data":"${'x'.repeat(MAX_FRAME_BYTES)}`;
+    assert.deepEqual(r.push(b(big.slice(0, 3000))), []);
+    assert.deepEqual(kinds(r.push(b(`${big.slice(3000)}{"command":"version"}`))), ['VERDICTD_ERR_FRAME_TOO_LARGE', '{"command":"version"}']);
+    assert.equal(r.pending, false);
+    // An unbalanced quote cannot swallow the requests after it for longer than that.
+    assert.deepEqual(kinds(r.push(b('{"command":"version"}'))), ['{"command":"version"}']);
+  });
+
+  void it('answers bytes that cannot start a request with one error per run and resumes at the next "{"', () => {
+    const r = new FrameReader();
+    assert.deepEqual(kinds(r.push(b('{"command":"version"}hello world {"command":"version"}'))), ['{"command":"version"}', 'VERDICTD_ERR_MALFORMED_REQUEST', '{"command":"version"}']);
+    assert.deepEqual(kinds(r.push(b('hello'))), ['VERDICTD_ERR_MALFORMED_REQUEST']);
     assert.deepEqual(kinds(r.push(b('{"command":"version"}'))), ['{"command":"version"}']);
   });
 
