@@ -28,6 +28,8 @@ const entries = {
   // PID 1 of enclave containers, run by the host's node inside the container (see src/rune/enclave/bundle.ts).
   'init-runelet': 'src/init/init-runelet.ts',
   'rats-tls': 'src/cli/rats-tls.ts',
+  // The verifier and key broker (EAA over RATS-TLS; docs/verdictd.md).
+  verdictd: 'src/cli/verdictd.ts',
 };
 
 await build({

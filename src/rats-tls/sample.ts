@@ -77,6 +77,9 @@ export interface SampleOptions {
   verdictd?: boolean;
 }
 
+/** The flags that pick instances (attester, verifier, tls, crypto) without the address: shared with verdictd. */
+export type InstanceOptions = Omit<SampleOptions, 'ip' | 'port'>;
+
 /** Where the sample logs (stderr by default). */
 export type SampleLog = (level: Exclude<LogLevel, 'off'>, message: string) => void;
 
@@ -93,7 +96,7 @@ function invalid(message: string): never {
 }
 
 /** The attester named by `-a` (default: sim when a sim source exists, else nullattester, as the C priority order ends). */
-export function attesterOf(options: SampleOptions): Attester {
+export function attesterOf(options: InstanceOptions): Attester {
   const name = options.attester ?? (options.simPlatformKey !== undefined || process.env[ATTESTATION_SOCKET_ENV] ? 'sim' : 'nullattester');
   if (name === 'nullattester' || name === 'null') return createNullAttester();
   if (name === 'sim') {
@@ -120,11 +123,15 @@ async function collateralOf(dir: string) {
   }
 }
 
+/** The TEE the verifier instance `name` (`-v`) requires: undefined for any, null for `nullverifier` (unattested allowed). */
+export function verifierTeeOf(name: string): TeeType | undefined | null {
+  if (!Object.hasOwn(VERIFIERS, name)) return invalid(`Cannot use the verifier "${name}": unknown instance (${Object.keys(VERIFIERS).join(', ')})`);
+  return VERIFIERS[name];
+}
+
 /** The verification options of `-v` and our flags. */
 export async function verifyOf(options: SampleOptions): Promise<RatsTlsVerifyOptions> {
-  const name = options.verifier ?? 'auto';
-  if (!Object.hasOwn(VERIFIERS, name)) return invalid(`Cannot use the verifier "${name}": unknown instance (${Object.keys(VERIFIERS).join(', ')})`);
-  const tee = VERIFIERS[name];
+  const tee = verifierTeeOf(options.verifier ?? 'auto');
   const anchors = (options.trustAnchor ?? []).map((file) => readFileSync(file, 'utf8'));
   const expected = {
     ...(tee ? { tee } : {}),
@@ -144,7 +151,8 @@ export async function verifyOf(options: SampleOptions): Promise<RatsTlsVerifyOpt
   };
 }
 
-function checkTransport(options: SampleOptions, log: SampleLog): void {
+/** Checks `-t` and `-c`: `openssl` (or `nullcrypto`, which changes nothing); `nulltls` is refused. */
+export function checkTransport(options: InstanceOptions, log: SampleLog): void {
   const tlsName = options.tls ?? 'openssl';
   if (tlsName === 'nulltls') invalid('Cannot use the tls instance "nulltls": plain TCP carries no attestation and is not supported');
   if (tlsName !== 'openssl') invalid(`Cannot use the tls instance "${tlsName}": unknown instance (openssl)`);

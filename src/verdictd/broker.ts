@@ -147,6 +147,14 @@ export class Broker {
     return { claims, claimsDigest: claimsDigest(claims), peer };
   }
 
+  /**
+   * Audits a peer its transport refused before it could ask for anything (a RATS-TLS certificate whose
+   * evidence did not verify): action `attest`, decision `deny`, the error's code and message.
+   */
+  async auditRejection(peer: Peer, error: InclavareError): Promise<void> {
+    await this.#audit({ time: this.#now().toISOString(), peer: { ...peer }, action: 'attest', decision: 'deny', error: { code: error.code, message: error.message } });
+  }
+
   /** The policy's verdict on an attestation, without releasing or auditing anything (`policy test`). */
   async decide(attestation: Attestation, policyName: string = this.#policy): Promise<BrokerVerdict> {
     const [policy, references] = await Promise.all([this.policy(policyName), this.#store.referenceSets()]);

@@ -32,6 +32,18 @@ export const verdictdError = defineErrorCodes('VERDICTD_ERR', {
   VERDICTD_ERR_EVIDENCE_REJECTED: 'verification-failed',
   /** The claims verified but the policy denies them; `details.failed` names the rules. */
   VERDICTD_ERR_POLICY_DENIED: 'permission-denied',
+  /** An EAA request that is no JSON object, lacks a field or has one of the wrong type. */
+  VERDICTD_ERR_MALFORMED_REQUEST: 'invalid-argument',
+  /** An EAA request whose `command` this verdictd does not serve. */
+  VERDICTD_ERR_UNKNOWN_COMMAND: 'invalid-argument',
+  /** An EAA request longer than one frame (4096 bytes). */
+  VERDICTD_ERR_FRAME_TOO_LARGE: 'invalid-argument',
+  /** An EAA `Decrypt` blob that does not decrypt (wrong key, IV, tag or data) or names an unsupported algorithm. */
+  VERDICTD_ERR_DECRYPT: 'invalid-argument',
+  /** Another verdictd process owns the data directory (its lock file names it). */
+  VERDICTD_ERR_ALREADY_RUNNING: 'failed-precondition',
+  /** A command-line flag of the daemon is wrong or refused (a non-loopback address without --allow-remote). */
+  VERDICTD_ERR_USAGE: 'usage',
 });
 
 /** The codes by short name, for front ends and tests. */
@@ -49,4 +61,10 @@ export const VERDICTD_ERROR_CODES = Object.freeze({
   REFERENCE_INVALID: 'VERDICTD_ERR_REFERENCE_INVALID',
   EVIDENCE_REJECTED: 'VERDICTD_ERR_EVIDENCE_REJECTED',
   POLICY_DENIED: 'VERDICTD_ERR_POLICY_DENIED',
+  MALFORMED_REQUEST: 'VERDICTD_ERR_MALFORMED_REQUEST',
+  UNKNOWN_COMMAND: 'VERDICTD_ERR_UNKNOWN_COMMAND',
+  FRAME_TOO_LARGE: 'VERDICTD_ERR_FRAME_TOO_LARGE',
+  DECRYPT: 'VERDICTD_ERR_DECRYPT',
+  ALREADY_RUNNING: 'VERDICTD_ERR_ALREADY_RUNNING',
+  USAGE: 'VERDICTD_ERR_USAGE',
 } as const satisfies Record<string, keyof typeof verdictdError.table>);

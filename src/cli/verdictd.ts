@@ -1,0 +1,152 @@
+/**
+ * verdictd's main: parses the flags (the original Verdictd's where they still mean something), starts the
+ * daemon (src/verdictd/daemon.ts) and serves until SIGTERM/SIGINT. Errors are one line, `verdictd: <message>`,
+ * and the exit status of their class (docs/errors.md).
+ */
+import { Command, Option } from 'commander';
+import { isIP } from 'node:net';
+import { describeError } from '../errors/errors.ts';
+import { attesterOf, checkTransport, createSampleLog, verifierTeeOf } from '../rats-tls/sample.ts';
+import { verdictdError } from '../verdictd/codes.ts';
+import { startVerdictd } from '../verdictd/daemon.ts';
+import { createVerdictdLog } from '../verdictd/log.ts';
+import { runProgram, type SetResult } from './run-program.ts';
+
+declare const RUNE_VERSION: string | undefined;
+const VERSION = typeof RUNE_VERSION === 'string' ? RUNE_VERSION : '0.0.0-dev';
+
+/** Defaults. */
+export const DEFAULT_DATA_DIR = '/var/lib/verdictd';
+export const DEFAULT_LISTEN = '127.0.0.1:1234';
+export const DEFAULT_CLIENT_API = '127.0.0.1:60000';
+
+interface Flags {
+  dataDir: string;
+  init?: boolean;
+  masterKeyFile?: string;
+  listen: string;
+  allowRemote?: boolean;
+  attester?: string;
+  verifier: string;
+  tls: string;
+  crypto: string;
+  mutual?: boolean;
+  clientApi: string;
+  policy: string;
+  log?: string;
+  debug?: boolean;
+}
+
+/** A listen address: `host:port`, `[v6]:port`; the port may be 0 (any). */
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+function usage(message: string): never {
+  throw verdictdError('VERDICTD_ERR_USAGE', message);
+}
+
+/** Parses `host:port` or `[v6]:port` (the original's form). */
+export function parseListenAddress(text: string, flag: string): ListenAddress {
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]]+):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) usage(`Cannot use ${flag} ${JSON.stringify(text)}: give HOST:PORT or [IPv6]:PORT, e.g. ${DEFAULT_LISTEN}`);
+  return { host: m[1]!, port };
+}
+
+/** True for addresses only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1' || /^::ffff:127\./i.test(host);
+}
+
+async function serve(flags: Flags): Promise<number> {
+  const eaaAddress = parseListenAddress(flags.listen, '--listen');
+  const clientApi = parseListenAddress(flags.clientApi, '--client-api');
+  for (const [flag, address] of [['--listen', eaaAddress], ['--client-api', clientApi]] as const) {
+    if (!isLoopback(address.host) && flags.allowRemote !== true) {
+      usage(`Cannot listen on ${address.host} (${flag}): it is not a loopback address; give --allow-remote to serve other machines (enclaves elsewhere)`);
+    }
+  }
+  const tee = verifierTeeOf(flags.verifier);
+  if (tee === null) {
+    usage('Cannot use the verifier "nullverifier": verdictd releases secrets only to attested clients, so it always verifies them (auto, sim, sgx_ecdsa, sgx_ecdsa_qve, tdx_ecdsa, sev_snp)');
+  }
+  const log = createVerdictdLog({ ...(flags.log !== undefined ? { path: flags.log } : {}), debug: flags.debug === true });
+  checkTransport({ tls: flags.tls, crypto: flags.crypto }, createSampleLog('info', (line) => log.info(line.trim())));
+  const attester = attesterOf({ ...(flags.attester !== undefined ? { attester: flags.attester } : {}) });
+  // Handlers first, so a signal during startup still stops cleanly.
+  let signalled: (signal: NodeJS.Signals) => void = () => {};
+  const stopRequest = new Promise<NodeJS.Signals>((resolve) => {
+    signalled = resolve;
+  });
+  process.once('SIGTERM', signalled);
+  process.once('SIGINT', signalled);
+  process.on('SIGHUP', () => {});
+  const daemon = await startVerdictd({
+    dataDir: flags.dataDir,
+    ...(flags.init === true ? { init: true } : {}),
+    ...(flags.masterKeyFile !== undefined ? { masterKeyFile: flags.masterKeyFile } : {}),
+    eaa: { host: eaaAddress.host, port: eaaAddress.port, attester, ...(tee ? { expected: { tee } } : {}) },
+    policy: flags.policy,
+    log,
+    // TODO(#12): the management API (gRPC on clientApi) joins `servers` here.
+  });
+  const eaa = daemon.addresses.get('eaa')!;
+  const shown = eaa.address.includes(':') ? `[${eaa.address}]` : eaa.address;
+  log.info(`serving EAA on ${shown}:${eaa.port} (attester ${attester.tee}, mutual attestation, policy "${flags.policy}"); management API address ${flags.clientApi} (not served yet)`);
+  process.stdout.write(`listening on ${shown}:${eaa.port}\n`);
+  const signal = await stopRequest;
+  log.info(`received ${signal}, stopping`);
+  try {
+    await daemon.close();
+    return 0;
+  } catch (err) {
+    log.error(`cannot stop cleanly: ${describeError(err)}`);
+    return 1;
+  }
+}
+
+function buildProgram(setResult: SetResult): Command {
+  const program = new Command('verdictd')
+    .description(
+      [
+        'Verifier and key broker: releases keys and resources only to clients whose TEE evidence verifies and passes the policy.',
+        '',
+        'Serves today: the EAA protocol over mutual RATS-TLS (version, echo, Get KEK, Decrypt, Get Resource Info, Get Resource),',
+        'every release and denial in <data-dir>/audit.log. Coming: the gRPC management API on --client-api (and the `verdict` CLI),',
+        'the ocicrypt key provider, the KBS protocol. See docs/verdictd.md.',
+      ].join('\n'),
+    )
+    .version(VERSION, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .option('--data-dir <dir>', 'the store: keys and resources (encrypted), policies, reference values, audit log', DEFAULT_DATA_DIR)
+    .option('--init', 'create the store and its master key if the data directory has none (first start only)')
+    .option('--master-key-file <file>', 'the master key file (default <data-dir>/master.key)')
+    .option('-l, --listen <addr>', 'EAA (RATS-TLS) address, HOST:PORT (port 0: any)', DEFAULT_LISTEN)
+    .option('--allow-remote', 'allow non-loopback addresses for --listen and --client-api')
+    .option('--attester <name>', "verdictd's own evidence: sim (with $INCLAVARE_ATTESTATION_SOCKET), tdx_ecdsa, sev_snp, sgx_ecdsa, nullattester (default: sim when available, else nullattester)")
+    .option('--verifier <name>', "the clients' TEE: auto (any), sim, sgx_ecdsa, sgx_ecdsa_qve, tdx_ecdsa, sev_snp (nullverifier is refused)", 'auto')
+    .option('--tls <name>', 'TLS instance: openssl (nulltls is refused)', 'openssl')
+    .option('--crypto <name>', 'crypto instance: openssl, nullcrypto (no effect)', 'openssl')
+    .addOption(new Option('-m, --mutual', 'accepted for compatibility: clients are always attested (mutual RATS-TLS)'))
+    .option('--client-api <addr>', 'management API address, HOST:PORT (parsed; served once the management API lands)', DEFAULT_CLIENT_API)
+    .option('--policy <name>', 'the policy that decides releases (a stored policy, else allow-all, deny-all or default)', 'default')
+    .option('--log <file>', 'log file (JSON lines; default stderr); never holds a key or resource value')
+    .option('--debug', 'log debug lines')
+    .exitOverride()
+    .configureOutput({ outputError: () => {} })
+    .action((flags: Flags) => {
+      setResult(serve(flags));
+    });
+  return program;
+}
+
+/** Runs verdictd with `argv` (without node and script); resolves to the exit status. */
+export function main(argv: string[]): Promise<number> {
+  return runProgram('verdictd', argv, buildProgram);
+}
+
+process.exitCode = await main(process.argv.slice(2));
