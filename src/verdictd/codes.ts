@@ -32,6 +32,18 @@ export const verdictdError = defineErrorCodes('VERDICTD_ERR', {
   VERDICTD_ERR_EVIDENCE_REJECTED: 'verification-failed',
   /** The claims verified but the policy denies them; `details.failed` names the rules. */
   VERDICTD_ERR_POLICY_DENIED: 'permission-denied',
+  /** A management call without the admin token, or with another one. */
+  VERDICTD_ERR_UNAUTHENTICATED: 'verification-failed',
+  /** A management request whose bytes are not the method's message. */
+  VERDICTD_ERR_MALFORMED_REQUEST: 'invalid-argument',
+  /** The management API was asked to listen beyond loopback without the explicit flag (and TLS). */
+  VERDICTD_ERR_BIND_REFUSED: 'usage',
+  /** The admin token file cannot be created or read, is malformed, or is accessible by group or others. */
+  VERDICTD_ERR_ADMIN_TOKEN: 'failed-precondition',
+  /** The management API cannot be reached (not running, wrong address) or failed to listen. */
+  VERDICTD_ERR_UNAVAILABLE: 'unavailable',
+  /** A `verdict` command line names something unusable (a file that cannot be read, a bad value). */
+  VERDICTD_ERR_USAGE: 'usage',
 });
 
 /** The codes by short name, for front ends and tests. */
@@ -49,4 +61,10 @@ export const VERDICTD_ERROR_CODES = Object.freeze({
   REFERENCE_INVALID: 'VERDICTD_ERR_REFERENCE_INVALID',
   EVIDENCE_REJECTED: 'VERDICTD_ERR_EVIDENCE_REJECTED',
   POLICY_DENIED: 'VERDICTD_ERR_POLICY_DENIED',
+  UNAUTHENTICATED: 'VERDICTD_ERR_UNAUTHENTICATED',
+  MALFORMED_REQUEST: 'VERDICTD_ERR_MALFORMED_REQUEST',
+  BIND_REFUSED: 'VERDICTD_ERR_BIND_REFUSED',
+  ADMIN_TOKEN: 'VERDICTD_ERR_ADMIN_TOKEN',
+  UNAVAILABLE: 'VERDICTD_ERR_UNAVAILABLE',
+  USAGE: 'VERDICTD_ERR_USAGE',
 } as const satisfies Record<string, keyof typeof verdictdError.table>);
