@@ -28,6 +28,8 @@ const entries = {
   // PID 1 of enclave containers, run by the host's node inside the container (see src/rune/enclave/bundle.ts).
   'init-runelet': 'src/init/init-runelet.ts',
   'rats-tls': 'src/cli/rats-tls.ts',
+  // The client of verdictd's management API.
+  verdict: 'src/cli/verdict.ts',
 };
 
 await build({
