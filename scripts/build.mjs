@@ -30,6 +30,8 @@ const entries = {
   'rats-tls': 'src/cli/rats-tls.ts',
   // The verifier and key broker (EAA over RATS-TLS; docs/verdictd.md).
   verdictd: 'src/cli/verdictd.ts',
+  // The client of verdictd's management API.
+  verdict: 'src/cli/verdict.ts',
 };
 
 await build({

@@ -9,6 +9,7 @@ import { describeError } from '../errors/errors.ts';
 import { attesterOf, checkTransport, createSampleLog, verifierTeeOf } from '../rats-tls/sample.ts';
 import { verdictdError } from '../verdictd/codes.ts';
 import { startVerdictd } from '../verdictd/daemon.ts';
+import { managedManagementServer } from '../verdictd/management/server.ts';
 import { createVerdictdLog } from '../verdictd/log.ts';
 import { runProgram, type SetResult } from './run-program.ts';
 
@@ -92,12 +93,24 @@ async function serve(flags: Flags): Promise<number> {
     eaa: { host: eaaAddress.host, port: eaaAddress.port, attester, ...(tee ? { expected: { tee } } : {}) },
     policy: flags.policy,
     log,
-    // TODO(#12): the management API (gRPC on clientApi) joins `servers` here.
+    // The management API (gRPC, token in the data dir), started after the EAA listener, stopped before it.
+    servers: ({ store, broker }) => [
+      managedManagementServer({
+        store,
+        broker,
+        dataDir: flags.dataDir,
+        address: flags.clientApi,
+        ...(flags.allowRemote === true ? { allowRemote: true } : {}),
+        log: (line) => log.info(line),
+      }),
+    ],
   });
   const eaa = daemon.addresses.get('eaa')!;
   const shown = eaa.address.includes(':') ? `[${eaa.address}]` : eaa.address;
-  log.info(`serving EAA on ${shown}:${eaa.port} (attester ${attester.tee}, mutual attestation, policy "${flags.policy}"); management API address ${flags.clientApi} (not served yet)`);
-  process.stdout.write(`listening on ${shown}:${eaa.port}\n`);
+  const management = daemon.addresses.get('management')!;
+  const managementShown = management.family === 'unix' ? management.address : `${management.address.includes(':') ? `[${management.address}]` : management.address}:${management.port}`;
+  log.info(`serving EAA on ${shown}:${eaa.port} (attester ${attester.tee}, mutual attestation, policy "${flags.policy}"); management API on ${managementShown}`);
+  process.stdout.write(`listening on ${shown}:${eaa.port}\nmanagement API on ${managementShown}\n`);
   const signal = await stopRequest;
   log.info(`received ${signal}, stopping`);
   try {
@@ -116,8 +129,8 @@ function buildProgram(setResult: SetResult): Command {
         'Verifier and key broker: releases keys and resources only to clients whose TEE evidence verifies and passes the policy.',
         '',
         'Serves today: the EAA protocol over mutual RATS-TLS (version, echo, Get KEK, Decrypt, Get Resource Info, Get Resource),',
-        'every release and denial in <data-dir>/audit.log. Coming: the gRPC management API on --client-api (and the `verdict` CLI),',
-        'the ocicrypt key provider, the KBS protocol. See docs/verdictd.md.',
+        'the gRPC management API on --client-api (loopback, bearer token in <data-dir>/admin-token; the `verdict` CLI talks to it),',
+        'every release and denial in <data-dir>/audit.log. Coming: the ocicrypt key provider, the KBS protocol. See docs/verdictd.md.',
       ].join('\n'),
     )
     .version(VERSION, '-V, --version', 'print the version')
@@ -132,7 +145,7 @@ function buildProgram(setResult: SetResult): Command {
     .option('--tls <name>', 'TLS instance: openssl (nulltls is refused)', 'openssl')
     .option('--crypto <name>', 'crypto instance: openssl, nullcrypto (no effect)', 'openssl')
     .addOption(new Option('-m, --mutual', 'accepted for compatibility: clients are always attested (mutual RATS-TLS)'))
-    .option('--client-api <addr>', 'management API address, HOST:PORT (parsed; served once the management API lands)', DEFAULT_CLIENT_API)
+    .option('--client-api <addr>', 'management API address, HOST:PORT (gRPC; loopback unless --allow-remote)', DEFAULT_CLIENT_API)
     .option('--policy <name>', 'the policy that decides releases (a stored policy, else allow-all, deny-all or default)', 'default')
     .option('--log <file>', 'log file (JSON lines; default stderr); never holds a key or resource value')
     .option('--debug', 'log debug lines')

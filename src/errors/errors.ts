@@ -166,6 +166,20 @@ export function errorFromHttpAnswer(code: string, message: string, status: numbe
   return new InclavareError(code, errorClassOfHttpStatus(status), message, options);
 }
 
+/** The error class a gRPC status code stands for (the table read backwards); 3 is invalid-argument, not usage. */
+export function errorClassOfGrpcStatus(status: number): ErrorClass {
+  const found = (Object.entries(ERROR_MAPPINGS) as [ErrorClass, ErrorMapping][]).find(([cls, m]) => cls !== 'usage' && m.grpcStatus === status);
+  return found?.[0] ?? 'internal';
+}
+
+/**
+ * The InclavareError a gRPC client rebuilds from an error status (code from the `inclavare-error-code`
+ * metadata, class from the status): the inverse of {@link toGrpcStatus}.
+ */
+export function errorFromGrpcStatus(code: string, message: string, status: number, options: InclavareErrorOptions = {}): InclavareError {
+  return new InclavareError(code, errorClassOfGrpcStatus(status), message, options);
+}
+
 /** A gRPC status as grpc-js takes it (`callback({ code, details, metadata })`); the code is in the metadata. */
 export interface GrpcErrorStatus {
   code: number;

@@ -32,7 +32,7 @@ export const verdictdError = defineErrorCodes('VERDICTD_ERR', {
   VERDICTD_ERR_EVIDENCE_REJECTED: 'verification-failed',
   /** The claims verified but the policy denies them; `details.failed` names the rules. */
   VERDICTD_ERR_POLICY_DENIED: 'permission-denied',
-  /** An EAA request that is no JSON object, lacks a field or has one of the wrong type. */
+  /** An EAA request that is no JSON object, lacks a field or has one of the wrong type; a management request whose bytes are not the method's message. */
   VERDICTD_ERR_MALFORMED_REQUEST: 'invalid-argument',
   /** An EAA request whose `command` this verdictd does not serve. */
   VERDICTD_ERR_UNKNOWN_COMMAND: 'invalid-argument',
@@ -42,7 +42,15 @@ export const verdictdError = defineErrorCodes('VERDICTD_ERR', {
   VERDICTD_ERR_DECRYPT: 'invalid-argument',
   /** Another verdictd process owns the data directory (its lock file names it). */
   VERDICTD_ERR_ALREADY_RUNNING: 'failed-precondition',
-  /** A command-line flag of the daemon is wrong or refused (a non-loopback address without --allow-remote). */
+  /** A management call without the admin token, or with another one. */
+  VERDICTD_ERR_UNAUTHENTICATED: 'verification-failed',
+  /** The management API was asked to listen beyond loopback without the explicit flag (and TLS). */
+  VERDICTD_ERR_BIND_REFUSED: 'usage',
+  /** The admin token file cannot be created or read, is malformed, or is accessible by group or others. */
+  VERDICTD_ERR_ADMIN_TOKEN: 'failed-precondition',
+  /** The management API cannot be reached (not running, wrong address) or failed to listen. */
+  VERDICTD_ERR_UNAVAILABLE: 'unavailable',
+  /** A command line of verdictd or verdict is wrong or refused: a non-loopback address without --allow-remote, a file that cannot be read, a bad value. */
   VERDICTD_ERR_USAGE: 'usage',
 });
 
@@ -66,5 +74,9 @@ export const VERDICTD_ERROR_CODES = Object.freeze({
   FRAME_TOO_LARGE: 'VERDICTD_ERR_FRAME_TOO_LARGE',
   DECRYPT: 'VERDICTD_ERR_DECRYPT',
   ALREADY_RUNNING: 'VERDICTD_ERR_ALREADY_RUNNING',
+  UNAUTHENTICATED: 'VERDICTD_ERR_UNAUTHENTICATED',
+  BIND_REFUSED: 'VERDICTD_ERR_BIND_REFUSED',
+  ADMIN_TOKEN: 'VERDICTD_ERR_ADMIN_TOKEN',
+  UNAVAILABLE: 'VERDICTD_ERR_UNAVAILABLE',
   USAGE: 'VERDICTD_ERR_USAGE',
 } as const satisfies Record<string, keyof typeof verdictdError.table>);

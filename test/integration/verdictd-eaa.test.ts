@@ -21,6 +21,7 @@ import { openEmbeddedStore } from '../../src/verdictd/store/embedded.ts';
 
 const repo = new URL('../..', import.meta.url).pathname;
 const VERDICTD = join(repo, 'dist/verdictd.mjs');
+const VERDICT = join(repo, 'dist/verdict.mjs');
 
 const platform = generateKeyPairSync('ed25519');
 const stranger = generateKeyPairSync('ed25519');
@@ -34,6 +35,7 @@ let dataDir: string;
 let logFile: string;
 let daemon: ChildProcess;
 let port: number;
+let managementPort: number;
 let kid: string;
 let key: Buffer;
 let kid2: string;
@@ -47,14 +49,17 @@ async function identity(o: { m?: Buffer; debug?: boolean; key?: typeof platform 
   return id;
 }
 
-/** Starts `verdictd ARGS` and resolves to the port it prints. */
-async function startVerdictd(args: string[]): Promise<{ child: ChildProcess; port: number }> {
+/** Starts `verdictd ARGS` and resolves to the EAA and management ports it prints. */
+async function startVerdictd(args: string[]): Promise<{ child: ChildProcess; port: number; managementPort: number }> {
   const child = spawn(process.execPath, [VERDICTD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  let eaaPort: number | undefined;
   for await (const line of createInterface({ input: child.stdout! })) {
     const m = /^listening on 127\.0\.0\.1:(\d+)$/.exec(line);
-    if (m) return { child, port: Number(m[1]) };
+    if (m) eaaPort = Number(m[1]);
+    const mg = /^management API on 127\.0\.0\.1:(\d+)$/.exec(line);
+    if (mg && eaaPort !== undefined) return { child, port: eaaPort, managementPort: Number(mg[1]) };
   }
   throw new Error(`verdictd exited without listening: ${stderr}`);
 }
@@ -162,7 +167,7 @@ before(async () => {
   key2 = Buffer.from(await store.getKey(kid2));
   await store.setResource('default/db/password', SECRET);
   await store.close();
-  ({ child: daemon, port } = await startVerdictd(['--data-dir', dataDir, '-l', '127.0.0.1:0', '--log', logFile, '-m']));
+  ({ child: daemon, port, managementPort } = await startVerdictd(['--data-dir', dataDir, '-l', '127.0.0.1:0', '--client-api', '127.0.0.1:0', '--log', logFile, '-m']));
   good = await identity();
 });
 
@@ -208,6 +213,23 @@ describe('EAA over mutual RATS-TLS', () => {
     const d = await s.ask({ command: 'Decrypt', blobs: [{ kid, ...blob, algorithm: 'AES', key_length: 256 }] });
     assert.deepEqual(d, { status: 'OK', data: { [blob.encrypted_data]: Buffer.from('layer key material').toString('base64') } });
     s.end();
+  });
+
+  test('the management API on --client-api serves verdict: a key it creates is released to an attested client by Get KEK', async () => {
+    const verdict = (args: string[]) =>
+      spawnSync(process.execPath, [VERDICT, '-c', `127.0.0.1:${managementPort}`, '--data-dir', dataDir, ...args], { encoding: 'utf8', timeout: 15_000 });
+    const created = verdict(['key', 'create']);
+    assert.equal(created.status, 0, created.stderr);
+    const newKid = created.stdout.trim();
+    assert.match(newKid, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    const value = verdict(['key', 'get', newKid, '--format', 'base64']);
+    assert.equal(value.status, 0, value.stderr);
+    const s = new Session(good);
+    assert.deepEqual(await s.ask({ command: 'Get KEK', kids: [newKid] }), { status: 'OK', data: { [newKid]: value.stdout.trim() } });
+    s.end();
+    const refused = spawnSync(process.execPath, [VERDICT, '-c', `127.0.0.1:${managementPort}`, '--token-file', '/dev/null', 'key', 'list'], { encoding: 'utf8', timeout: 15_000 });
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /token/i);
   });
 
   test('echo answers the data and disconnects (the original)', async () => {

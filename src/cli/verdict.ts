@@ -1,0 +1,135 @@
+/**
+ * verdict's main: the command-line client of verdictd's management API (docs/verdictd.md, "verdict"). Parses
+ * argv, runs one subcommand of src/verdict/, writes its output; exit 0 ok, 1 an error (or `policy test`
+ * denied), 2 a usage error (through run-program and the error table).
+ */
+import { Command, Option } from 'commander';
+import { TEE_TYPES } from '../attestation/registry.ts';
+import type { CommandResult, ConnectionOptions } from '../verdict/connection.ts';
+import { KEY_FORMATS, keyCreate, keyDelete, keyGet, keyImport, keyList } from '../verdict/key.ts';
+import { policyDelete, policyGet, policyList, policySet, policyTest } from '../verdict/policy.ts';
+import { referenceDelete, referenceGet, referenceList, referenceSet } from '../verdict/reference.ts';
+import { resourceDelete, resourceGet, resourceList, resourceSet } from '../verdict/resource.ts';
+import { trustAddSimKey, trustList, trustRemoveSimKey } from '../verdict/trust.ts';
+import { runProgram, type SetResult } from './run-program.ts';
+
+declare const RUNE_VERSION: string | undefined;
+const VERSION = typeof RUNE_VERSION === 'string' ? RUNE_VERSION : '0.0.0-dev';
+
+async function output(result: Promise<CommandResult>): Promise<number> {
+  const r = await result;
+  if (r.stdout.length > 0) {
+    await new Promise<void>((resolve, reject) => process.stdout.write(r.stdout, (err) => (err ? reject(err) : resolve())));
+  }
+  return r.exitCode;
+}
+
+/** Adds the connection flags (accepted before or after the subcommand). */
+function connection(cmd: Command): Command {
+  return cmd
+    .option('-c, --client-api <addr>', "verdictd's management API (default $VERDICT_CLIENT_API or 127.0.0.1:60000)")
+    .option('--data-dir <dir>', "verdictd's data directory, whose admin-token is read (default $VERDICTD_DATA_DIR or /var/lib/verdictd)")
+    .option('--token-file <file>', 'the admin token file (instead of <data-dir>/admin-token)')
+    .option('--timeout <seconds>', 'deadline of each call (default 30)');
+}
+
+function buildProgram(setStatus: SetResult): Command {
+  const run = (r: Promise<CommandResult>): void => setStatus(output(r));
+  const program = connection(
+    new Command('verdict')
+      .description("Manage verdictd: keys, resources, policies, reference values and trusted platform keys, through its authenticated management API (gRPC).")
+      .version(VERSION, '-v, --version', 'print the version')
+      .helpOption('-h, --help', 'show help')
+      .exitOverride()
+      .configureOutput({ outputError: () => {} }),
+  );
+  // Leaf actions read their own flags merged with the program's.
+  const opts = <T>(cmd: Command): T & ConnectionOptions => cmd.optsWithGlobals<T & ConnectionOptions>();
+  const group = (name: string, description: string): Command => program.command(name).description(description).exitOverride();
+  const leaf = (parent: Command, name: string, description: string): Command => connection(parent.command(name).description(description).exitOverride());
+  const jsonOption = (cmd: Command): Command => cmd.option('--json', 'print JSON');
+
+  const key = group('key', 'keys (random or imported secrets of 16 to 64 bytes, by UUID kid)');
+  jsonOption(leaf(key, 'create', 'create a random 32-byte key under a fresh UUIDv4; prints its kid')).action((_o, cmd: Command) => run(keyCreate(opts(cmd))));
+  jsonOption(leaf(key, 'get', "print a key's value (hex by default; only to stdout or --out)"))
+    .argument('<kid>', 'the key id (UUID)')
+    .addOption(new Option('--format <format>', 'how to print the key').choices([...KEY_FORMATS]).default('hex'))
+    .option('-o, --out <file>', 'write the key to FILE (mode 0600) instead of stdout')
+    .action((kid: string, _o, cmd: Command) => run(keyGet(kid, opts<{ format?: string; out?: string; json?: boolean }>(cmd))));
+  jsonOption(leaf(key, 'list', 'list keys: kid, length, origin, creation time (never values)')).action((_o, cmd: Command) => run(keyList(opts(cmd))));
+  leaf(key, 'delete', 'delete a key')
+    .argument('<kid>', 'the key id (UUID)')
+    .action((kid: string, _o, cmd: Command) => run(keyDelete(kid, opts(cmd))));
+  jsonOption(leaf(key, 'import', 'import a key from FILE or stdin (-); prints its kid'))
+    .argument('<file>', 'the key file, or - for stdin')
+    .option('--kid <uuid>', 'the kid to store it under (default: a fresh UUIDv4)')
+    .addOption(new Option('--format <format>', "the file's encoding").choices([...KEY_FORMATS]).default('raw'))
+    .action((file: string, _o, cmd: Command) => run(keyImport(file, opts<{ kid?: string; format?: string; json?: boolean }>(cmd))));
+
+  const resource = group('resource', 'resources (secrets up to 16 MiB by path repo/type/tag)');
+  jsonOption(leaf(resource, 'set', 'create or replace a resource from FILE or stdin (-)'))
+    .argument('<path>', 'repo/type/tag')
+    .argument('<file>', 'the content, or - for stdin')
+    .action((path: string, file: string, _o, cmd: Command) => run(resourceSet(path, file, opts(cmd))));
+  jsonOption(leaf(resource, 'get', "print a resource's content (raw; base64 with --json)"))
+    .argument('<path>', 'repo/type/tag')
+    .option('-o, --out <file>', 'write the content to FILE (mode 0600) instead of stdout')
+    .action((path: string, _o, cmd: Command) => run(resourceGet(path, opts<{ out?: string; json?: boolean }>(cmd))));
+  jsonOption(leaf(resource, 'list', 'list resources: path, size, update time')).action((_o, cmd: Command) => run(resourceList(opts(cmd))));
+  leaf(resource, 'delete', 'delete a resource')
+    .argument('<path>', 'repo/type/tag')
+    .action((path: string, _o, cmd: Command) => run(resourceDelete(path, opts(cmd))));
+
+  const policy = group('policy', 'policies (CEL rules over the claims; docs/verdictd.md)');
+  jsonOption(leaf(policy, 'set', 'store a policy document from FILE or stdin (-)'))
+    .argument('<name>', 'the policy name')
+    .argument('<file>', 'the policy JSON, or - for stdin')
+    .action((name: string, file: string, _o, cmd: Command) => run(policySet(name, file, opts(cmd))));
+  jsonOption(leaf(policy, 'get', "print a policy's text (a stored one, else the shipped one)"))
+    .argument('<name>', 'the policy name')
+    .action((name: string, _o, cmd: Command) => run(policyGet(name, opts(cmd))));
+  jsonOption(leaf(policy, 'list', 'list stored and shipped policies')).action((_o, cmd: Command) => run(policyList(opts(cmd))));
+  leaf(policy, 'delete', 'delete a stored policy')
+    .argument('<name>', 'the policy name')
+    .action((name: string, _o, cmd: Command) => run(policyDelete(name, opts(cmd))));
+  jsonOption(leaf(policy, 'test', "judge evidence or claims with a policy (default: verdictd's); exit 0 allow, 1 deny"))
+    .argument('[name]', 'a stored or shipped policy')
+    .option('--policy-file <file>', 'a policy document to test instead of a stored one')
+    .option('--evidence <file>', 'evidence (verified by verdictd now, with its trust configuration)')
+    .addOption(new Option('--tee <tee>', 'the TEE the evidence must be from').choices(['auto', ...TEE_TYPES]))
+    .option('--report-data <hex>', 'the report data the evidence must bind')
+    .option('--claims <file>', 'a claims record (JSON; `tee-tools verify --json` output works) instead of evidence')
+    .action((name: string | undefined, _o, cmd: Command) =>
+      run(policyTest(name, opts<{ policyFile?: string; evidence?: string; claims?: string; tee?: string; reportData?: string; json?: boolean }>(cmd))),
+    );
+
+  const reference = group('reference', 'reference-value sets (what policies compare claims with)');
+  jsonOption(leaf(reference, 'set', 'store a reference-value set from FILE or stdin (-)'))
+    .argument('<name>', 'the set name')
+    .argument('<file>', 'the set JSON {"values": {field: [values]}}, or - for stdin')
+    .action((name: string, file: string, _o, cmd: Command) => run(referenceSet(name, file, opts(cmd))));
+  jsonOption(leaf(reference, 'get', 'print a reference-value set (JSON)'))
+    .argument('<name>', 'the set name')
+    .action((name: string, _o, cmd: Command) => run(referenceGet(name, opts(cmd))));
+  jsonOption(leaf(reference, 'list', 'list reference-value sets')).action((_o, cmd: Command) => run(referenceList(opts(cmd))));
+  leaf(reference, 'delete', 'delete a reference-value set')
+    .argument('<name>', 'the set name')
+    .action((name: string, _o, cmd: Command) => run(referenceDelete(name, opts(cmd))));
+
+  const trust = group('trust', 'trusted sim platform keys');
+  jsonOption(leaf(trust, 'list', 'list trusted sim platform keys (platformKeyId)')).action((_o, cmd: Command) => run(trustList(opts(cmd))));
+  jsonOption(leaf(trust, 'add-sim-key', "trust a sim platform public key (PEM, inclavared's platform key); prints its platformKeyId"))
+    .argument('<file>', 'the PEM public key, or - for stdin')
+    .action((file: string, _o, cmd: Command) => run(trustAddSimKey(file, opts(cmd))));
+  leaf(trust, 'remove-sim-key', 'stop trusting a sim platform key')
+    .argument('<id>', 'its platformKeyId (SHA-256 hex)')
+    .action((id: string, _o, cmd: Command) => run(trustRemoveSimKey(id, opts(cmd))));
+  return program;
+}
+
+/** Runs verdict with `argv` (without node and script); writes output and resolves to the exit status. */
+export function main(argv: string[]): Promise<number> {
+  return runProgram('verdict', argv, buildProgram, { helpOnEmptyArgv: true });
+}
+
+process.exitCode = await main(process.argv.slice(2));
