@@ -4,7 +4,8 @@
  * (ROOT/inclavared.pid). The sockets' contract: docs/attestation-socket.md.
  */
 import type { Server } from 'node:http';
-import { closeSync, lstatSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
+import { acquirePidLock } from '../sys/pid-lock.ts';
 import { rm } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
 import { describeError } from '../errors/errors.ts';
@@ -66,68 +67,17 @@ function alreadyRunning(pidFile: string, pid: number): Error {
   );
 }
 
-/** True when `pid` is a live inclavared (its command line names inclavared) or this very process. */
-function isLiveDaemon(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  try {
-    // A pid file left by a crash may name a pid the kernel has since given to another program.
-    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('inclavared');
-  } catch {
-    return true;
-  }
-}
-
-/** Takes ROOT's pid file (O_EXCL); replaces a stale one; throws INCLAVARED_ERR_ALREADY_RUNNING. */
-function acquirePidFile(pidFile: string): void {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    try {
-      const fd = openSync(pidFile, 'wx', 0o644);
-      try {
-        writeSync(fd, `${process.pid}\n`);
-      } finally {
-        closeSync(fd);
-      }
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw inclavaredError(INCLAVARED_ERROR_CODES.STATE, `Cannot create ${pidFile}`, { cause: err });
-      }
-    }
-    let content = '';
-    try {
-      content = readFileSync(pidFile, 'utf8').trim();
-    } catch {
-      continue; // removed meanwhile: try again
-    }
-    if (!/^\d+$/.test(content)) {
-      // Another starter created it and has not written its pid yet: give it a moment, then call it stale.
-      if (attempt < 10) {
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
-        continue;
-      }
-    } else if (isLiveDaemon(Number(content))) {
-      throw alreadyRunning(pidFile, Number(content));
-    }
-    try {
-      unlinkSync(pidFile);
-    } catch {
-      // someone else removed it first
-    }
-  }
-  throw inclavaredError(INCLAVARED_ERROR_CODES.STATE, `Cannot take ${pidFile}: it keeps changing`);
-}
-
-function releasePidFile(pidFile: string): void {
-  try {
-    if (readFileSync(pidFile, 'utf8').trim() === String(process.pid)) unlinkSync(pidFile);
-  } catch {
-    // already gone
-  }
+/** Takes ROOT's pid file; replaces a stale one; throws INCLAVARED_ERR_ALREADY_RUNNING. Returns the release. */
+function acquirePidFile(pidFile: string): () => void {
+  return acquirePidLock(pidFile, {
+    program: 'inclavared',
+    mode: 0o644,
+    busy: (pid) => alreadyRunning(pidFile, pid),
+    failed: (cause) =>
+      cause === undefined
+        ? inclavaredError(INCLAVARED_ERROR_CODES.STATE, `Cannot take ${pidFile}: it keeps changing`)
+        : inclavaredError(INCLAVARED_ERROR_CODES.STATE, `Cannot create ${pidFile}`, { cause }),
+  });
 }
 
 /** Serializes the mutations of the control API (each one touches sockets, directories and the registry). */
@@ -158,7 +108,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   } catch (err) {
     throw inclavaredError(INCLAVARED_ERROR_CODES.STATE, `Cannot create ${paths.containersDir}`, { cause: err });
   }
-  acquirePidFile(paths.pidFile);
+  const releasePidFile = acquirePidFile(paths.pidFile);
 
   const servers = new Map<string, Server>();
   const records = new Map<string, ContainerRecord>();
@@ -265,13 +215,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       close: () =>
         (closed ??= queue.run(async () => {
           await closeAll();
-          releasePidFile(paths.pidFile);
+          releasePidFile();
           log.info('stopped');
         })),
     };
   } catch (err) {
     await closeAll();
-    releasePidFile(paths.pidFile);
+    releasePidFile();
     throw err;
   }
 }

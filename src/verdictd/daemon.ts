@@ -3,9 +3,10 @@
  * embedded store, one broker, and the servers it starts and stops: the EAA front end over RATS-TLS today; the
  * management API and other front ends join the same list ({@link DaemonOptions.servers}).
  */
-import { closeSync, existsSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { acquirePidLock } from '../sys/pid-lock.ts';
 import { describeError } from '../errors/errors.ts';
 import type { Attester } from '../rats-tls/attesters/attester.ts';
 import type { ExpectedClaims } from '../rats-tls/options.ts';
@@ -54,71 +55,24 @@ export interface Verdictd {
 
 const LOCK_FILE = 'verdictd.pid';
 
-/** True when `pid` is a live verdictd (its command line names verdictd) or this very process. */
-function isLiveVerdictd(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  try {
-    // A lock left by a crash may name a pid the kernel has since given to another program.
-    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('verdictd');
-  } catch {
-    return true;
-  }
-}
-
 /**
  * Takes `<dataDir>/verdictd.pid` (O_EXCL; a lock left by a dead process is replaced): the embedded store
  * assumes one writer. Returns the release function.
  */
 export function lockDataDir(dataDir: string): () => void {
   const file = join(dataDir, LOCK_FILE);
-  for (let attempt = 0; attempt < 20; attempt++) {
-    try {
-      const fd = openSync(file, 'wx', 0o600);
-      try {
-        writeSync(fd, `${process.pid}\n`);
-      } finally {
-        closeSync(fd);
-      }
-      return () => {
-        try {
-          if (readFileSync(file, 'utf8').trim() === String(process.pid)) unlinkSync(file);
-        } catch {
-          // gone already
-        }
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw verdictdError('VERDICTD_ERR_STORE_IO', `Cannot lock the data directory: cannot create ${file}: ${(err as Error).message}`, { cause: err });
-      }
-    }
-    let content = '';
-    try {
-      content = readFileSync(file, 'utf8').trim();
-    } catch {
-      continue;
-    }
-    if (/^\d+$/.test(content) && isLiveVerdictd(Number(content))) {
-      throw verdictdError('VERDICTD_ERR_ALREADY_RUNNING', `Cannot start verdictd: process ${content} already owns ${dataDir} (${file}); one verdictd per data directory`, {
-        details: { pid: Number(content) },
-      });
-    }
-    if (!/^\d+$/.test(content) && attempt < 10) {
-      // Another starter created it and has not written its pid yet.
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
-      continue;
-    }
-    try {
-      unlinkSync(file);
-    } catch {
-      // removed meanwhile
-    }
-  }
-  throw verdictdError('VERDICTD_ERR_ALREADY_RUNNING', `Cannot start verdictd: cannot take ${file}`);
+  return acquirePidLock(file, {
+    program: 'verdictd',
+    mode: 0o600,
+    busy: (pid) =>
+      verdictdError('VERDICTD_ERR_ALREADY_RUNNING', `Cannot start verdictd: process ${pid} already owns ${dataDir} (${file}); one verdictd per data directory`, {
+        details: { pid },
+      }),
+    failed: (cause) =>
+      cause === undefined
+        ? verdictdError('VERDICTD_ERR_ALREADY_RUNNING', `Cannot start verdictd: cannot take ${file}`)
+        : verdictdError('VERDICTD_ERR_STORE_IO', `Cannot lock the data directory: cannot create ${file}: ${(cause as Error).message}`, { cause }),
+  });
 }
 
 /** Opens the store, takes the lock and starts every server; a failure undoes what was started. */
