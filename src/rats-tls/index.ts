@@ -25,3 +25,4 @@ export { createNullAttester } from './attesters/null.ts';
 export { createTsmAttester, type TsmAttesterOptions } from './attesters/tsm.ts';
 export { createGramineAttester, type GramineAttesterOptions } from './attesters/gramine.ts';
 export type { HashAlgorithm } from './format.ts';
+export { parsePin, pinOfCertificate, pinOfSpki, PIN_PATTERN } from './pin.ts';
