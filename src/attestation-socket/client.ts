@@ -160,12 +160,14 @@ export interface ContainerRegistration {
   /** The host-computed measurement: 48 bytes, or 96 hex digits. */
   measurement: Uint8Array | string;
   tee: EnclaveTee;
+  /** verdictd's address (HOST:PORT): the socket then relays CONNECTs to it (docs/attestation-socket.md "Relay"). */
+  relay?: string;
 }
 
 /** Creates the container's attestation socket; returns its directory (to bind-mount) and path. */
 export async function registerContainer(root: string, registration: ContainerRegistration): Promise<ContainerSocketPaths> {
   const measurement = typeof registration.measurement === 'string' ? registration.measurement : Buffer.from(registration.measurement).toString('hex');
-  const body = JSON.stringify({ id: registration.id, measurement, tee: registration.tee });
+  const body = JSON.stringify({ id: registration.id, measurement, tee: registration.tee, ...(registration.relay !== undefined ? { relay: registration.relay } : {}) });
   const res = await call(daemonPaths(root).controlSocket, 'POST', '/v1/containers', body);
   const value = jsonOf(res, `register container ${registration.id} with inclavared`) as Partial<ContainerSocketPaths>;
   if (typeof value?.socketDir !== 'string' || typeof value.socket !== 'string') {

@@ -36,6 +36,12 @@ export const INCLAVARED_ERROR_CODES = Object.freeze({
   INTERNAL: 'INCLAVARED_ERR_INTERNAL',
   /** The daemon does not answer (client side) or did not start in time. */
   UNAVAILABLE: 'INCLAVARED_ERR_UNAVAILABLE',
+  /** A relay (CONNECT) on a socket whose container declared no secrets, so no verdictd address was registered. */
+  NO_RELAY: 'INCLAVARED_ERR_NO_RELAY',
+  /** A relay to an address other than the one registered for the container. */
+  RELAY_FORBIDDEN: 'INCLAVARED_ERR_RELAY_FORBIDDEN',
+  /** The registered verdictd address does not answer. */
+  RELAY_UNREACHABLE: 'INCLAVARED_ERR_RELAY_UNREACHABLE',
 } as const);
 
 /** One of {@link INCLAVARED_ERROR_CODES}. */
@@ -61,6 +67,9 @@ export const inclavaredError = defineErrorCodes('INCLAVARED_ERR', {
   INCLAVARED_ERR_ALREADY_RUNNING: 'already-exists',
   INCLAVARED_ERR_INTERNAL: 'internal',
   INCLAVARED_ERR_UNAVAILABLE: 'unavailable',
+  INCLAVARED_ERR_NO_RELAY: 'not-found',
+  INCLAVARED_ERR_RELAY_FORBIDDEN: 'permission-denied',
+  INCLAVARED_ERR_RELAY_UNREACHABLE: 'unavailable',
 });
 
 /** A 400 for a request the API does not accept. */

@@ -24,7 +24,12 @@ export interface RegisterRequest {
   /** 48 bytes. */
   measurement: Uint8Array;
   tee: EnclaveTee;
+  /** verdictd's address, HOST:PORT or [IPv6]:PORT: the one place this container's relay connects to. */
+  relay?: string;
 }
+
+/** A relay address: HOST:PORT or [IPv6]:PORT. */
+export const RELAY_ADDRESS = /^(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,253}):(\d{1,5})$/;
 
 /** `POST /v1/evidence` on an attestation socket. */
 export interface EvidenceRequest {
@@ -40,7 +45,7 @@ const STRING_TOKEN = /"(?:[^"\\]|\\.)*"/g;
  * Parses `body` as a JSON object whose members are exactly `fields`, all strings. Returns the members.
  * Exported for the fuzz tests.
  */
-export function parseStrictObject<K extends string>(body: Uint8Array, fields: readonly K[]): Record<K, string> {
+export function parseStrictObject<K extends string, O extends string = never>(body: Uint8Array, fields: readonly K[], optional: readonly O[] = []): Record<K, string> & Partial<Record<O, string>> {
   let text: string;
   try {
     text = utf8.decode(body);
@@ -59,8 +64,8 @@ export function parseStrictObject<K extends string>(body: Uint8Array, fields: re
   const obj = value as Record<string, unknown>;
   const keys = Object.keys(obj);
   for (const key of keys) {
-    if (!(fields as readonly string[]).includes(key)) {
-      throw badRequest(`Cannot parse the request: unknown member ${JSON.stringify(key.slice(0, 64))} (allowed: ${fields.join(', ')})`, {
+    if (!(fields as readonly string[]).includes(key) && !(optional as readonly string[]).includes(key)) {
+      throw badRequest(`Cannot parse the request: unknown member ${JSON.stringify(key.slice(0, 64))} (allowed: ${[...fields, ...optional].join(', ')})`, {
         member: key.slice(0, 64),
       });
     }
@@ -72,7 +77,7 @@ export function parseStrictObject<K extends string>(body: Uint8Array, fields: re
   // All values are strings and the object is flat, so its string tokens alternate key, value: count keys.
   const tokens = text.match(STRING_TOKEN) ?? [];
   if (tokens.length !== 2 * keys.length) throw badRequest('Cannot parse the request: a member appears more than once');
-  return obj as Record<K, string>;
+  return obj as Record<K, string> & Partial<Record<O, string>>;
 }
 
 function hexBytes(value: string, name: string, maxBytes: number, exactBytes?: number): Uint8Array {
@@ -89,11 +94,20 @@ function hexBytes(value: string, name: string, maxBytes: number, exactBytes?: nu
 
 /** Parses a control-socket registration. The id's form is checked where its paths are made. */
 export function parseRegisterRequest(body: Uint8Array): RegisterRequest {
-  const m = parseStrictObject(body, ['id', 'measurement', 'tee'] as const);
+  const m = parseStrictObject(body, ['id', 'measurement', 'tee'] as const, ['relay'] as const);
   if (!(ENCLAVE_TEES as readonly string[]).includes(m.tee)) {
     throw badRequest(`Cannot parse the request: "tee" must be one of ${ENCLAVE_TEES.join(', ')}`);
   }
-  return { id: m.id, measurement: hexBytes(m.measurement, 'measurement', MEASUREMENT_LENGTH, MEASUREMENT_LENGTH), tee: m.tee as EnclaveTee };
+  const relay = m.relay;
+  if (relay !== undefined && (!RELAY_ADDRESS.test(relay) || Number(RELAY_ADDRESS.exec(relay)![1]) > 65535)) {
+    throw badRequest('Cannot parse the request: "relay" must be HOST:PORT or [IPv6]:PORT');
+  }
+  return {
+    id: m.id,
+    measurement: hexBytes(m.measurement, 'measurement', MEASUREMENT_LENGTH, MEASUREMENT_LENGTH),
+    tee: m.tee as EnclaveTee,
+    ...(relay !== undefined ? { relay } : {}),
+  };
 }
 
 /**

@@ -94,10 +94,12 @@ async function serve(flags: Flags): Promise<number> {
     policy: flags.policy,
     log,
     // The management API (gRPC, token in the data dir), started after the EAA listener, stopped before it.
-    servers: ({ store, broker }) => [
+    servers: ({ store, broker, eaa }) => [
       managedManagementServer({
         store,
         broker,
+        // A trust change applies to the next handshake, not after the periodic re-read.
+        onTrustChange: () => eaa.refreshTrust(),
         dataDir: flags.dataDir,
         address: flags.clientApi,
         ...(flags.allowRemote === true ? { allowRemote: true } : {}),

@@ -10,6 +10,7 @@ import { rm } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
 import { describeError } from '../errors/errors.ts';
 import { attestHandler } from './attest-server.ts';
+import { attachRelay } from './relay.ts';
 import { INCLAVARED_ERROR_CODES, inclavaredError } from '../attestation-socket/codes.ts';
 import { controlHandler } from './control-server.ts';
 import { makeDirectory } from '../sys/fs.ts';
@@ -139,6 +140,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       // A stale socket from a crashed daemon, or anything a container left in its directory.
       await rm(socketPaths.socket, { recursive: true, force: true });
       const server = createJsonServer(attestHandler(record, ctx), { log, limits, ...SERVER_ERRORS });
+      attachRelay(server, record, log);
       await listenUnix(server, socketPaths.socket, 0o666);
       servers.set(record.id, server);
       return socketPaths;
@@ -162,7 +164,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           if (records.has(request.id)) {
             throw inclavaredError(INCLAVARED_ERROR_CODES.ALREADY_REGISTERED, `Cannot register container ${request.id}: it is already registered`);
           }
-          const record: ContainerRecord = { id: request.id, measurement: request.measurement, tee: request.tee };
+          const record: ContainerRecord = { id: request.id, measurement: request.measurement, tee: request.tee, ...(request.relay !== undefined ? { relay: request.relay } : {}) };
           const socketPaths = await openSocket(record);
           records.set(record.id, record);
           try {
@@ -175,7 +177,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
             await rm(socketPaths.socketDir, { recursive: true, force: true });
             throw err;
           }
-          log.info(`registered container ${record.id} (${record.tee}, measurement ${Buffer.from(record.measurement).toString('hex')})`);
+          log.info(`registered container ${record.id} (${record.tee}, measurement ${Buffer.from(record.measurement).toString('hex')}${record.relay !== undefined ? `, relay to ${record.relay}` : ''})`);
           return socketPaths;
         }),
       unregister: (id: string): Promise<void> =>

@@ -18,6 +18,8 @@ export interface ContainerRecord {
   /** The host-computed measurement (48 bytes). */
   measurement: Uint8Array;
   tee: EnclaveTee;
+  /** verdictd's address: the attestation socket relays CONNECTs there (and nowhere else). */
+  relay?: string;
 }
 
 /** What producing evidence needs besides the container. */

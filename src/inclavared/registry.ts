@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../sys/fs.ts';
 import { INCLAVARED_ERROR_CODES, inclavaredError } from '../attestation-socket/codes.ts';
 import type { ContainerRecord } from './evidence.ts';
 import { validateContainerId } from '../attestation-socket/paths.ts';
-import { ENCLAVE_TEES, MEASUREMENT_LENGTH, type EnclaveTee } from '../attestation-socket/requests.ts';
+import { ENCLAVE_TEES, MEASUREMENT_LENGTH, RELAY_ADDRESS, type EnclaveTee } from '../attestation-socket/requests.ts';
 
 /** The registry file's format version. */
 export const REGISTRY_VERSION = 1;
@@ -18,6 +18,7 @@ interface StoredContainer {
   id: string;
   tee: EnclaveTee;
   measurement: string;
+  relay?: string;
 }
 
 function stateError(message: string, cause?: unknown): Error {
@@ -28,7 +29,8 @@ function isStored(value: unknown): value is StoredContainer {
   if (value === null || typeof value !== 'object') return false;
   const v = value as Record<string, unknown>;
   return (
-    Object.keys(v).length === 3 &&
+    Object.keys(v).length === (Object.hasOwn(v, 'relay') ? 4 : 3) &&
+    (v.relay === undefined || (typeof v.relay === 'string' && RELAY_ADDRESS.test(v.relay))) &&
     typeof v.id === 'string' &&
     typeof v.tee === 'string' &&
     (ENCLAVE_TEES as readonly string[]).includes(v.tee) &&
@@ -67,14 +69,19 @@ export function loadRegistry(stateFile: string): ContainerRecord[] {
     }
     if (seen.has(entry.id)) throw stateError(`Cannot read the registry ${stateFile}: container ${entry.id} appears twice`);
     seen.add(entry.id);
-    records.push({ id: entry.id, tee: entry.tee, measurement: Uint8Array.from(Buffer.from(entry.measurement, 'hex')) });
+    records.push({ id: entry.id, tee: entry.tee, measurement: Uint8Array.from(Buffer.from(entry.measurement, 'hex')), ...(entry.relay !== undefined ? { relay: entry.relay } : {}) });
   }
   return records;
 }
 
 /** Replaces the registry with `records`, atomically and durably. */
 export function saveRegistry(stateFile: string, records: Iterable<ContainerRecord>): void {
-  const containers: StoredContainer[] = [...records].map((r) => ({ id: r.id, tee: r.tee, measurement: Buffer.from(r.measurement).toString('hex') }));
+  const containers: StoredContainer[] = [...records].map((r) => ({
+    id: r.id,
+    tee: r.tee,
+    measurement: Buffer.from(r.measurement).toString('hex'),
+    ...(r.relay !== undefined ? { relay: r.relay } : {}),
+  }));
   const text = `${JSON.stringify({ version: REGISTRY_VERSION, containers }, null, 2)}\n`;
   try {
     writeFileAtomic(stateFile, text, { mode: 0o600 });

@@ -2,8 +2,9 @@
  * init-runelet: PID 1 of an enclave container. It never exec()s the workload: it loads the enclave runtime
  * through the PAL API and runs the workload inside it (docs/enclave-runtimes.md "Lifecycle").
  *
- *   1. load the runtime named in /.rune/enclave.json and call init (this happens during `rune create`:
- *      rune starts PID 1 at once and waits for the report in /.rune/control/status);
+ *   1. load the runtime named in /.rune/enclave.json and call init, then fetch the container's secrets from
+ *      verdictd if it declares some (src/init/secrets.ts); this happens during `rune create`: rune starts
+ *      PID 1 at once and waits for the report in /.rune/control/status;
  *   2. wait on /.rune/control/start until `rune start`; run the config's startContainer hooks, if any (runc
  *      would have run them at create, when rune starts init-runelet) and report to /.rune/control/started;
  *   3. create_process + exec; every catchable signal is forwarded to the runtime as kill(-1, sig);
@@ -26,6 +27,7 @@ import { CONTROL, IN_CONTAINER, type EnclaveDescription, type InitStatus, type S
 import { ownChildren, startReaper } from './reaper.ts';
 import { handlesSignal } from './signals.ts';
 import { runStartContainerHooks } from './start-hooks.ts';
+import { fetchSecrets } from './secrets.ts';
 import { rlimitArg } from '../pal/sim/runtime.ts';
 
 /** Signals init-runelet forwards to the workload (those Node.js lets a program handle). */
@@ -137,6 +139,21 @@ async function init(description: EnclaveDescription): Promise<number> {
     const status: InitStatus = { state: 'error', message: describeError(err) };
     writeControl(CONTROL.status, status);
     return fail(status.message);
+  }
+  if (description.secrets !== undefined) {
+    // During create, inside the enclave runtime: a denial fails `rune create`, before anything runs.
+    try {
+      await fetchSecrets(description.secrets, {
+        socketPath: description.attestationSocket ?? IN_CONTAINER.attestSocket,
+        tee: description.type === 'tdx' || description.type === 'snp' ? description.type : 'sim',
+        dir: IN_CONTAINER.secrets,
+      });
+    } catch (err) {
+      await runtime.destroy().catch(() => undefined);
+      const status: InitStatus = { state: 'error', message: describeError(err), code: 'secrets' };
+      writeControl(CONTROL.status, status);
+      return fail(status.message);
+    }
   }
   // Open the start FIFO before reporting ready, so `rune start` always finds a reader. O_RDWR never blocks
   // on a FIFO (Linux fifo(7)); the read then waits on libuv's thread pool, leaving the event loop free.

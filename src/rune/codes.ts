@@ -39,6 +39,8 @@ export const runeError = defineErrorCodes('RUNE_ERR', {
   RUNE_ERR_MOUNT_POINT: 'failed-precondition',
   /** The enclave runtime did not come up. */
   RUNE_ERR_ENCLAVE_INIT: 'failed-precondition',
+  /** The container's secrets could not be fetched: verdictd refused (the rule is named), is unreachable, or is not the pinned one. */
+  RUNE_ERR_SECRETS: 'permission-denied',
   /** The enclave container's entrypoint is missing or unusable. */
   RUNE_ERR_ENTRYPOINT: 'invalid-argument',
   /** The container's rootfs (or a file the measurement covers) cannot be read to measure it. */

@@ -35,12 +35,27 @@ export interface EnclaveDescription {
   /** The attestation socket inside the container, when inclavared serves this container. */
   attestationSocket?: string;
   /**
+   * Secrets init-runelet fetches from verdictd during create, before it reports ready (docs/secrets.md):
+   * over RATS-TLS that ends in init-runelet, through inclavared's relay on the attestation socket.
+   */
+  secrets?: SecretsToFetch;
+  /**
    * The config's startContainer hooks. rune starts init-runelet (the backend's process) at create, so runc
    * would run them then; rune takes them out of the derived config and init-runelet runs them after
    * `rune start`, before the workload, as runc runs them for a plain container.
    */
   startContainer?: StartContainerHooks;
   created: string;
+}
+
+/** What init-runelet needs to fetch the container's secrets. */
+export interface SecretsToFetch {
+  /** Resource paths `repo/type/tag`; each lands in /run/secrets/<repo>/<type>/<tag>, mode 0400. */
+  resources: string[];
+  /** verdictd's address as the host reaches it; the relay connects there and nowhere else. */
+  verdictd: string;
+  /** The pin of verdictd's key, `sha256:<hex>`: any other server is refused. */
+  verdictdKey: string;
 }
 
 /** One OCI hook (runtime-spec config.md "POSIX-platform Hooks"). */
@@ -76,7 +91,7 @@ export const CONTROL = {
 } as const;
 
 /** init-runelet's report after PAL init. */
-export type InitStatus = { state: 'ready' } | { state: 'error'; message: string };
+export type InitStatus = { state: 'ready' } | { state: 'error'; message: string; code?: 'secrets' };
 
 /** init-runelet's report after the startContainer hooks. */
 export type StartStatus = { state: 'running' } | { state: 'error'; message: string };
@@ -95,4 +110,6 @@ export const IN_CONTAINER = {
   palDir: '/.rune/pal',
   modules: '/.rune/node_modules',
   rlimitExec: '/.rune/rlimit-exec',
+  /** The tmpfs rune mounts for secrets (docs/secrets.md). */
+  secrets: '/run/secrets',
 } as const;

@@ -192,7 +192,7 @@ export async function measureSource(o: MeasureCommandOptions): Promise<MeasureRe
     if (entry === undefined) throw usageError(`Cannot measure ${o.source}: entrypoint ${JSON.stringify(args[0])} is not a file in its rootfs`);
     const sys = linuxSys();
     const m = await measureWorkload(
-      { type: enclave.type, runtime: enclave.runtime, runtimeArgs: enclave.runtimeArgs, rootfs: resolved.rootfs, mounts, entrypoint: entry, args, env: enclave.workloadEnv, cwd },
+      { type: enclave.type, runtime: enclave.runtime, runtimeArgs: enclave.runtimeArgs, rootfs: resolved.rootfs, mounts, entrypoint: entry, args, env: enclave.workloadEnv, cwd, secrets: enclave.secrets },
       sys,
     );
     return { measurement: m.measurement, description: m.input, rootfsEntries: m.tree.entries, rootfsBytes: m.tree.bytes, source: o.source };

@@ -17,21 +17,29 @@ export interface SimAttesterOptions {
 
 /** A sim attester backed by the inclavared attestation socket. */
 export function createSimAttester(options: SimAttesterOptions = {}): Attester {
+  return createSocketAttester({ ...options, tee: 'sim' });
+}
+
+/**
+ * An attester backed by the attestation socket for the evidence format it serves: `sim` (sim and wasm
+ * containers), `tdx` or `snp` (containers on confidential-VM nodes; inclavared asks configfs-tsm).
+ */
+export function createSocketAttester(options: SimAttesterOptions & { tee: 'sim' | 'tdx' | 'snp' }): Attester {
   const socketPath = options.socketPath ?? process.env[ATTESTATION_SOCKET_ENV];
   if (socketPath === undefined || socketPath === '') {
-    throw ratsTlsError(RATS_TLS_ERROR_CODES.ATTESTER, `Cannot create the sim attester: no socket path given and $${ATTESTATION_SOCKET_ENV} is not set`);
+    throw ratsTlsError(RATS_TLS_ERROR_CODES.ATTESTER, `Cannot create the ${options.tee} attester: no socket path given and $${ATTESTATION_SOCKET_ENV} is not set`);
   }
   return {
-    tee: 'sim',
+    tee: options.tee,
     async getEvidence(reportData: Uint8Array): Promise<Uint8Array> {
       let answer;
       try {
         answer = await requestEvidence(socketPath, reportData);
       } catch (err) {
-        throw ratsTlsError(RATS_TLS_ERROR_CODES.ATTESTER, `Cannot get sim evidence from ${socketPath}`, { cause: err });
+        throw ratsTlsError(RATS_TLS_ERROR_CODES.ATTESTER, `Cannot get ${options.tee} evidence from ${socketPath}`, { cause: err });
       }
-      if (answer.tee !== 'sim') {
-        throw ratsTlsError(RATS_TLS_ERROR_CODES.ATTESTER, `Cannot get sim evidence from ${socketPath}: the socket produces ${answer.tee} evidence`);
+      if (answer.tee !== options.tee) {
+        throw ratsTlsError(RATS_TLS_ERROR_CODES.ATTESTER, `Cannot get ${options.tee} evidence from ${socketPath}: the socket produces ${answer.tee} evidence`);
       }
       return answer.evidence;
     },

@@ -30,7 +30,7 @@ export interface AttestationRegistration {
 /** The conversation with inclavared (its control socket), apart from rune's own files. */
 export interface AttestationService {
   /** Registers container `id` (starting the daemon when needed); returns its control socket and the container's socket. */
-  register(env: Readonly<Record<string, string | undefined>>, request: { id: string; measurement: string; tee: 'sim' | 'wasm' | 'tdx' | 'snp' }): Promise<{ controlSocket: string; socketDir: string; socket: string }>;
+  register(env: Readonly<Record<string, string | undefined>>, request: { id: string; measurement: string; tee: 'sim' | 'wasm' | 'tdx' | 'snp'; relay?: string }): Promise<{ controlSocket: string; socketDir: string; socket: string }>;
   /** Unregisters `key` at the daemon whose control socket is `controlSocket`; an unknown key is fine. */
   unregister(controlSocket: string, key: string): Promise<void>;
 }
@@ -76,11 +76,11 @@ export function attestationTee(type: string, runtime: string): 'sim' | 'wasm' | 
 export async function registerAttestation(
   sys: Sys,
   paths: ContainerPaths,
-  options: { measurement: string; tee: 'sim' | 'wasm' | 'tdx' | 'snp'; service?: AttestationService | undefined },
+  options: { measurement: string; tee: 'sim' | 'wasm' | 'tdx' | 'snp'; service?: AttestationService | undefined; relay?: string },
 ): Promise<AttestationRegistration> {
   const key = createHash('sha256').update(paths.dir).digest('hex').slice(0, 24);
   const service = options.service ?? inclavaredAttestation;
-  const socket = await service.register(sys.env, { id: key, measurement: options.measurement, tee: options.tee });
+  const socket = await service.register(sys.env, { id: key, measurement: options.measurement, tee: options.tee, ...(options.relay !== undefined ? { relay: options.relay } : {}) });
   sys.writeFileAtomic(registrationFile(paths), `${socket.controlSocket}\n${key}\n`, { mode: 0o600 });
   return { key, ...socket };
 }

@@ -5,7 +5,7 @@
  * needed), with the container's enclave description, its control directory and its attestation socket
  * bind-mounted beside it. The engine's bundle is never written to.
  */
-import { basename, isAbsolute, join } from 'node:path';
+import { basename, isAbsolute, join, posix } from 'node:path';
 import { runeError } from '../codes.ts';
 import type { OciConfig } from '../../oci/config.ts';
 import { IN_CONTAINER, type OciHook } from '../../runelet/description.ts';
@@ -101,6 +101,42 @@ export interface DerivedBundleSources {
   exists?: (path: string) => boolean;
   /** dist/hook-exec: runs each host-side hook with the engine's bundle in its state (undefined: hooks unchanged). */
   hookExec?: string | undefined;
+  /** The container's process user (its own ids): with secrets, the /run/secrets tmpfs belongs to it. */
+  secretsOwner?: { uid: number; gid: number } | undefined;
+}
+
+/** A mount destination with /var/run read as /run (images link one to the other). */
+function runPath(destination: unknown): string {
+  const d = typeof destination === 'string' ? posix.normalize(destination).replace(/\/+$/, '') || '/' : '';
+  return d === '/var/run' || d.startsWith('/var/run/') ? d.slice(4) : d;
+}
+
+/**
+ * Adds the /run/secrets tmpfs (mode 0700, owned by the process user: init-runelet writes the secrets as that
+ * user) where it is neither hidden by a later mount of /run nor hides a mount below it (Kubernetes mounts its
+ * service-account token at /var/run/secrets/kubernetes.io/...). A config that mounts /run/secrets itself is
+ * refused: one of the two would hide the other.
+ */
+export function withSecretsMount(mounts: unknown[], owner: { uid: number; gid: number }): unknown[] {
+  const dest = (m: unknown): string => runPath((m as { destination?: unknown } | null)?.destination);
+  if (mounts.some((m) => dest(m) === IN_CONTAINER.secrets)) {
+    throw runeError('RUNE_ERR_ENCLAVE_CONFIG', `Cannot deliver secrets: the config already mounts ${IN_CONTAINER.secrets}, where rune puts them; mount that volume elsewhere`);
+  }
+  const secrets = {
+    destination: IN_CONTAINER.secrets,
+    type: 'tmpfs',
+    source: 'tmpfs',
+    options: ['nosuid', 'nodev', 'noexec', 'mode=700', `uid=${owner.uid}`, `gid=${owner.gid}`, 'size=64m'],
+  };
+  let at = mounts.length;
+  let lastAncestor = -1;
+  mounts.forEach((m, i) => {
+    if (dest(m) === '/' || dest(m) === '/run') lastAncestor = i;
+  });
+  const below = mounts.findIndex((m, i) => i > lastAncestor && dest(m).startsWith(`${IN_CONTAINER.secrets}/`));
+  if (below !== -1) at = below;
+  else if (lastAncestor !== -1) at = lastAncestor + 1;
+  return [...mounts.slice(0, at), secrets, ...mounts.slice(at)];
 }
 
 /**
@@ -148,7 +184,8 @@ export function deriveConfig(original: OciConfig, bundle: string, sources: Deriv
   // would run them when it starts init-runelet, which rune does at create.
   if (config.hooks !== null && typeof config.hooks === 'object') delete (config.hooks as Record<string, unknown>).startContainer;
   if (sources.hookExec !== undefined && config.hooks !== undefined) config.hooks = wrapHooks(config.hooks, bundle, sources.hookExec) as OciConfig['hooks'];
-  const mounts = Array.isArray(config.mounts) ? [...(config.mounts as unknown[])] : [];
+  let mounts = Array.isArray(config.mounts) ? [...(config.mounts as unknown[])] : [];
+  if (sources.secretsOwner !== undefined) mounts = withSecretsMount(mounts, sources.secretsOwner);
   mounts.push({ destination: IN_CONTAINER.dir, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=755', 'size=4m'] });
   mounts.push(bind(sources.host.node, IN_CONTAINER.node));
   for (const lib of [...sources.host.libs, sources.host.loader]) mounts.push(bind(lib, join(IN_CONTAINER.libDir, basename(lib))));

@@ -96,15 +96,21 @@ export function hostId(id: number, mappings: IdMapping[] | undefined): number | 
   return undefined;
 }
 
+/** The container's process user as the container sees it. */
+function containerUser(config: OciConfig): { uid: number; gid: number } {
+  const user = (config.process?.user ?? {}) as { uid?: number; gid?: number };
+  return { uid: user.uid ?? 0, gid: user.gid ?? 0 };
+}
+
 /** The container's process user as the host sees it. */
 function hostUserOf(config: OciConfig): { uid: number; gid: number } {
-  const user = (config.process?.user ?? {}) as { uid?: number; gid?: number };
+  const user = containerUser(config);
   const linux = (config.linux ?? {}) as { namespaces?: { type: string; path?: string }[]; uidMappings?: IdMapping[]; gidMappings?: IdMapping[] };
   const userns = (linux.namespaces ?? []).some((ns) => ns.type === 'user');
-  const uid = hostId(user.uid ?? 0, userns ? (linux.uidMappings ?? []) : undefined);
-  const gid = hostId(user.gid ?? 0, userns ? (linux.gidMappings ?? []) : undefined);
+  const uid = hostId(user.uid, userns ? (linux.uidMappings ?? []) : undefined);
+  const gid = hostId(user.gid, userns ? (linux.gidMappings ?? []) : undefined);
   if (uid === undefined || gid === undefined) {
-    throw configError(`Cannot create enclave container: process.user ${user.uid ?? 0}:${user.gid ?? 0} is not mapped by linux.uidMappings/gidMappings`);
+    throw configError(`Cannot create enclave container: process.user ${user.uid}:${user.gid} is not mapped by linux.uidMappings/gidMappings`);
   }
   return { uid, gid };
 }
@@ -150,7 +156,7 @@ export async function prepareEnclave(sys: Sys, id: string, bundle: string, confi
     canRaise: hasRlimits ? canRaiseHardLimits(sys.readFile('/proc/self/status').toString('utf8')) : true,
   });
   const { measurement } = await measureWorkload(
-    { type: enclave.type, runtime: enclave.runtime, runtimeArgs: enclave.runtimeArgs, rootfs, mounts, entrypoint: entry, args, env: enclave.workloadEnv, cwd },
+    { type: enclave.type, runtime: enclave.runtime, runtimeArgs: enclave.runtimeArgs, rootfs, mounts, entrypoint: entry, args, env: enclave.workloadEnv, cwd, secrets: enclave.secrets },
     sys,
   );
   const description: EnclaveDescription = {
@@ -306,10 +312,17 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     const tee = attestationTee(description.type, options.enclave.runtime);
     let attestDir: string | undefined;
     if (tee !== undefined) {
-      const registration = await registerAttestation(sys, paths, { measurement: description.measurement, tee, service: ctx.attestation });
+      const secrets = options.enclave.secrets;
+      const registration = await registerAttestation(sys, paths, {
+        measurement: description.measurement,
+        tee,
+        service: ctx.attestation,
+        ...(secrets !== undefined ? { relay: secrets.verdictd } : {}),
+      });
       phase('registered with inclavared');
       attestDir = registration.socketDir;
       description.attestationSocket = join(IN_CONTAINER.attestDir, basename(registration.socket));
+      if (secrets !== undefined) description.secrets = { resources: secrets.resources, verdictd: secrets.verdictd, verdictdKey: secrets.verdictdKey };
     }
     sys.writeFileAtomic(paths.enclaveFile, JSON.stringify(description, null, 2), { mode: 0o644 });
     if (startHooks !== undefined) sys.writeFileAtomic(ep.startHooks, `${startHooks.hooks.length}\n`, { mode: 0o644 });
@@ -335,6 +348,7 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
       attestDir,
       palLibrary: description.runtimeHostPath,
       modules,
+      secretsOwner: description.secrets !== undefined ? containerUser(options.config) : undefined,
     });
     sys.mkdir(ep.bundle, { mode: 0o700 });
     sys.writeFileAtomic(join(ep.bundle, 'config.json'), JSON.stringify(derived), { mode: 0o644 });
@@ -353,6 +367,7 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     const alive = (): boolean => backendRunning(sys, backend, paths, id);
     const init = await waitForInit(sys, ep.status, alive);
     if (init.state !== 'ready') {
+      if (init.code === 'secrets') throw runeError('RUNE_ERR_SECRETS', `Cannot create enclave container ${JSON.stringify(id)}: ${init.message}`);
       throw runeError('RUNE_ERR_ENCLAVE_INIT', `Cannot create enclave container ${JSON.stringify(id)}: ${init.message}`);
     }
     phase('enclave runtime initialised');

@@ -37,6 +37,18 @@ export interface MeasurementInput {
   rootfs: string;
   /** The paths the rootfs digest skipped (exclusionList). */
   excluded: string[];
+  /** The secrets the container fetches and the verdictd key it trusts (absent when it declares none). */
+  secrets?: MeasuredSecrets;
+}
+
+/**
+ * What the measurement covers of a container's secrets: which resources it fetches and which verdictd key it
+ * trusts to hand them over. Not the address: where verdictd is reached changes nothing that the pin does not
+ * already decide, and a measurement should not change with the network.
+ */
+export interface MeasuredSecrets {
+  resources: string[];
+  verdictdKey: string;
 }
 
 /** SHA-384 of bytes, lowercase hex. */
@@ -68,6 +80,8 @@ export function canonicalDescription(input: MeasurementInput): string {
     cwd: input.cwd,
     rootfs: input.rootfs,
     excluded: input.excluded,
+    // Only when declared: a container without secrets measures as before this field existed.
+    ...(input.secrets !== undefined ? { secrets: { resources: input.secrets.resources, verdictdKey: input.secrets.verdictdKey } } : {}),
   });
 }
 
@@ -99,6 +113,7 @@ export interface WorkloadToMeasure {
   args: string[];
   env: string[];
   cwd: string;
+  secrets?: MeasuredSecrets | undefined;
 }
 
 /** A computed measurement with what went into it. */
@@ -130,6 +145,7 @@ export async function measureWorkload(w: WorkloadToMeasure, fs: MeasurementFs): 
     cwd: w.cwd,
     rootfs: tree.digest,
     excluded,
+    ...(w.secrets !== undefined ? { secrets: { resources: w.secrets.resources, verdictdKey: w.secrets.verdictdKey } } : {}),
   };
   return { measurement: computeMeasurement(input), input, tree };
 }

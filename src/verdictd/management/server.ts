@@ -40,6 +40,8 @@ export interface ManagementServerOptions {
   log?: (line: string) => void;
   /** The clock of audit records. */
   now?: () => Date;
+  /** Called after each change of the trust configuration (the daemon re-reads it into the EAA front end at once). */
+  onTrustChange?: () => Promise<void>;
 }
 
 /** A running management server. */
@@ -142,7 +144,12 @@ export async function startManagementServer(options: ManagementServerOptions): P
   }
   const log = options.log ?? (() => undefined);
   const token = ensureAdminToken(options.dataDir);
-  const service = createManagementService({ store: options.store, broker: options.broker, ...(options.now ? { now: options.now } : {}) });
+  const service = createManagementService({
+    store: options.store,
+    broker: options.broker,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.onTrustChange ? { onTrustChange: options.onTrustChange } : {}),
+  });
   const server = new Server({
     interceptors: [authInterceptor(token, log)],
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,

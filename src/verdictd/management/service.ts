@@ -41,6 +41,8 @@ export interface ManagementServiceOptions {
   broker: Broker;
   /** The clock of audit records (default: the system clock). */
   now?: () => Date;
+  /** Called after each change of the trust configuration, so that front ends apply it before the call returns. */
+  onTrustChange?: () => Promise<void>;
 }
 
 const MAX_CLAIMS_JSON = 256 * 1024;
@@ -285,6 +287,7 @@ export function createManagementService(options: ManagementServiceOptions): Mana
           const trust = await store.getTrust();
           if (trust.simPlatformKeys.some((k) => platformKeyIdOf(k) === id)) return false;
           await store.setTrust({ ...trust, simPlatformKeys: [...trust.simPlatformKeys, pem] });
+          await options.onTrustChange?.();
           return true;
         }),
       );
@@ -298,6 +301,7 @@ export function createManagementService(options: ManagementServiceOptions): Mana
           const kept = trust.simPlatformKeys.filter((k) => platformKeyIdOf(k) !== id);
           if (kept.length === trust.simPlatformKeys.length) throw verdictdError('VERDICTD_ERR_NOT_FOUND', `Cannot remove the sim platform key ${JSON.stringify(req.platformKeyId)}: no trusted key has that id`);
           await store.setTrust({ ...trust, simPlatformKeys: kept });
+          await options.onTrustChange?.();
         }),
       );
       return {};

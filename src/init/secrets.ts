@@ -1,0 +1,142 @@
+/**
+ * Fetches a container's secrets inside the enclave runtime (docs/secrets.md), during `rune create`, before
+ * init-runelet reports ready:
+ *
+ *   1. a tunnel to verdictd through inclavared's relay on the attestation socket (`CONNECT HOST:PORT`, the
+ *      address rune registered; the container's own network is not used, so `--network none` works);
+ *   2. mutual RATS-TLS over it, ending here: our certificate carries evidence for this container's
+ *      measurement over our fresh key; verdictd's key must match the pin (ENCLAVE_VERDICTD_KEY), so neither
+ *      the host nor anything on the way can read the secrets or answer in verdictd's name;
+ *   3. EAA `Get Resource` for each path; each lands in /run/secrets/<repo>/<type>/<tag>, mode 0400, on the
+ *      tmpfs rune mounted there. All or nothing: on any failure what was written is removed.
+ */
+import { request } from 'node:http';
+import { mkdir, open, rm } from 'node:fs/promises';
+import type { Socket } from 'node:net';
+import { join } from 'node:path';
+import { describeError, isInclavareError } from '../errors/errors.ts';
+import { createSocketAttester } from '../rats-tls/attesters/sim.ts';
+import { connect } from '../rats-tls/client.ts';
+import { createRatsTlsIdentity } from '../rats-tls/identity.ts';
+import { pinOfSpki } from '../rats-tls/pin.ts';
+import { EaaClient, EaaRefusal } from '../verdictd/eaa/client.ts';
+import type { SecretsToFetch } from '../runelet/description.ts';
+
+/** Where and how to fetch. */
+export interface FetchSecretsOptions {
+  /** The container's attestation socket (evidence, and the relay). */
+  socketPath: string;
+  /** The evidence format inclavared serves this container. */
+  tee: 'sim' | 'tdx' | 'snp';
+  /** Where the secrets go (the tmpfs); default /run/secrets. */
+  dir: string;
+  /** Limit of the whole fetch (ms). */
+  timeoutMs?: number;
+}
+
+/** A failure, phrased for `rune create`'s error. */
+export class SecretsError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SecretsError';
+  }
+}
+
+/** Opens the relay: a socket to verdictd, or the relay's refusal (unreachable address, not registered). */
+function openRelay(socketPath: string, address: string, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, method: 'CONNECT', path: address, headers: { host: address }, timeout: timeoutMs });
+    req.once('timeout', () => req.destroy(new Error(`inclavared's relay did not answer within ${timeoutMs / 1000} s`)));
+    req.once('error', (err) => reject(new SecretsError(`Cannot reach verdictd at ${address} through inclavared's relay (${socketPath}): ${describeError(err)}`, { cause: err })));
+    req.once('connect', (res, socket, head) => {
+      if (res.statusCode === 200) {
+        req.setTimeout(0);
+        if (head.length > 0) socket.unshift(head);
+        resolve(socket);
+        return;
+      }
+      const chunks: Buffer[] = [head];
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.once('close', () => {
+        let message = `status ${res.statusCode}`;
+        try {
+          message = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error: { message: string } }).error.message;
+        } catch {
+          // keep the status
+        }
+        reject(new SecretsError(message));
+      });
+    });
+    req.end();
+  });
+}
+
+/** Fetches every secret, or none: throws SecretsError naming the resource, the rule or the address. */
+export async function fetchSecrets(spec: SecretsToFetch, options: FetchSecretsOptions): Promise<void> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const tunnel = await openRelay(options.socketPath, spec.verdictd, timeoutMs);
+  const identity = await createRatsTlsIdentity({ attester: createSocketAttester({ socketPath: options.socketPath, tee: options.tee }) });
+  let seenPin: string | undefined;
+  const tls = connect({
+    socket: tunnel,
+    identity,
+    verify: {
+      // verdictd usually has no evidence of its own (it runs outside a TEE): the pin authenticates it. When it
+      // does present evidence, that must verify as well.
+      allowUnattested: true,
+      callback: (_claims, verification) => {
+        seenPin = verification.certificate !== undefined ? pinOfSpki(verification.certificate.spki) : undefined;
+        return seenPin === spec.verdictdKey || `its key is ${seenPin ?? 'unreadable'}, not the pinned ${spec.verdictdKey} (ENCLAVE_VERDICTD_KEY)`;
+      },
+    },
+  });
+  const written: string[] = [];
+  const timer = setTimeout(() => tls.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      tls.once('secureConnect', resolve);
+      tls.once('error', reject);
+    }).catch((err: unknown) => {
+      throw new SecretsError(`Cannot get secrets from verdictd at ${spec.verdictd}: ${seenPin !== undefined && seenPin !== spec.verdictdKey ? 'refused the server: ' : ''}${describeError(err)}`, { cause: err });
+    });
+    const eaa = new EaaClient(tls);
+    for (const resource of spec.resources) {
+      let value: Buffer;
+      try {
+        value = await eaa.getResource(resource, timeoutMs);
+      } catch (err) {
+        const why = err instanceof EaaRefusal ? `${err.message} (${err.code})` : describeError(err);
+        throw new SecretsError(`Cannot get secret ${resource} from verdictd at ${spec.verdictd}: ${why}`, { cause: err });
+      }
+      try {
+        written.push(await writeSecret(options.dir, resource, value));
+      } finally {
+        value.fill(0);
+      }
+    }
+  } catch (err) {
+    await Promise.all(written.map((file) => rm(file, { force: true })));
+    throw err instanceof SecretsError || isInclavareError(err) ? err : new SecretsError(`Cannot get secrets from verdictd at ${spec.verdictd}: ${describeError(err)}`, { cause: err });
+  } finally {
+    clearTimeout(timer);
+    identity.close();
+    tls.destroy();
+  }
+}
+
+/** Writes one secret, mode 0400, created new (never through an existing file or link). */
+async function writeSecret(dir: string, resource: string, value: Uint8Array): Promise<string> {
+  const [repo, type, tag] = resource.split('/') as [string, string, string];
+  const parent = join(dir, repo, type);
+  await mkdir(parent, { recursive: true, mode: 0o700 });
+  const file = join(parent, tag);
+  const handle = await open(file, 'wx', 0o400).catch((err: unknown) => {
+    throw new SecretsError(`Cannot write secret ${resource} to ${file}: ${describeError(err)}`, { cause: err });
+  });
+  try {
+    await handle.writeFile(value);
+  } finally {
+    await handle.close();
+  }
+  return file;
+}
