@@ -105,7 +105,12 @@ export async function fetchSecrets(spec: SecretsToFetch, options: FetchSecretsOp
       try {
         value = await eaa.getResource(resource, timeoutMs);
       } catch (err) {
-        const why = err instanceof EaaRefusal ? `${err.message} (${err.code})` : describeError(err);
+        const why =
+          err instanceof EaaRefusal
+            ? `${err.message} (${err.code})`
+            : !eaa.answered
+              ? `verdictd closed the connection without an answer: it refused this container's evidence in the handshake (verdictd's log and audit log say why: e.g. an untrusted platform key) [${describeError(err)}]`
+              : describeError(err);
         throw new SecretsError(`Cannot get secret ${resource} from verdictd at ${spec.verdictd}: ${why}`, { cause: err });
       }
       try {

@@ -36,6 +36,7 @@ void describe('secrets for enclave containers: podman + rune + inclavared + verd
   let management = '';
   let dataDir = '';
   let pin = '';
+  let keyId = '';
   const secret = `s3cret-${randomBytes(12).toString('hex')}`;
   let good: OciImage;
   let other: OciImage;
@@ -117,7 +118,7 @@ void describe('secrets for enclave containers: podman + rune + inclavared + verd
     // verdictd trusts this host's sim platform key and the good image's measurement, and holds the secret.
     const platformCert = path.join(tmp, 'platform.pem');
     await writeFile(platformCert, (await runOk(process.execPath, [DIST('inclavared.mjs'), 'platform-cert', '--data-dir', String(env.INCLAVARED_DATA_DIR)], { env })).stdout);
-    const keyId = (await verdict(['trust', 'add-sim-key', platformCert])).split(/\s+/).pop()!;
+    keyId = await verdict(['trust', 'add-sim-key', platformCert]);
     const reference = path.join(tmp, 'reference.json');
     await writeFile(reference, JSON.stringify({ values: { measurement: [await measure(good, '/root'), await measure(good)], platformKeyId: [keyId] } }));
     await verdict(['reference', 'set', 'default', reference]);
@@ -210,5 +211,13 @@ void describe('secrets for enclave containers: podman + rune + inclavared + verd
     // Nothing on the host side holds it: inclavared's state and log, rune's state, podman's storage metadata, verdictd's log.
     const grep = await run('grep', ['-rIl', '--', secret, String(env.INCLAVARED_ROOT), String(env.INCLAVARED_DATA_DIR), stateRoot, path.join(tmp, 'verdictd.log')], { env });
     assert.equal(grep.stdout.trim(), '', `the secret is in ${grep.stdout}`);
+  });
+
+  test('a container whose evidence verdictd does not trust (its platform key removed) is refused, and told to look at verdictd', async () => {
+    await verdict(['trust', 'remove-sim-key', keyId]);
+    const r = await podman(['run', '--rm', '--pull', 'never', '--network', 'none', '--hostname', 'secrets', ...secretsEnv(), good.reference]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /verdictd .*refused this container's evidence/);
+    assert.deepEqual(await leftovers(), { rune: [], inclavared: [] });
   });
 });

@@ -55,6 +55,7 @@ export class EaaClient {
   #buffer = Buffer.alloc(0);
   #waiter: (() => void) | undefined;
   #ended: Error | undefined;
+  #received = 0;
   readonly #idleMs: number;
 
   /** `idleMs`: how long an incomplete answer may stall before it is read as complete (or refused). */
@@ -63,6 +64,7 @@ export class EaaClient {
     this.#idleMs = options.idleMs ?? 2000;
     socket.on('data', (chunk: Buffer) => {
       this.#buffer = Buffer.concat([this.#buffer, chunk]);
+      this.#received += chunk.length;
       if (this.#buffer.length > MAX_ANSWER_BYTES) socket.destroy(protocolError(`more than ${MAX_ANSWER_BYTES} bytes`));
       this.#wake();
     });
@@ -74,6 +76,11 @@ export class EaaClient {
       this.#ended = err;
       this.#wake();
     });
+  }
+
+  /** True once the server sent anything (a TLS 1.3 server that refuses our certificate just closes, unanswered). */
+  get answered(): boolean {
+    return this.#received > 0;
   }
 
   #wake(): void {
