@@ -6,6 +6,7 @@
 import { Command, Option } from 'commander';
 import { TEE_TYPES } from '../attestation/registry.ts';
 import type { CommandResult, ConnectionOptions } from '../verdict/connection.ts';
+import { identityGet } from '../verdict/identity.ts';
 import { KEY_FORMATS, keyCreate, keyDelete, keyGet, keyImport, keyList } from '../verdict/key.ts';
 import { policyDelete, policyGet, policyList, policySet, policyTest } from '../verdict/policy.ts';
 import { referenceDelete, referenceGet, referenceList, referenceSet } from '../verdict/reference.ts';
@@ -37,7 +38,7 @@ function buildProgram(setStatus: SetResult): Command {
   const run = (r: Promise<CommandResult>): void => setStatus(output(r));
   const program = connection(
     new Command('verdict')
-      .description("Manage verdictd: keys, resources, policies, reference values and trusted platform keys, through its authenticated management API (gRPC).")
+      .description("Manage verdictd: keys, resources, policies, reference values and trusted platform keys, and show its identity pin, through its authenticated management API (gRPC).")
       .version(VERSION, '-v, --version', 'print the version')
       .helpOption('-h, --help', 'show help')
       .exitOverride()
@@ -124,6 +125,10 @@ function buildProgram(setStatus: SetResult): Command {
   leaf(trust, 'remove-sim-key', 'stop trusting a sim platform key')
     .argument('<id>', 'its platformKeyId (SHA-256 hex)')
     .action((id: string, _o, cmd: Command) => run(trustRemoveSimKey(id, opts(cmd))));
+
+  jsonOption(leaf(program, 'identity', "print verdictd's identity pin, sha256:<hex> of its RATS-TLS public key (what enclave containers pin); --json adds the certificate")).action(
+    (_o, cmd: Command) => run(identityGet(opts(cmd))),
+  );
   return program;
 }
 

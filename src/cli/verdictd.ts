@@ -94,10 +94,11 @@ async function serve(flags: Flags): Promise<number> {
     policy: flags.policy,
     log,
     // The management API (gRPC, token in the data dir), started after the EAA listener, stopped before it.
-    servers: ({ store, broker }) => [
+    servers: ({ store, broker, identity }) => [
       managedManagementServer({
         store,
         broker,
+        identity,
         dataDir: flags.dataDir,
         address: flags.clientApi,
         ...(flags.allowRemote === true ? { allowRemote: true } : {}),
@@ -109,8 +110,8 @@ async function serve(flags: Flags): Promise<number> {
   const shown = eaa.address.includes(':') ? `[${eaa.address}]` : eaa.address;
   const management = daemon.addresses.get('management')!;
   const managementShown = management.family === 'unix' ? management.address : `${management.address.includes(':') ? `[${management.address}]` : management.address}:${management.port}`;
-  log.info(`serving EAA on ${shown}:${eaa.port} (attester ${attester.tee}, mutual attestation, policy "${flags.policy}"); management API on ${managementShown}`);
-  process.stdout.write(`listening on ${shown}:${eaa.port}\nmanagement API on ${managementShown}\n`);
+  log.info(`serving EAA on ${shown}:${eaa.port} (attester ${attester.tee}, mutual attestation, policy "${flags.policy}"); management API on ${managementShown}; identity ${daemon.identity.pin}`);
+  process.stdout.write(`listening on ${shown}:${eaa.port}\nmanagement API on ${managementShown}\nidentity ${daemon.identity.pin}\n`);
   const signal = await stopRequest;
   log.info(`received ${signal}, stopping`);
   try {
