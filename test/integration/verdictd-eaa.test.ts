@@ -201,10 +201,17 @@ describe('verdictd startup', () => {
     assert.match(nullv.stderr, /always verifies them/);
   });
 
+  test('--collateral-dir: a directory that cannot be used stops startup (exit 2) naming it', () => {
+    const missing = join(work, 'no-collateral-here');
+    const r = verdictdSync(['--data-dir', join(work, 'collateral-data'), '--init', '-l', '127.0.0.1:0', '--client-api', '127.0.0.1:0', '--collateral-dir', missing]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.ok(r.stderr.startsWith(`verdictd: Cannot use --collateral-dir ${missing}: `), r.stderr);
+  });
+
   test('--help says what is served today', () => {
     const r = verdictdSync(['--help']);
     assert.equal(r.status, 0);
-    for (const flag of ['--data-dir', '--init', '--listen', '--attester', '--verifier', '--tls', '--crypto', '--mutual', '--client-api', '--policy', 'Get KEK']) assert.ok(r.stdout.includes(flag), flag);
+    for (const flag of ['--data-dir', '--init', '--listen', '--attester', '--verifier', '--tls', '--crypto', '--mutual', '--client-api', '--policy', '--collateral-dir', 'identity sha256:', 'Get KEK']) assert.ok(r.stdout.includes(flag), flag);
   });
 });
 
