@@ -14,15 +14,10 @@ import { startVerdictd, type Verdictd } from '../../../src/verdictd/daemon.ts';
 import { createManagementService } from '../../../src/verdictd/management/service.ts';
 import { openEmbeddedStore } from '../../../src/verdictd/store/embedded.ts';
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-function dataDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'verdictd-identity-'));
-  dirs.push(d);
-  return join(d, 'data');
-}
+const work = mkdtempSync(join(tmpdir(), 'verdictd-identity-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+let dirs = 0;
+const dataDir = (): string => join(work, `data-${++dirs}`);
 
 function start(dir: string, init = false): Promise<Verdictd> {
   return startVerdictd({ dataDir: dir, ...(init ? { init: true } : {}), eaa: { host: '127.0.0.1', port: 0, attester: createNullAttester() } });
