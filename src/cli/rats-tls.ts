@@ -4,7 +4,7 @@
  * (RATS_TLS_ERR_INVALID_ARGUMENT is a usage error in its table).
  */
 import { Command, CommanderError, Option } from 'commander';
-import { runProgram } from './run-program.ts';
+import { collect, runProgram } from './run-program.ts';
 import { createSampleLog, LOG_LEVELS, runClient, runServer, type SampleOptions } from '../rats-tls/sample.ts';
 
 declare const RUNE_VERSION: string | undefined;
@@ -14,10 +14,6 @@ function port(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new CommanderError(2, 'rats-tls.port', `invalid port "${value}"`);
   return n;
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
 }
 
 /** The flags of both C RATS-TLS samples (docs/rats-tls.md, "Sample"), then ours. */

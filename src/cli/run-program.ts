@@ -9,6 +9,11 @@
 import { CommanderError, type Command } from 'commander';
 import { describeError, exitStatusOf, isInclavareError } from '../errors/errors.ts';
 
+/** A repeatable option's parser (commander): `--env A --env B` → ['A', 'B']. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
 /** Receives the exit status of the action that ran. */
 export type SetResult = (result: Promise<number> | number) => void;
 

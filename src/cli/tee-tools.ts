@@ -7,16 +7,12 @@ import { collateralFetch } from '../tee-tools/collateral-fetch.ts';
 import { dump } from '../tee-tools/dump.ts';
 import type { CommandResult } from '../tee-tools/io.ts';
 import { measure } from '../tee-tools/measure.ts';
-import { runProgram, type SetResult } from './run-program.ts';
+import { collect, runProgram, type SetResult } from './run-program.ts';
 import { verifyCert } from '../tee-tools/verify-cert.ts';
 import { TEE_CHOICES, verify } from '../tee-tools/verify.ts';
 
 declare const RUNE_VERSION: string | undefined;
 const VERSION = typeof RUNE_VERSION === 'string' ? RUNE_VERSION : '0.0.0-dev';
-
-function collect(value: string, previous: string[] = []): string[] {
-  return previous.concat(value);
-}
 
 /** Writes a subcommand's output; its exit status is the action's result. */
 async function output(result: Promise<CommandResult>): Promise<number> {

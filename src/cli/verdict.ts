@@ -5,13 +5,14 @@
  */
 import { Command, Option } from 'commander';
 import { TEE_TYPES } from '../attestation/registry.ts';
-import type { CommandResult, ConnectionOptions } from '../verdict/connection.ts';
+import { usage, type CommandResult, type ConnectionOptions } from '../verdict/connection.ts';
+import { identityGet } from '../verdict/identity.ts';
 import { KEY_FORMATS, keyCreate, keyDelete, keyGet, keyImport, keyList } from '../verdict/key.ts';
 import { policyDelete, policyGet, policyList, policySet, policyTest } from '../verdict/policy.ts';
-import { referenceDelete, referenceGet, referenceList, referenceSet } from '../verdict/reference.ts';
+import { referenceDelete, referenceGet, referenceList, referenceSet, referenceSetFromImage, type ReferenceFromImageOptions } from '../verdict/reference.ts';
 import { resourceDelete, resourceGet, resourceList, resourceSet } from '../verdict/resource.ts';
 import { trustAddSimKey, trustList, trustRemoveSimKey } from '../verdict/trust.ts';
-import { runProgram, type SetResult } from './run-program.ts';
+import { collect, runProgram, type SetResult } from './run-program.ts';
 
 declare const RUNE_VERSION: string | undefined;
 const VERSION = typeof RUNE_VERSION === 'string' ? RUNE_VERSION : '0.0.0-dev';
@@ -33,11 +34,41 @@ function connection(cmd: Command): Command {
     .option('--timeout <seconds>', 'deadline of each call (default 30)');
 }
 
-function buildProgram(setStatus: SetResult): Command {
+/** The flags of `reference set`. */
+interface ReferenceSetFlags {
+  fromImage?: string;
+  env?: string[];
+  annotation?: string[];
+  mount?: string[];
+  cwd?: string;
+  replace?: boolean;
+  json?: boolean;
+}
+
+/**
+ * `reference set NAME FILE` or `reference set NAME --from-image SOURCE [-- COMMAND...]`: the operands after
+ * `--` (`afterDashDash`, from argv) are the COMMAND, those before it FILE.
+ */
+function referenceSetOf(name: string, operands: string[], afterDashDash: readonly string[], flags: ReferenceSetFlags & ConnectionOptions): Promise<CommandResult> {
+  const command = operands.slice(operands.length - Math.min(afterDashDash.length, operands.length));
+  const files = operands.slice(0, operands.length - command.length);
+  const { fromImage, env, annotation, mount, cwd, replace, ...rest } = flags;
+  if (fromImage === undefined) {
+    const measureFlags = [env && '--env', annotation && '--annotation', mount && '--mount', cwd !== undefined && '--cwd', replace && '--replace', command.length > 0 && '-- COMMAND'].filter(Boolean);
+    if (measureFlags.length > 0) usage(`Cannot use ${measureFlags.join(', ')} without --from-image`);
+    if (files.length !== 1) usage('Cannot store a reference-value set: give FILE (or - for stdin), or --from-image SOURCE');
+    return referenceSet(name, files[0]!, rest);
+  }
+  if (files.length > 0) usage(`Cannot use FILE (${files[0]}) and --from-image together: the set comes from one or the other (a COMMAND goes after --)`);
+  const options: ReferenceFromImageOptions = { ...rest, source: fromImage, command, env, annotations: annotation, mounts: mount, cwd, replace };
+  return referenceSetFromImage(name, options);
+}
+
+function buildProgram(setStatus: SetResult, afterDashDash: readonly string[]): Command {
   const run = (r: Promise<CommandResult>): void => setStatus(output(r));
   const program = connection(
     new Command('verdict')
-      .description("Manage verdictd: keys, resources, policies, reference values and trusted platform keys, through its authenticated management API (gRPC).")
+      .description("Manage verdictd: keys, resources, policies, reference values and trusted platform keys, and show its identity pin, through its authenticated management API (gRPC).")
       .version(VERSION, '-v, --version', 'print the version')
       .helpOption('-h, --help', 'show help')
       .exitOverride()
@@ -104,10 +135,19 @@ function buildProgram(setStatus: SetResult): Command {
     );
 
   const reference = group('reference', 'reference-value sets (what policies compare claims with)');
-  jsonOption(leaf(reference, 'set', 'store a reference-value set from FILE or stdin (-)'))
+  jsonOption(leaf(reference, 'set', 'store a reference-value set from FILE or stdin (-), or add the measurement of an enclave container (--from-image, as `tee-tools measure`)'))
     .argument('<name>', 'the set name')
-    .argument('<file>', 'the set JSON {"values": {field: [values]}}, or - for stdin')
-    .action((name: string, file: string, _o, cmd: Command) => run(referenceSet(name, file, opts(cmd))));
+    .argument('[file]', 'the set JSON {"values": {field: [values]}}, or - for stdin')
+    .argument('[command...]', 'with --from-image, after --: the COMMAND (images: replaces Cmd; bundles: process.args)')
+    .option('--from-image <source>', "measure SOURCE (a bundle directory, oci:LAYOUT[:TAG], or an image in podman's store) and add the measurement to the set's `measurement` list")
+    .option('--env <KEY=VALUE>', 'with --from-image: add to the env (e.g. ENCLAVE_TYPE=sim); repeatable', collect)
+    .option('--annotation <KEY=VALUE>', 'with --from-image: add an annotation; repeatable', collect)
+    .option('--mount <destination>', 'with --from-image: a mount point the engine adds; repeatable', collect)
+    .option('--cwd <dir>', 'with --from-image: the working directory')
+    .option('--replace', "with --from-image: the set's measurement list becomes this one value (other fields kept)")
+    .action((name: string, file: string | undefined, command: string[], _o, cmd: Command) =>
+      run(referenceSetOf(name, [...(file === undefined ? [] : [file]), ...command], afterDashDash, opts<ReferenceSetFlags>(cmd))),
+    );
   jsonOption(leaf(reference, 'get', 'print a reference-value set (JSON)'))
     .argument('<name>', 'the set name')
     .action((name: string, _o, cmd: Command) => run(referenceGet(name, opts(cmd))));
@@ -124,12 +164,18 @@ function buildProgram(setStatus: SetResult): Command {
   leaf(trust, 'remove-sim-key', 'stop trusting a sim platform key')
     .argument('<id>', 'its platformKeyId (SHA-256 hex)')
     .action((id: string, _o, cmd: Command) => run(trustRemoveSimKey(id, opts(cmd))));
+
+  jsonOption(leaf(program, 'identity', "print verdictd's identity pin, sha256:<hex> of its RATS-TLS public key (what enclave containers pin); --json adds the certificate")).action(
+    (_o, cmd: Command) => run(identityGet(opts(cmd))),
+  );
   return program;
 }
 
 /** Runs verdict with `argv` (without node and script); writes output and resolves to the exit status. */
 export function main(argv: string[]): Promise<number> {
-  return runProgram('verdict', argv, buildProgram, { helpOnEmptyArgv: true });
+  const dashDash = argv.indexOf('--');
+  const afterDashDash = dashDash === -1 ? [] : argv.slice(dashDash + 1);
+  return runProgram('verdict', argv, (setStatus) => buildProgram(setStatus, afterDashDash), { helpOnEmptyArgv: true });
 }
 
 process.exitCode = await main(process.argv.slice(2));

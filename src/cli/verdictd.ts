@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { describeError } from '../errors/errors.ts';
 import { attesterOf, checkTransport, createSampleLog, verifierTeeOf } from '../rats-tls/sample.ts';
 import { verdictdError } from '../verdictd/codes.ts';
+import { directoryCollateralSource } from '../verdictd/collateral.ts';
 import { startVerdictd } from '../verdictd/daemon.ts';
 import { managedManagementServer } from '../verdictd/management/server.ts';
 import { createVerdictdLog } from '../verdictd/log.ts';
@@ -34,6 +35,7 @@ interface Flags {
   mutual?: boolean;
   clientApi: string;
   policy: string;
+  collateralDir?: string;
   log?: string;
   debug?: boolean;
 }
@@ -78,6 +80,7 @@ async function serve(flags: Flags): Promise<number> {
   const log = createVerdictdLog({ ...(flags.log !== undefined ? { path: flags.log } : {}), debug: flags.debug === true });
   checkTransport({ tls: flags.tls, crypto: flags.crypto }, createSampleLog('info', (line) => log.info(line.trim())));
   const attester = attesterOf({ ...(flags.attester !== undefined ? { attester: flags.attester } : {}) });
+  const collateral = flags.collateralDir === undefined ? undefined : await directoryCollateralSource(flags.collateralDir);
   // Handlers first, so a signal during startup still stops cleanly.
   let signalled: (signal: NodeJS.Signals) => void = () => {};
   const stopRequest = new Promise<NodeJS.Signals>((resolve) => {
@@ -92,12 +95,14 @@ async function serve(flags: Flags): Promise<number> {
     ...(flags.masterKeyFile !== undefined ? { masterKeyFile: flags.masterKeyFile } : {}),
     eaa: { host: eaaAddress.host, port: eaaAddress.port, attester, ...(tee ? { expected: { tee } } : {}) },
     policy: flags.policy,
+    ...(collateral ? { collateral } : {}),
     log,
     // The management API (gRPC, token in the data dir), started after the EAA listener, stopped before it.
-    servers: ({ store, broker, eaa }) => [
+    servers: ({ store, broker, eaa, identity }) => [
       managedManagementServer({
         store,
         broker,
+        identity,
         // A trust change applies to the next handshake, not after the periodic re-read.
         onTrustChange: () => eaa.refreshTrust(),
         dataDir: flags.dataDir,
@@ -111,8 +116,8 @@ async function serve(flags: Flags): Promise<number> {
   const shown = eaa.address.includes(':') ? `[${eaa.address}]` : eaa.address;
   const management = daemon.addresses.get('management')!;
   const managementShown = management.family === 'unix' ? management.address : `${management.address.includes(':') ? `[${management.address}]` : management.address}:${management.port}`;
-  log.info(`serving EAA on ${shown}:${eaa.port} (attester ${attester.tee}, mutual attestation, policy "${flags.policy}"); management API on ${managementShown}`);
-  process.stdout.write(`listening on ${shown}:${eaa.port}\nmanagement API on ${managementShown}\n`);
+  log.info(`serving EAA on ${shown}:${eaa.port} (attester ${attester.tee}, mutual attestation, policy "${flags.policy}"); management API on ${managementShown}; identity ${daemon.identity.pin}`);
+  process.stdout.write(`listening on ${shown}:${eaa.port}\nmanagement API on ${managementShown}\nidentity ${daemon.identity.pin}\n`);
   const signal = await stopRequest;
   log.info(`received ${signal}, stopping`);
   try {
@@ -133,6 +138,10 @@ function buildProgram(setResult: SetResult): Command {
         'Serves today: the EAA protocol over mutual RATS-TLS (version, echo, Get KEK, Decrypt, Get Resource Info, Get Resource),',
         'the gRPC management API on --client-api (loopback, bearer token in <data-dir>/admin-token; the `verdict` CLI talks to it),',
         'every release and denial in <data-dir>/audit.log. Coming: the ocicrypt key provider, the KBS protocol. See docs/verdictd.md.',
+        '',
+        'Its RATS-TLS certificate is made under one identity key, sealed in the store and created at the first start; clients pin',
+        'its public key. At start it prints `listening on HOST:PORT`, `management API on HOST:PORT`, then `identity sha256:<hex>` (the pin;',
+        'also `verdict identity`).',
       ].join('\n'),
     )
     .version(VERSION, '-V, --version', 'print the version')
@@ -149,6 +158,7 @@ function buildProgram(setResult: SetResult): Command {
     .addOption(new Option('-m, --mutual', 'accepted for compatibility: clients are always attested (mutual RATS-TLS)'))
     .option('--client-api <addr>', 'management API address, HOST:PORT (gRPC; loopback unless --allow-remote)', DEFAULT_CLIENT_API)
     .option('--policy <name>', 'the policy that decides releases (a stored policy, else allow-all, deny-all or default)', 'default')
+    .option('--collateral-dir <dir>', 'Intel collateral for SGX/TDX clients whose evidence does not carry it: a directory as `tee-tools collateral fetch` writes (tcb_info.json, qe_identity.json, CRLs, issuer chains), re-read as it changes')
     .option('--log <file>', 'log file (JSON lines; default stderr); never holds a key or resource value')
     .option('--debug', 'log debug lines')
     .exitOverride()

@@ -1,7 +1,7 @@
 /**
- * Creation of RATS-TLS certificates in the TCG DICE format (docs/rats-tls.md): a fresh key, a claims map
- * whose pubkey-hash commits to that key, evidence whose report_data commits to the claims, all in one
- * self-signed certificate. Parsing and verification live in parse.ts and verify.ts.
+ * Creation of RATS-TLS certificates in the TCG DICE format (docs/rats-tls.md): a key (fresh, or a long-lived
+ * one the caller keeps and peers pin), a claims map whose pubkey-hash commits to that key, evidence whose
+ * report_data commits to the claims, all in one self-signed certificate. Parsing and verification live in parse.ts and verify.ts.
  */
 import { createHash, generateKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
@@ -45,8 +45,13 @@ export interface CreateAttestedCertificateOptions {
   attester: Attester;
   /** Hash of pubkey-hash; default 'sha-256'. */
   hashAlg?: HashAlgorithm;
-  /** Default 'p256' (ECDSA P-256, signed with SHA-256); 'rsa3072' signs with sha256WithRSAEncryption. */
+  /** Default 'p256' (ECDSA P-256, signed with SHA-256), or the type of `key`; 'rsa3072' signs with sha256WithRSAEncryption. */
   keyType?: CertificateKeyType;
+  /**
+   * The certificate's private key (P-256 or RSA-3072, matching `keyType`) instead of a fresh one: a long-lived
+   * identity whose public key peers pin (pin.ts). The evidence is still fresh and bound to it.
+   */
+  key?: KeyObject;
   /** A verifier-chosen nonce to bind in (claim "nonce"). */
   nonce?: Uint8Array;
   /** Additional claims (byte strings) by name; "pubkey-hash" and "nonce" are reserved. */
@@ -63,7 +68,7 @@ export interface CreateAttestedCertificateOptions {
   endorsements?: Uint8Array | EndorsementsSource;
 }
 
-/** A created certificate and its key. */
+/** A created certificate and its key (the given one, or a fresh one). */
 export interface CreatedAttestedCertificate {
   certPem: string;
   certDer: Uint8Array;
@@ -79,6 +84,15 @@ export interface CreatedAttestedCertificate {
 async function freshKey(keyType: CertificateKeyType): Promise<KeyObject> {
   if (keyType === 'p256') return (await generateKeyPairAsync('ec', { namedCurve: 'P-256' })).privateKey;
   return (await generateKeyPairAsync('rsa', { modulusLength: 3072 })).privateKey;
+}
+
+/** The key type of a private key, or undefined when it is none we make certificates with. */
+function keyTypeOf(key: KeyObject): CertificateKeyType | undefined {
+  if (key.type !== 'private') return undefined;
+  const details = key.asymmetricKeyDetails;
+  if (key.asymmetricKeyType === 'ec' && details?.namedCurve === 'prime256v1') return 'p256';
+  if (key.asymmetricKeyType === 'rsa' && details?.modulusLength === 3072) return 'rsa3072';
+  return undefined;
 }
 
 function invalid(message: string): never {
@@ -98,19 +112,25 @@ async function endorsementsValue(source: Uint8Array | EndorsementsSource, eviden
   return encodeIntelEndorsements(collateral);
 }
 
-/** Creates a fresh key and a self-signed DICE certificate carrying the attester's evidence bound to it. */
+/**
+ * Creates a self-signed DICE certificate carrying the attester's evidence bound to its key: a fresh key, or
+ * `options.key`.
+ */
 export async function createAttestedCertificate(options: CreateAttestedCertificateOptions): Promise<CreatedAttestedCertificate> {
   const hashAlg = options.hashAlg ?? 'sha-256';
-  const keyType = options.keyType ?? 'p256';
+  const givenType = options.key === undefined ? undefined : keyTypeOf(options.key);
+  if (options.key !== undefined && givenType === undefined) invalid('the key must be a P-256 or RSA-3072 private key');
+  const keyType = options.keyType ?? givenType ?? 'p256';
   if (!Object.hasOwn(HASH_ALGORITHMS, hashAlg)) invalid(`unknown hash algorithm "${String(hashAlg)}" (sha-256, sha-384, sha-512)`);
   if (keyType !== 'p256' && keyType !== 'rsa3072') invalid(`unknown key type "${String(keyType)}" (p256, rsa3072)`);
+  if (givenType !== undefined && givenType !== keyType) invalid(`the key is ${givenType}, not the ${keyType} asked for`);
   if (options.nonce !== undefined && !(options.nonce instanceof Uint8Array)) invalid('the nonce must be bytes');
   const now = (options.now ?? (() => new Date()))();
   const notBefore = options.validity?.notBefore ?? new Date(now.getTime() - DEFAULT_VALIDITY.backdateMs);
   const notAfter = options.validity?.notAfter ?? new Date(now.getTime() + DEFAULT_VALIDITY.lifetimeMs);
   if (!(notBefore.getTime() < notAfter.getTime())) invalid('the validity period is empty');
 
-  const key = await freshKey(keyType);
+  const key = options.key ?? (await freshKey(keyType));
   const { spki, der: spkiDer } = subjectPublicKeyInfoOf(key);
   const keyId = keyIdentifier(spki);
   const extensions = [

@@ -2,7 +2,7 @@
  * Our own side of attested TLS: a certificate made with an attester and renewed before it expires, or a fixed
  * one made elsewhere. Servers present it; clients present it to mutual servers.
  */
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, type KeyObject } from 'node:crypto';
 import type { Attester } from './attesters/attester.ts';
 import { createAttestedCertificate, type CertificateKeyType } from './certificate.ts';
 import type { EndorsementsSource } from './endorsements.ts';
@@ -26,6 +26,8 @@ export interface RatsTlsIdentityOptions {
   attester: Attester;
   hashAlg?: HashAlgorithm;
   keyType?: CertificateKeyType;
+  /** Every certificate (the first and each renewal) uses this private key instead of a fresh one: its pin holds (pin.ts). */
+  key?: KeyObject;
   customClaims?: Record<string, Uint8Array>;
   /** Intel attesters: collateral to attach as the endorsements extension (fetched again at each renewal when a function). */
   endorsements?: EndorsementsSource;
@@ -43,6 +45,7 @@ export async function createRatsTlsIdentity(options: RatsTlsIdentityOptions): Pr
       attester: options.attester,
       ...(options.hashAlg ? { hashAlg: options.hashAlg } : {}),
       ...(options.keyType ? { keyType: options.keyType } : {}),
+      ...(options.key ? { key: options.key } : {}),
       ...(options.customClaims ? { customClaims: options.customClaims } : {}),
       ...(options.endorsements ? { endorsements: options.endorsements } : {}),
     });

@@ -1,5 +1,40 @@
-/** `verdict reference set|get|list|delete`: named reference-value sets, `{"name", "values": {field: [values]}}`. */
+/**
+ * `verdict reference set|get|list|delete`: named reference-value sets, `{"name", "values": {field: [values]}}`.
+ * `reference set NAME --from-image SOURCE` computes the measurement with `tee-tools measure`'s code and adds it
+ * to the set's `measurement` list.
+ */
+import { isInclavareError } from '../errors/errors.ts';
+import { measureSource, type MeasureCommandOptions } from '../tee-tools/measure.ts';
+import type { ReferenceValue } from '../verdictd/policy/reference.ts';
 import { json, ok, readInput, withClient, type CommandResult, type ConnectionOptions } from './connection.ts';
+
+/** The flags of `reference set NAME --from-image SOURCE`: those of `tee-tools measure`, and --replace. */
+export interface ReferenceFromImageOptions extends ConnectionOptions, Omit<MeasureCommandOptions, 'json'> {
+  /** The measurement list becomes this one value (the set's other fields are kept); default: added to it. */
+  replace?: boolean;
+  json?: boolean;
+}
+
+/**
+ * `reference set NAME --from-image SOURCE`: measures SOURCE as `tee-tools measure` does and stores the set
+ * NAME with that measurement in its `measurement` list (created if absent; merged unless --replace); prints
+ * the measurement and the source.
+ */
+export async function referenceSetFromImage(name: string, options: ReferenceFromImageOptions): Promise<CommandResult> {
+  const { measurement, source } = await measureSource(options);
+  return withClient(options, async (c) => {
+    let values: Record<string, ReferenceValue[]> = {};
+    try {
+      values = (JSON.parse((await c.call('ReferenceService/GetReference', { name })).content) as { values: Record<string, ReferenceValue[]> }).values;
+    } catch (err) {
+      if (!isInclavareError(err, 'VERDICTD_ERR_NOT_FOUND')) throw err;
+    }
+    const known = options.replace === true ? [] : (values.measurement ?? []);
+    const set = { name, values: { ...values, measurement: known.includes(measurement) ? known : [...known, measurement] } };
+    await c.call('ReferenceService/SetReference', { name, content: JSON.stringify(set) });
+    return ok(options.json ? json({ name, measurement, source, values: set.values }) : `${name}: measurement ${measurement} (from ${source})\n`);
+  });
+}
 
 /** `reference set NAME FILE|-`: the set's JSON (its `name` may be left out; NAME is used). */
 export async function referenceSet(name: string, file: string, options: ConnectionOptions & { json?: boolean }): Promise<CommandResult> {

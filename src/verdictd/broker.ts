@@ -30,6 +30,11 @@ export interface Peer {
  */
 export interface CollateralSource {
   optionsFor(tee: TeeType, evidence: Uint8Array, at: Date): Promise<PerTeeOptions>;
+  /**
+   * The options that hold for any evidence (a collateral directory), for front ends that must have them
+   * before they see the evidence: RATS-TLS verifies the peer's certificate inside the handshake.
+   */
+  anyEvidence?(at: Date): Promise<PerTeeOptions>;
 }
 
 /** Options of {@link Broker}. */
@@ -96,12 +101,13 @@ export class Broker {
 
   /**
    * The verifyEvidence() options for `tee` at `at` from the store's trust configuration, the collateral
-   * source and what the peer sent: what a RATS-TLS front end passes to its verifier. Trust anchors and sim
-   * platform keys come from the store alone.
+   * source (without evidence: what it has for any evidence) and what the peer sent: what a RATS-TLS front end
+   * passes to its verifier. Trust anchors and sim platform keys come from the store alone.
    */
   async evidenceOptions(at: Date, tee?: TeeType, evidence?: Uint8Array, fromPeer: PerTeeOptions = {}): Promise<VerifyEvidenceOptions> {
     const trust = await this.#store.getTrust();
-    const fromSource = tee !== undefined && evidence !== undefined && this.#collateral !== undefined ? await this.#collateral.optionsFor(tee, evidence, at) : {};
+    const source = this.#collateral;
+    const fromSource = source === undefined ? {} : tee !== undefined && evidence !== undefined ? await source.optionsFor(tee, evidence, at) : ((await source.anyEvidence?.(at)) ?? {});
     const merged: Record<string, Record<string, unknown>> = {};
     for (const t of ['sgx', 'tdx', 'snp', 'sim'] as const) {
       const o: Record<string, unknown> = {};

@@ -1,6 +1,6 @@
 /**
  * The verdictd daemon (docs/verdictd.md, "The daemon"): one process per data directory (a lock file), the
- * embedded store, one broker, and the servers it starts and stops: the EAA front end over RATS-TLS today; the
+ * embedded store, one broker, verdictd's identity (identity.ts), and the servers it starts and stops: the EAA front end over RATS-TLS today; the
  * management API and other front ends join the same list ({@link DaemonOptions.servers}).
  */
 import { existsSync } from 'node:fs';
@@ -15,6 +15,7 @@ import { Broker, type CollateralSource } from './broker.ts';
 import { verdictdError } from './codes.ts';
 import { silentVerdictdLog, type VerdictdLog } from './log.ts';
 import { createEaaServer, type EaaServer, type ManagedServer } from './eaa/server.ts';
+import { startVerdictdIdentity, type VerdictdIdentity } from './identity.ts';
 import { openEmbeddedStore, type EmbeddedStore } from './store/embedded.ts';
 
 /** What the servers of the daemon share: given to {@link DaemonOptions.servers}. */
@@ -24,6 +25,8 @@ export interface DaemonContext {
   log: VerdictdLog;
   /** The EAA front end (e.g. to apply a trust change at once: `eaa.refreshTrust()`). */
   eaa: EaaServer;
+  /** verdictd's identity: the certificate the EAA front end presents and the pin of its key. */
+  identity: VerdictdIdentity;
 }
 
 /** Inputs of {@link startVerdictd}. */
@@ -33,7 +36,7 @@ export interface DaemonOptions {
   init?: boolean;
   /** Where the master key file is (default `<dataDir>/master.key`). */
   masterKeyFile?: string;
-  /** The EAA listener. */
+  /** The EAA listener; `attester` makes its certificate under the store's identity key. */
   eaa: { host: string; port: number; attester: Attester; expected?: ExpectedClaims; frameTimeoutMs?: number };
   /** The policy that decides releases (default `default`). */
   policy?: string;
@@ -47,6 +50,8 @@ export interface DaemonOptions {
 export interface Verdictd {
   readonly store: EmbeddedStore;
   readonly broker: Broker;
+  /** verdictd's identity (the pin clients check). */
+  readonly identity: VerdictdIdentity;
   /** Where each server listens, by name (`eaa`, ...). */
   readonly addresses: ReadonlyMap<string, AddressInfo>;
   /** Stops every server (last started first), closes the store, releases the lock. */
@@ -83,6 +88,7 @@ export async function startVerdictd(options: DaemonOptions): Promise<Verdictd> {
   const unlock = existsSync(options.dataDir) ? lockDataDir(options.dataDir) : () => undefined;
   const started: ManagedServer[] = [];
   let store: EmbeddedStore | undefined;
+  let identity: VerdictdIdentity | undefined;
   try {
     store = await openEmbeddedStore(options.dataDir, {
       ...(options.init === true ? { init: true } : {}),
@@ -91,8 +97,11 @@ export async function startVerdictd(options: DaemonOptions): Promise<Verdictd> {
     const broker = new Broker({ store, ...(options.policy ? { policy: options.policy } : {}), ...(options.collateral ? { collateral: options.collateral } : {}) });
     // The policy must load now, not at the first request.
     await broker.policy(options.policy ?? 'default');
-    const eaa = createEaaServer({ broker, log, ...options.eaa });
-    const servers: ManagedServer[] = [eaa, ...(options.servers?.({ store, broker, log, eaa }) ?? [])];
+    const { attester, ...eaaOptions } = options.eaa;
+    const id = (identity = await startVerdictdIdentity(store, attester));
+    if (id.created) log.info(`created verdictd's identity key (${id.pin}), sealed in the store`);
+    const eaa = createEaaServer({ broker, log, identity: id.tls, ...eaaOptions });
+    const servers: ManagedServer[] = [eaa, ...(options.servers?.({ store, broker, log, eaa, identity: id }) ?? [])];
     const addresses = new Map<string, AddressInfo>();
     for (const server of servers) {
       addresses.set(server.name, await server.start());
@@ -102,17 +111,20 @@ export async function startVerdictd(options: DaemonOptions): Promise<Verdictd> {
     return {
       store: opened,
       broker,
+      identity: id,
       addresses,
       async close() {
         for (const server of [...started].reverse()) {
           await server.close().catch((err: unknown) => log.error(`cannot stop ${server.name}: ${describeError(err)}`));
         }
+        id.tls.close();
         await opened.close();
         unlock();
       },
     };
   } catch (err) {
     for (const server of started.reverse()) await server.close().catch(() => undefined);
+    identity?.tls.close();
     await store?.close().catch(() => undefined);
     unlock();
     throw err;

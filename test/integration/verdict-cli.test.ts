@@ -5,9 +5,9 @@
  * `verdict key create`: every key the CLI acknowledged is there and intact after a restart.
  */
 import { strict as assert } from 'node:assert';
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,6 +18,7 @@ import { startManagementServer, type ManagementServer } from '../../src/verdictd
 import { openEmbeddedStore, type EmbeddedStore } from '../../src/verdictd/store/embedded.ts';
 
 const VERDICT = fileURLToPath(new URL('../../dist/verdict.mjs', import.meta.url));
+const TEE_TOOLS = fileURLToPath(new URL('../../dist/tee-tools.mjs', import.meta.url));
 const dirs: string[] = [];
 after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -148,6 +149,61 @@ void describe('verdict CLI', () => {
     assert.equal(byClaims.code, 0, byClaims.stdout.toString() + byClaims.stderr);
     assert.equal((await verdict(['policy', 'test', '--policy-file', policyFile, '--claims', claimsFile, ...conn])).code, 0);
     assert.equal((await verdict(['policy', 'delete', 'prod', ...conn])).code, 0);
+  });
+
+  void it('reference set NAME --from-image BUNDLE adds the `tee-tools measure` measurement to the set (merged; --replace; FILE and --from-image exclusive)', async () => {
+    // A small sim bundle: a rootfs of a few files and a config.json whose env names the enclave.
+    const bundle = join(work, 'bundle');
+    mkdirSync(join(bundle, 'rootfs', 'bin'), { recursive: true });
+    mkdirSync(join(bundle, 'rootfs', 'etc'), { recursive: true });
+    writeFileSync(join(bundle, 'rootfs', 'bin', 'app'), '#!/bin/sh\necho hello\n');
+    chmodSync(join(bundle, 'rootfs', 'bin', 'app'), 0o755);
+    writeFileSync(join(bundle, 'rootfs', 'etc', 'app.conf'), 'greeting=hello\n');
+    const config = { ociVersion: '1.0.2', root: { path: 'rootfs' }, mounts: [], process: { args: ['/bin/app'], cwd: '/', env: ['PATH=/bin', 'ENCLAVE_TYPE=sim', 'ENCLAVE_RUNTIME_PATH=sim'] } };
+    writeFileSync(join(bundle, 'config.json'), JSON.stringify(config));
+    const measured = (extra: string[] = []): string => {
+      const r = spawnSync(process.execPath, [TEE_TOOLS, 'measure', bundle, ...extra], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout.trim();
+    };
+    const m1 = measured();
+    const m2 = measured(['--env', 'MODE=prod', '--', '/bin/app', 'serve']);
+    assert.notEqual(m1, m2);
+    const refFile = join(work, 'img-ref.json');
+    writeFileSync(refFile, JSON.stringify({ values: { measurement: [good.toString('hex')], platformKeyId: ['ab'.repeat(32)] } }));
+    assert.equal((await verdict(['reference', 'set', 'img', refFile, ...conn])).code, 0);
+    const get = async () => (JSON.parse((await verdict(['reference', 'get', 'img', ...conn])).stdout.toString()) as { values: Record<string, string[]> }).values;
+
+    const first = await verdict(['reference', 'set', 'img', '--from-image', bundle, ...conn]);
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(first.stdout.toString(), `img: measurement ${m1} (from ${bundle})\n`);
+    assert.deepEqual(await get(), { measurement: [good.toString('hex'), m1], platformKeyId: ['ab'.repeat(32)] });
+    const again = await verdict(['reference', 'set', 'img', '--from-image', bundle, ...conn]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual((await get()).measurement, [good.toString('hex'), m1], 'a measurement already listed is not added twice');
+    const withCommand = await verdict(['reference', 'set', 'img', '--from-image', bundle, '--env', 'MODE=prod', '--json', ...conn, '--', '/bin/app', 'serve']);
+    assert.equal(withCommand.code, 0, withCommand.stderr);
+    assert.deepEqual(JSON.parse(withCommand.stdout.toString()), { name: 'img', measurement: m2, source: bundle, values: { measurement: [good.toString('hex'), m1, m2], platformKeyId: ['ab'.repeat(32)] } });
+    const replaced = await verdict(['reference', 'set', 'img', '--from-image', bundle, '--replace', ...conn]);
+    assert.equal(replaced.code, 0, replaced.stderr);
+    assert.deepEqual(await get(), { measurement: [m1], platformKeyId: ['ab'.repeat(32)] });
+    const fresh = await verdict(['reference', 'set', 'new-set', '--from-image', bundle, ...conn]);
+    assert.equal(fresh.code, 0, fresh.stderr);
+    assert.deepEqual(JSON.parse((await verdict(['reference', 'get', 'new-set', ...conn])).stdout.toString()), { name: 'new-set', values: { measurement: [m1] } });
+
+    for (const args of [
+      ['reference', 'set', 'img', refFile, '--from-image', bundle],
+      ['reference', 'set', 'img'],
+      ['reference', 'set', 'img', refFile, '--replace'],
+      ['reference', 'set', 'img', '--from-image', join(work, 'no-such-bundle-dir', 'x')],
+    ]) {
+      const r = await verdict([...args, ...conn]);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    }
+    assert.match((await verdict(['reference', 'set', 'img', refFile, '--from-image', bundle, ...conn])).stderr, /FILE .* and --from-image together/);
+    assert.deepEqual(await get(), { measurement: [m1], platformKeyId: ['ab'.repeat(32)] }, 'a refused command changes nothing');
+    await verdict(['reference', 'delete', 'img', ...conn]);
+    await verdict(['reference', 'delete', 'new-set', ...conn]);
   });
 
   void it('usage errors exit 2; a wrong token or an unreachable address exit 1 with the reason', async () => {

@@ -11,11 +11,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { connect as tlsConnect } from 'node:tls';
 import { connect } from '../../src/rats-tls/client.ts';
 import { createRatsTlsIdentity, type RatsTlsIdentity } from '../../src/rats-tls/identity.ts';
 import { createLocalSimAttester } from '../../src/rats-tls/attesters/sim-local.ts';
 import { createNullAttester } from '../../src/rats-tls/attesters/null.ts';
 import { createAttestedCertificate } from '../../src/rats-tls/certificate.ts';
+import { pinOfCertificate } from '../../src/rats-tls/pin.ts';
 import { FrameReader } from '../../src/verdictd/eaa/framing.ts';
 import { openEmbeddedStore } from '../../src/verdictd/store/embedded.ts';
 
@@ -36,6 +38,7 @@ let logFile: string;
 let daemon: ChildProcess;
 let port: number;
 let managementPort: number;
+let pin: string;
 let kid: string;
 let key: Buffer;
 let kid2: string;
@@ -49,19 +52,20 @@ async function identity(o: { m?: Buffer; debug?: boolean; key?: typeof platform 
   return id;
 }
 
-/** Starts `verdictd ARGS` and resolves to the EAA and management ports it prints. */
-async function startVerdictd(args: string[]): Promise<{ child: ChildProcess; port: number; managementPort: number }> {
+/** Starts `verdictd ARGS` and resolves to what it prints: the EAA and management ports, then its identity pin. */
+async function startVerdictd(args: string[]): Promise<{ child: ChildProcess; port: number; managementPort: number; pin: string }> {
   const child = spawn(process.execPath, [VERDICTD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  let eaaPort: number | undefined;
+  const lines: string[] = [];
   for await (const line of createInterface({ input: child.stdout! })) {
-    const m = /^listening on 127\.0\.0\.1:(\d+)$/.exec(line);
-    if (m) eaaPort = Number(m[1]);
-    const mg = /^management API on 127\.0\.0\.1:(\d+)$/.exec(line);
-    if (mg && eaaPort !== undefined) return { child, port: eaaPort, managementPort: Number(mg[1]) };
+    lines.push(line);
+    if (lines.length < 3) continue;
+    const m = /^listening on 127\.0\.0\.1:(\d+)\nmanagement API on 127\.0\.0\.1:(\d+)\nidentity (sha256:[0-9a-f]{64})$/.exec(lines.join('\n'));
+    if (m === null) break;
+    return { child, port: Number(m[1]), managementPort: Number(m[2]), pin: m[3]! };
   }
-  throw new Error(`verdictd exited without listening: ${stderr}`);
+  throw new Error(`verdictd exited without printing its three lines (${JSON.stringify(lines)}): ${stderr}`);
 }
 
 const verdictdSync = (args: string[]) => spawnSync(process.execPath, [VERDICTD, ...args], { encoding: 'utf8', timeout: 15_000 });
@@ -167,7 +171,7 @@ before(async () => {
   key2 = Buffer.from(await store.getKey(kid2));
   await store.setResource('default/db/password', SECRET);
   await store.close();
-  ({ child: daemon, port, managementPort } = await startVerdictd(['--data-dir', dataDir, '-l', '127.0.0.1:0', '--client-api', '127.0.0.1:0', '--log', logFile, '-m']));
+  ({ child: daemon, port, managementPort, pin } = await startVerdictd(['--data-dir', dataDir, '-l', '127.0.0.1:0', '--client-api', '127.0.0.1:0', '--log', logFile, '-m']));
   good = await identity();
 });
 
@@ -197,10 +201,17 @@ describe('verdictd startup', () => {
     assert.match(nullv.stderr, /always verifies them/);
   });
 
+  test('--collateral-dir: a directory that cannot be used stops startup (exit 2) naming it', () => {
+    const missing = join(work, 'no-collateral-here');
+    const r = verdictdSync(['--data-dir', join(work, 'collateral-data'), '--init', '-l', '127.0.0.1:0', '--client-api', '127.0.0.1:0', '--collateral-dir', missing]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.ok(r.stderr.startsWith(`verdictd: Cannot use --collateral-dir ${missing}: `), r.stderr);
+  });
+
   test('--help says what is served today', () => {
     const r = verdictdSync(['--help']);
     assert.equal(r.status, 0);
-    for (const flag of ['--data-dir', '--init', '--listen', '--attester', '--verifier', '--tls', '--crypto', '--mutual', '--client-api', '--policy', 'Get KEK']) assert.ok(r.stdout.includes(flag), flag);
+    for (const flag of ['--data-dir', '--init', '--listen', '--attester', '--verifier', '--tls', '--crypto', '--mutual', '--client-api', '--policy', '--collateral-dir', 'identity sha256:', 'Get KEK']) assert.ok(r.stdout.includes(flag), flag);
   });
 });
 
@@ -230,6 +241,26 @@ describe('EAA over mutual RATS-TLS', () => {
     const refused = spawnSync(process.execPath, [VERDICT, '-c', `127.0.0.1:${managementPort}`, '--token-file', '/dev/null', 'key', 'list'], { encoding: 'utf8', timeout: 15_000 });
     assert.equal(refused.status, 1);
     assert.match(refused.stderr, /token/i);
+  });
+
+  test('the certificate it presents has the pin it printed, logged, and answers with `verdict identity`', async () => {
+    // TLS 1.3: the server's certificate arrives before the client's is asked for; a bare TLS client reads it.
+    const presented = await new Promise<Buffer>((resolve, reject) => {
+      const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+        resolve(socket.getPeerCertificate().raw);
+        socket.destroy();
+      });
+      socket.on('error', reject);
+    });
+    assert.equal(pinOfCertificate(presented), pin);
+    const verdict = (args: string[]) => spawnSync(process.execPath, [VERDICT, '-c', `127.0.0.1:${managementPort}`, '--data-dir', dataDir, ...args], { encoding: 'utf8', timeout: 15_000 });
+    const plain = verdict(['identity']);
+    assert.equal(plain.status, 0, plain.stderr);
+    assert.equal(plain.stdout, `${pin}\n`);
+    const asJson = JSON.parse(verdict(['identity', '--json']).stdout) as { pin: string; certificate: string };
+    assert.equal(asJson.pin, pin);
+    assert.equal(pinOfCertificate(asJson.certificate), pin);
+    assert.ok(readFileSync(logFile, 'utf8').includes(pin));
   });
 
   test('echo answers the data and disconnects (the original)', async () => {
@@ -412,5 +443,16 @@ describe('EAA over mutual RATS-TLS', () => {
     daemon.kill('SIGTERM');
     assert.equal(await exited, 0);
     assert.ok(!existsSync(join(dataDir, 'verdictd.pid')));
+  });
+
+  test('a restart on the same data dir keeps the identity pin', async () => {
+    const again = await startVerdictd(['--data-dir', dataDir, '-l', '127.0.0.1:0', '--client-api', '127.0.0.1:0']);
+    try {
+      assert.equal(again.pin, pin);
+    } finally {
+      const exited = new Promise((resolve) => again.child.once('exit', resolve));
+      again.child.kill('SIGTERM');
+      await exited;
+    }
   });
 });

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type tls from 'node:tls';
 import type { VerifyEvidenceOptions } from '../../attestation/verify-evidence.ts';
 import { describeError, isInclavareError } from '../../errors/errors.ts';
-import type { Attester } from '../../rats-tls/attesters/attester.ts';
+import type { RatsTlsIdentity } from '../../rats-tls/identity.ts';
 import type { ExpectedClaims, RatsTlsVerifyOptions } from '../../rats-tls/options.ts';
 import { createServer } from '../../rats-tls/server.ts';
 import type { Broker, Peer } from '../broker.ts';
@@ -19,8 +19,8 @@ import { FrameReader } from './framing.ts';
 /** Options of {@link createEaaServer}. */
 export interface EaaServerOptions {
   broker: Broker;
-  /** Makes verdictd's own certificate (`--attester`). */
-  attester: Attester;
+  /** verdictd's own certificate, made by `--attester` under its identity key (identity.ts); the caller closes it. */
+  identity: RatsTlsIdentity;
   /** Claims every peer must have besides the policy (`--verifier`: the TEE). */
   expected?: ExpectedClaims;
   host: string;
@@ -72,7 +72,7 @@ export function createEaaServer(options: EaaServerOptions): EaaServer {
     cache: false,
   };
   const sockets = new Set<tls.TLSSocket>();
-  const server = createServer({ attester: options.attester, mutual: true, verify }, (socket) => serve(socket));
+  const server = createServer({ identity: options.identity, mutual: true, verify }, (socket) => serve(socket));
   server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
     const peer: Peer = { address: addressOf(socket), frontEnd: 'eaa' };
     log.warn(`eaa: ${peer.address}: peer refused in the handshake: ${describeError(err)}`);

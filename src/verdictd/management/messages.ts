@@ -92,6 +92,10 @@ export const MESSAGE_FIELDS = {
   AddSimPlatformKeyResponse: [['platform_key_id', 1, 'string'], ['added', 2, 'bool']],
   RemoveSimPlatformKeyRequest: [['platform_key_id', 1, 'string']],
   RemoveSimPlatformKeyResponse: [],
+  // --- verdictd's own identity (IdentityService) ---
+  GetIdentityRequest: [],
+  // `pin`: sha256:<hex> of the identity key's SubjectPublicKeyInfo; `certificate`: the current EAA certificate (PEM).
+  GetIdentityResponse: [['pin', 1, 'string'], ['certificate', 2, 'string']],
 } as const satisfies Record<string, readonly FieldSpec[]>;
 
 /** A message name. */
@@ -129,6 +133,9 @@ export const SERVICES = {
     GetTrust: ['GetTrustRequest', 'GetTrustResponse'],
     AddSimPlatformKey: ['AddSimPlatformKeyRequest', 'AddSimPlatformKeyResponse'],
     RemoveSimPlatformKey: ['RemoveSimPlatformKeyRequest', 'RemoveSimPlatformKeyResponse'],
+  },
+  IdentityService: {
+    GetIdentity: ['GetIdentityRequest', 'GetIdentityResponse'],
   },
 } as const satisfies Record<string, Record<string, readonly [MessageName, MessageName]>>;
 
@@ -191,6 +198,8 @@ export interface Messages {
   AddSimPlatformKeyResponse: { platformKeyId: string; added: boolean };
   RemoveSimPlatformKeyRequest: { platformKeyId: string };
   RemoveSimPlatformKeyResponse: Record<string, never>;
+  GetIdentityRequest: Record<string, never>;
+  GetIdentityResponse: { pin: string; certificate: string };
 }
 
 /** The request message of a method. */

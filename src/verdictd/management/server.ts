@@ -18,6 +18,7 @@ import type { AddressInfo } from 'node:net';
 import type { Broker } from '../broker.ts';
 import type { ManagedServer } from '../eaa/server.ts';
 import { verdictdError } from '../codes.ts';
+import type { VerdictdIdentity } from '../identity.ts';
 import type { Store } from '../store/store.ts';
 import { DEFAULT_MANAGEMENT_ADDRESS, isLoopback, parseManagementAddress } from './address.ts';
 import { allMethods, decodeMessage, encodeMessage, grpcPath, MAX_MESSAGE_BYTES, messagesOf, SERVICES, type MethodName, type ServiceName } from './messages.ts';
@@ -36,6 +37,8 @@ export interface ManagementServerOptions {
   allowRemote?: boolean;
   /** Server credentials (default insecure, which loopback allows). */
   credentials?: ServerCredentials;
+  /** verdictd's identity, answered by GetIdentity. */
+  identity?: VerdictdIdentity;
   /** Receives one line per refused call and per unexpected error (no secrets, no tokens). */
   log?: (line: string) => void;
   /** The clock of audit records. */
@@ -147,6 +150,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
   const service = createManagementService({
     store: options.store,
     broker: options.broker,
+    ...(options.identity ? { identity: options.identity } : {}),
     ...(options.now ? { now: options.now } : {}),
     ...(options.onTrustChange ? { onTrustChange: options.onTrustChange } : {}),
   });

@@ -1,8 +1,8 @@
 /**
  * The management API's methods over the store and the broker (docs/verdictd.md, "Management API"): keys,
- * resources, policies, reference-value sets, trust, and "test a policy". Transport-free: each method takes the
- * decoded request and who asked, and resolves to the response or throws an InclavareError; server.ts turns
- * both into gRPC answers (errors through toGrpcStatus).
+ * resources, policies, reference-value sets, trust, "test a policy", and verdictd's identity (its pin).
+ * Transport-free: each method takes the decoded request and who asked, and resolves to the response or throws
+ * an InclavareError; server.ts turns both into gRPC answers (errors through toGrpcStatus).
  *
  * Every action that changes something is written to the store's audit log (action `key-create`,
  * `policy-set`, ...; decision `allow`, or `error` with the error's code when it failed), and so is every read
@@ -17,6 +17,7 @@ import { describeError, isInclavareError } from '../../errors/errors.ts';
 import type { Broker, BrokerVerdict } from '../broker.ts';
 import { claimsDigest } from '../canonical-json.ts';
 import { verdictdError } from '../codes.ts';
+import type { VerdictdIdentity } from '../identity.ts';
 import { BUILTIN_POLICIES } from '../policy/builtin.ts';
 import { compilePolicy, evaluatePolicy } from '../policy/policy.ts';
 import { parseReferenceSet } from '../policy/reference.ts';
@@ -39,6 +40,8 @@ export type ManagementService = { [M in MethodName]: MethodHandler<M> };
 export interface ManagementServiceOptions {
   store: Store;
   broker: Broker;
+  /** verdictd's identity, for GetIdentity (absent: GetIdentity is VERDICTD_ERR_NOT_FOUND). */
+  identity?: VerdictdIdentity;
   /** The clock of audit records (default: the system clock). */
   now?: () => Date;
   /** Called after each change of the trust configuration, so that front ends apply it before the call returns. */
@@ -305,6 +308,14 @@ export function createManagementService(options: ManagementServiceOptions): Mana
         }),
       );
       return {};
+    },
+
+    // --- verdictd's identity ---
+    'IdentityService/GetIdentity': async () => {
+      await Promise.resolve();
+      const { identity } = options;
+      if (identity === undefined) throw verdictdError('VERDICTD_ERR_NOT_FOUND', "Cannot find verdictd's identity: this management server was started without one");
+      return { pin: identity.pin, certificate: identity.tls.current().cert };
     },
   };
 }

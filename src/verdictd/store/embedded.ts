@@ -8,6 +8,7 @@
  *   <data-dir>/resources/<repo%2Ftype%2Ftag>   sealed records
  *   <data-dir>/policies/<name>.json  {name, updatedAt, text}
  *   <data-dir>/references/<name>.json  a reference-value set
+ *   <data-dir>/identity.key          sealed record: verdictd's identity private key (PKCS#8 DER)
  *   <data-dir>/trust.json            the trust configuration
  *   <data-dir>/audit.log             JSON lines, appended and fsync'd
  *
@@ -47,6 +48,9 @@ const MIN_IMPORT = 16;
 const MAX_IMPORT = 64;
 /** Largest resource accepted (16 MiB). */
 export const MAX_RESOURCE_BYTES = 16 * 1024 * 1024;
+/** verdictd's identity key: a sealed record of kind `identity` under this name. */
+const IDENTITY_FILE = 'identity.key';
+const IDENTITY_NAME = 'verdictd';
 /** The temporary files of src/sys/fs.ts: `<name>.tmp-<pid>-<12 hex>`. */
 const TEMP_FILE = /\.tmp-\d+-[0-9a-f]{12}$/;
 
@@ -130,6 +134,7 @@ function initStore(dataDir: string, masterKeyFile: string, now: () => Date): Emb
     // A data dir that holds sealed records but no store.json and no master key lost its key: a new key would
     // hide that, so refuse (the records can only be read with the old key).
     const sealed = ['keys', 'resources'].flatMap((d) => readdirSync(join(dataDir, d)).filter((f) => !TEMP_FILE.test(f)));
+    if (readdirSync(dataDir).includes(IDENTITY_FILE)) sealed.push(IDENTITY_FILE);
     if (sealed.length > 0) {
       throw verdictdError(
         'VERDICTD_ERR_MASTER_KEY_MISSING',
@@ -421,6 +426,23 @@ export class EmbeddedStore implements Store {
     await Promise.resolve();
     const n = this.#checkName(name, 'reference-value set');
     this.#delete('references', `${n}.json`, `reference-value set "${n}"`);
+  }
+
+  async getIdentityKey(): Promise<Uint8Array> {
+    await Promise.resolve();
+    return this.#readSealed('identity', '', IDENTITY_FILE, IDENTITY_NAME, "verdictd's identity key").plaintext;
+  }
+
+  async createIdentityKey(pkcs8: Uint8Array): Promise<void> {
+    await Promise.resolve();
+    const text = sealRecord(this.#recordKey, 'identity', IDENTITY_NAME, { createdAt: this.#now().toISOString() }, pkcs8);
+    let created: boolean;
+    try {
+      created = writeFileExclusive(join(this.dataDir, IDENTITY_FILE), text, { mode: 0o600 });
+    } catch (err) {
+      throw io("write verdictd's identity key", err);
+    }
+    if (!created) throw verdictdError('VERDICTD_ERR_ALREADY_EXISTS', `Cannot create verdictd's identity key: ${join(this.dataDir, IDENTITY_FILE)} exists (a new key would break every pin)`);
   }
 
   async getTrust(): Promise<TrustConfig> {

@@ -1,5 +1,5 @@
 /**
- * Sealed records: the at-rest form of keys and resources. AES-256-GCM under a key derived from the master key
+ * Sealed records: the at-rest form of keys, resources and verdictd's identity key. AES-256-GCM under a key derived from the master key
  * (HKDF-SHA256), a fresh 96-bit IV per write, and as associated data the record's kind, its *name* and its
  * metadata, so a record copied or renamed to another name, a flipped byte anywhere, or another master key all
  * fail authentication. The file is JSON:
@@ -10,8 +10,8 @@ import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } f
 import { canonicalJson } from '../canonical-json.ts';
 import { verdictdError } from '../codes.ts';
 
-/** What a sealed record holds: keys and resources. */
-export type RecordKind = 'key' | 'resource';
+/** What a sealed record holds: keys, resources, and verdictd's identity private key. */
+export type RecordKind = 'key' | 'resource' | 'identity';
 
 /** Metadata kept in clear beside the ciphertext (authenticated, not secret). */
 export type RecordMeta = Record<string, string | number>;

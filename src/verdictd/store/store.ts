@@ -1,6 +1,6 @@
 /**
  * The one storage interface of verdictd (docs/verdictd.md, "Store"): keys, resources, policies,
- * reference-value sets, the trust configuration and the audit log. The broker and every front end use only
+ * reference-value sets, verdictd's identity key, the trust configuration and the audit log. The broker and every front end use only
  * this; the embedded implementation (embedded.ts) keeps it in a data directory, and a PostgreSQL one can
  * follow for replicas. Every method is async for that reason.
  *
@@ -126,6 +126,14 @@ export interface Store {
   /** Every set by name: what a policy evaluation reads as `reference`. */
   referenceSets(): Promise<Record<string, ReferenceSet>>;
   deleteReferenceSet(name: string): Promise<void>;
+
+  /**
+   * verdictd's identity private key (PKCS#8 DER): the key of its RATS-TLS certificate, which clients pin.
+   * Sealed like keys; VERDICTD_ERR_NOT_FOUND until created.
+   */
+  getIdentityKey(): Promise<Uint8Array>;
+  /** Stores the identity key; never replaces one (VERDICTD_ERR_ALREADY_EXISTS): a new key breaks every pin. */
+  createIdentityKey(pkcs8: Uint8Array): Promise<void>;
 
   /** The trust configuration (empty lists until set). */
   getTrust(): Promise<TrustConfig>;

@@ -8,6 +8,8 @@ import { parseSimEvidence } from '../../../src/attestation/sim/parse.ts';
 import { createLocalSimAttester } from '../../../src/rats-tls/attesters/sim-local.ts';
 import { createNullAttester } from '../../../src/rats-tls/attesters/null.ts';
 import { createAttestedCertificate, DEFAULT_VALIDITY } from '../../../src/rats-tls/certificate.ts';
+import { createRatsTlsIdentity } from '../../../src/rats-tls/identity.ts';
+import { pinOfCertificate, pinOfSpki } from '../../../src/rats-tls/pin.ts';
 import { RATS_TLS_ERROR_CODES as E } from '../../../src/rats-tls/codes.ts';
 import { HASH_ALGORITHMS, OID_DICE_ENDORSEMENTS, OID_DICE_EVIDENCE, TAG_SIM_EVIDENCE, type HashAlgorithm } from '../../../src/rats-tls/format.ts';
 import { parseAttestedCertificate } from '../../../src/rats-tls/parse.ts';
@@ -120,5 +122,46 @@ void describe('createAttestedCertificate() round trip', () => {
     assert.equal(v.binding, 'valid');
     assert.equal(v.error?.code, E.EVIDENCE_REJECTED);
     assert.equal(v.evidenceError?.code, 'ATTEST_ERR_UNTRUSTED_PLATFORM_KEY');
+  });
+
+  for (const keyType of ['p256', 'rsa3072'] as const) {
+    void test(`two certificates made with the same ${keyType} key have the same pin, and the pubkey-hash binding still verifies`, async () => {
+      const key = keyType === 'p256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 3072 });
+      const a = await createAttestedCertificate({ attester, key: key.privateKey, now: () => AT });
+      const b = await createAttestedCertificate({ attester, key: key.privateKey, now: () => new Date(AT.getTime() + 1000) });
+      assert.notDeepEqual(a.certDer, b.certDer);
+      const pin = pinOfSpki(key.publicKey.export({ type: 'spki', format: 'der' }));
+      assert.equal(pinOfCertificate(a.certPem), pin);
+      assert.equal(pinOfCertificate(b.certDer), pin);
+      assert.equal(a.key, key.privateKey);
+      for (const c of [a, b]) {
+        const v = verifyAttestedCertificate(c.certDer, { at: AT, evidence: trusted });
+        assert.equal(v.error, undefined);
+        assert.deepEqual([v.verified, v.binding], [true, 'valid']);
+      }
+    });
+  }
+
+  void test('a given key must be a P-256 or RSA-3072 private key matching keyType', async () => {
+    const p256 = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    await assert.rejects(createAttestedCertificate({ attester, key: p256.privateKey, keyType: 'rsa3072' }), { code: E.INVALID_ARGUMENT, message: /p256, not the rsa3072/ });
+    await assert.rejects(createAttestedCertificate({ attester, key: p256.publicKey }), { code: E.INVALID_ARGUMENT });
+    await assert.rejects(createAttestedCertificate({ attester, key: generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey }), { code: E.INVALID_ARGUMENT });
+  });
+
+  void test('createRatsTlsIdentity() with a key presents certificates of that key (renewals included)', async () => {
+    const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const id = await createRatsTlsIdentity({ attester, key: key.privateKey, renewBeforeMs: 3_600_000 - 1_500 });
+    try {
+      const first = id.current().cert;
+      // The renewal timer is unref'd: keep the test's event loop alive until it fires.
+      const alive = setTimeout(() => undefined, 10_000);
+      await new Promise<void>((resolve) => id.onRenew(() => resolve()));
+      clearTimeout(alive);
+      assert.notEqual(id.current().cert, first);
+      for (const cert of [first, id.current().cert]) assert.equal(pinOfCertificate(cert), pinOfSpki(key.publicKey.export({ type: 'spki', format: 'der' })));
+    } finally {
+      id.close();
+    }
   });
 });
