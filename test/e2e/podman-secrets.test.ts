@@ -12,13 +12,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer as createTcpServer, connect as tcpConnect, type Server } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import path from 'node:path';
 import {
   defaultRuntimeRoot, describeRun, isRunc, makeOciImage, makeTempDir, podmanEnv, podmanLoadImage, podmanReset, reapProcesses, removeTempDir,
   repoRoot, requireTools, run, runOk, runtimeBinary, type OciImage, type RunResult,
 } from '../support/fixtures.ts';
-import { pinOfCertificate } from '../../src/rats-tls/pin.ts';
 import { createServer as createRatsTlsServer } from '../../src/rats-tls/server.ts';
 import { createNullAttester } from '../../src/rats-tls/attesters/null.ts';
 
@@ -70,18 +68,6 @@ void describe('secrets for enclave containers: podman + rune + inclavared + verd
     management = /management API on (\S+)/.exec(out)![1]!;
   }
 
-  /** The pin of the key verdictd's TLS listener presents. */
-  async function serverPin(hostPort: string): Promise<string> {
-    const [host, port] = [hostPort.slice(0, hostPort.lastIndexOf(':')), Number(hostPort.slice(hostPort.lastIndexOf(':') + 1))];
-    return new Promise((resolve, reject) => {
-      const socket = tlsConnect({ host, port, rejectUnauthorized: false }, () => {
-        resolve(pinOfCertificate(socket.getPeerCertificate(true).raw));
-        socket.destroy();
-      });
-      socket.once('error', reject);
-    });
-  }
-
   /**
    * The measurement tee-tools computes for `image` run by `podman run --hostname secrets` with the secrets
    * settings: podman adds TERM, container, HOSTNAME and, for root, HOME (for another user runc adds HOME when
@@ -114,7 +100,8 @@ void describe('secrets for enclave containers: podman + rune + inclavared + verd
     await podmanLoadImage(env, good);
     await podmanLoadImage(env, other);
     await startVerdictd();
-    pin = await serverPin(address);
+    pin = await verdict(['identity']);
+    assert.match(pin, /^sha256:[0-9a-f]{64}$/);
     // verdictd trusts this host's sim platform key and the good image's measurement, and holds the secret.
     const platformCert = path.join(tmp, 'platform.pem');
     await writeFile(platformCert, (await runOk(process.execPath, [DIST('inclavared.mjs'), 'platform-cert', '--data-dir', String(env.INCLAVARED_DATA_DIR)], { env })).stdout);
