@@ -6,6 +6,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import type tls from 'node:tls';
+import type { Claims } from '../../attestation/claims.ts';
 import type { VerifyEvidenceOptions } from '../../attestation/verify-evidence.ts';
 import { describeError, isInclavareError } from '../../errors/errors.ts';
 import type { Attester } from '../../rats-tls/attesters/attester.ts';
@@ -53,8 +54,6 @@ export interface EaaServer extends ManagedServer {
 /** Creates (does not start) the EAA front end. */
 export function createEaaServer(options: EaaServerOptions): EaaServer {
   const { broker, log } = options;
-  const frameTimeoutMs = options.frameTimeoutMs ?? 5000;
-  const idleTimeoutMs = options.idleTimeoutMs ?? 5 * 60_000;
   let evidence: Omit<VerifyEvidenceOptions, 'at' | 'tee'> = { sim: { platformKeys: [] } };
   const refreshTrust = async (): Promise<void> => {
     const { at: _at, ...rest } = await broker.evidenceOptions(new Date());
@@ -72,7 +71,11 @@ export function createEaaServer(options: EaaServerOptions): EaaServer {
     cache: false,
   };
   const sockets = new Set<tls.TLSSocket>();
-  const server = createServer({ attester: options.attester, mutual: true, verify }, (socket) => serve(socket));
+  const server = createServer({ attester: options.attester, mutual: true, verify }, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    serveEaaConnection(socket, socket.ratsTls?.claims, options);
+  });
   server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
     const peer: Peer = { address: addressOf(socket), frontEnd: 'eaa' };
     log.warn(`eaa: ${peer.address}: peer refused in the handshake: ${describeError(err)}`);
@@ -81,84 +84,6 @@ export function createEaaServer(options: EaaServerOptions): EaaServer {
       broker.auditRejection(peer, err).catch((e: unknown) => log.error(`eaa: cannot audit a refused peer: ${describeError(e)}`));
     }
   });
-
-  function serve(socket: tls.TLSSocket): void {
-    const address = addressOf(socket);
-    const claims = socket.ratsTls?.claims;
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    socket.on('error', (err) => log.debug(`eaa: ${address}: ${describeError(err)}`));
-    socket.setTimeout(idleTimeoutMs, () => socket.destroy());
-    if (claims === undefined) {
-      // Mutual with allowUnattested false: cannot happen; fail closed all the same.
-      socket.destroy();
-      return;
-    }
-    const attestation = broker.admit(claims, { address, frontEnd: 'eaa' });
-    log.info(`eaa: ${address}: verified ${claims.tee} peer (claims digest ${attestation.claimsDigest})`);
-    const reader = new FrameReader();
-    let queue: Promise<void> = Promise.resolve();
-    let closing = false;
-    let frameTimer: NodeJS.Timeout | undefined;
-
-    const answer = (body: string, close: boolean): void => {
-      if (closing || socket.destroyed) return;
-      if (close) {
-        closing = true;
-        socket.end(body);
-      } else socket.write(body);
-    };
-    const enqueue = (work: () => Promise<void>): void => {
-      queue = queue.then(work).catch((err: unknown) => {
-        log.error(`eaa: ${address}: ${describeError(err)}`);
-        answer(failReply(err), false);
-      });
-    };
-    const handle = (events: ReturnType<FrameReader['push']>): void => {
-      for (const event of events) {
-        if (event.kind === 'error') {
-          const { error } = event;
-          enqueue(async () => {
-            log.info(`eaa: ${address}: ${error.code}`);
-            answer(failReply(error), false);
-          });
-        } else {
-          const text = event.text;
-          enqueue(async () => {
-            if (closing || socket.destroyed) return;
-            const result = await runCommand(text, { broker, attestation });
-            log.info(`eaa: ${address}: ${result.summary}`);
-            answer(result.body, result.close);
-          });
-        }
-      }
-    };
-    const armFrameTimer = (): void => {
-      clearTimeout(frameTimer);
-      if (!reader.pending) return;
-      frameTimer = setTimeout(() => {
-        const event = reader.abandon(`nothing more arrived within ${frameTimeoutMs} ms`);
-        if (event) handle([event]);
-      }, frameTimeoutMs);
-    };
-    socket.on('data', (chunk: Buffer) => {
-      if (closing) return;
-      handle(reader.push(chunk));
-      armFrameTimer();
-    });
-    socket.on('end', () => {
-      clearTimeout(frameTimer);
-      const event = reader.abandon('the client ended the connection');
-      if (event) handle([event]);
-      enqueue(async () => {
-        if (!closing) {
-          closing = true;
-          socket.end();
-        }
-      });
-    });
-    socket.once('close', () => clearTimeout(frameTimer));
-  }
 
   let trustTimer: NodeJS.Timeout | undefined;
   return {
@@ -191,6 +116,99 @@ export function createEaaServer(options: EaaServerOptions): EaaServer {
       clearTimeout(forced);
     },
   };
+}
+
+/** Options of {@link serveEaaConnection}. */
+export interface EaaConnectionOptions {
+  broker: Broker;
+  log: VerdictdLog;
+  /** How long a request that has begun may take to arrive whole (ms); default 5000. */
+  frameTimeoutMs?: number;
+  /** How long a connection may stay idle (ms); default 5 minutes. */
+  idleTimeoutMs?: number;
+}
+
+/**
+ * Answers one connection's EAA requests, in order, for the peer whose verified claims are `claims` (the
+ * transport verified them; none: the connection is dropped, fail closed). The EAA front end calls it for each
+ * attested connection; bench/verdictd.ts serves its plain-TLS baseline with it, so both run the same code.
+ */
+export function serveEaaConnection(socket: tls.TLSSocket, claims: Claims | undefined, options: EaaConnectionOptions): void {
+  const { broker, log } = options;
+  const frameTimeoutMs = options.frameTimeoutMs ?? 5000;
+  const idleTimeoutMs = options.idleTimeoutMs ?? 5 * 60_000;
+  const address = addressOf(socket);
+  socket.on('error', (err) => log.debug(`eaa: ${address}: ${describeError(err)}`));
+  socket.setTimeout(idleTimeoutMs, () => socket.destroy());
+  if (claims === undefined) {
+    // Mutual with allowUnattested false: cannot happen; fail closed all the same.
+    socket.destroy();
+    return;
+  }
+  const attestation = broker.admit(claims, { address, frontEnd: 'eaa' });
+  log.info(`eaa: ${address}: verified ${claims.tee} peer (claims digest ${attestation.claimsDigest})`);
+  const reader = new FrameReader();
+  let queue: Promise<void> = Promise.resolve();
+  let closing = false;
+  let frameTimer: NodeJS.Timeout | undefined;
+
+  const answer = (body: string, close: boolean): void => {
+    if (closing || socket.destroyed) return;
+    if (close) {
+      closing = true;
+      socket.end(body);
+    } else socket.write(body);
+  };
+  const enqueue = (work: () => Promise<void>): void => {
+    queue = queue.then(work).catch((err: unknown) => {
+      log.error(`eaa: ${address}: ${describeError(err)}`);
+      answer(failReply(err), false);
+    });
+  };
+  const handle = (events: ReturnType<FrameReader['push']>): void => {
+    for (const event of events) {
+      if (event.kind === 'error') {
+        const { error } = event;
+        enqueue(async () => {
+          log.info(`eaa: ${address}: ${error.code}`);
+          answer(failReply(error), false);
+        });
+      } else {
+        const text = event.text;
+        enqueue(async () => {
+          if (closing || socket.destroyed) return;
+          const result = await runCommand(text, { broker, attestation });
+          log.info(`eaa: ${address}: ${result.summary}`);
+          answer(result.body, result.close);
+        });
+      }
+    }
+  };
+  const armFrameTimer = (): void => {
+    clearTimeout(frameTimer);
+    if (!reader.pending) return;
+    frameTimer = setTimeout(() => {
+      const event = reader.abandon(`nothing more arrived within ${frameTimeoutMs} ms`);
+      if (event) handle([event]);
+    }, frameTimeoutMs);
+  };
+  socket.on('data', (chunk: Buffer) => {
+    if (closing) return;
+    handle(reader.push(chunk));
+    armFrameTimer();
+  });
+  socket.on('end', () => {
+    clearTimeout(frameTimer);
+    const event = reader.abandon('the client ended the connection');
+    if (event) handle([event]);
+    enqueue(async () => {
+      if (!closing) {
+        closing = true;
+        socket.end();
+      }
+    });
+  });
+  socket.once('close', () => clearTimeout(frameTimer));
 }
 
 function addressOf(socket: tls.TLSSocket): string {
