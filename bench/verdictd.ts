@@ -19,7 +19,8 @@
  * p99 latency (connect to close), and attested/plain. Aims (docs/benchmarks.md): >= 50% of the plain rate at
  * 10 clients; p99 < 10x p50.
  *
- * Usage: node --import tsx bench/verdictd.ts [--releases N] [--rounds N] [--clients 1,10,100]
+ * Usage: node --import tsx bench/verdictd.ts [--releases N] [--rounds N] [--clients 1,10,100] [--cpu-prof-dir DIR]
+ * (--cpu-prof-dir: both servers write a V8 CPU profile there when they stop)
  */
 import { type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
@@ -80,11 +81,15 @@ async function bench(): Promise<void> {
   const CLIENTS = arg('--clients', '1,10,100').split(',').map(Number);
   const work = mkdtempSync(join(tmpdir(), 'verdictd-bench-'));
   const children: ChildProcess[] = [];
-  const daemon = await startConfiguredVerdictd({ dataDir: join(work, 'attested'), logFile: join(work, 'verdictd.log'), keys: 2 });
+  const profile = arg('--cpu-prof-dir', '');
+  const nodeArgs = profile === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', profile];
+  const daemon = await startConfiguredVerdictd({ dataDir: join(work, 'attested'), logFile: join(work, 'verdictd.log'), keys: 2, nodeArgs });
   try {
-    // One enclave per client: its own key and certificate (sim evidence over that key).
+    // Enclaves, each with its own key and certificate (sim evidence over that key); client c is enclave c % 32
+    // (the client's SecureContext cache, src/rats-tls/secure-context.ts, holds 64: one process with 100
+    // identities would rebuild a context per connection, a cost no real enclave has).
     const identities: RatsTlsIdentity[] = [];
-    for (let i = 0; i < Math.max(...CLIENTS); i++) identities.push(await daemon.identity());
+    for (let i = 0; i < Math.min(32, Math.max(...CLIENTS)); i++) identities.push(await daemon.identity());
     // The baseline serves a copy of the same store (same master key, keys, policy, references, trust).
     const plainDir = join(work, 'plain');
     cpSync(daemon.dataDir, plainDir, { recursive: true, filter: (src) => !src.endsWith('verdictd.pid') });
@@ -92,7 +97,7 @@ async function bench(): Promise<void> {
     const plainPort = await startListening(
       children,
       process.execPath,
-      ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve-plain', plainDir, join(work, 'client.pem'), join(work, 'plain.log'), join(work, 'plain-server.pem')],
+      [...nodeArgs, '--import', 'tsx', fileURLToPath(import.meta.url), '--serve-plain', plainDir, join(work, 'client.pem'), join(work, 'plain.log'), join(work, 'plain-server.pem')],
       /^listening on 127\.0\.0\.1:(\d+)$/,
     );
     // Built once: a `ca` option would build a new context (and CA store) on every connection.
@@ -103,14 +108,21 @@ async function bench(): Promise<void> {
     let reused = 0;
     const noReuse = (socket: tls.TLSSocket): tls.TLSSocket => socket.once('secureConnect', () => (reused += socket.isSessionReused() ? 1 : 0));
     const sides = {
-      attested: (client: number) => noReuse(connectAttested(daemon.port, identities[client]!)),
+      attested: (client: number) => noReuse(connectAttested(daemon.port, identities[client % identities.length]!)),
       plain: () => noReuse(tls.connect({ ...TLS_OPTIONS, host: '127.0.0.1', port: plainPort, secureContext: plainContext, checkServerIdentity: () => undefined })),
     };
     type Side = keyof typeof sides;
     const SIDES: readonly Side[] = ['attested', 'plain'];
 
-    /** `releases` releases by `clients` clients, one after another each; latencies in ms. */
-    async function run(side: Side, clients: number, releases: number): Promise<{ ms: number; latencies: number[] }> {
+    const serverPid = { attested: daemon.child.pid!, plain: children[0]!.pid! };
+    /** CPU time (ms) a process used so far: utime + stime of /proc/PID/stat, in clock ticks of 10 ms. */
+    const cpuMsOf = (pid: number) => {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return (Number(fields[11]) + Number(fields[12])) * 10;
+    };
+
+    /** `releases` releases by `clients` clients, one after another each; latencies in ms, CPU ms of the server and of the clients. */
+    async function run(side: Side, clients: number, releases: number): Promise<{ ms: number; latencies: number[]; serverCpuMs: number; clientCpuMs: number }> {
       let next = 0;
       const latencies: number[] = [];
       const client = async (c: number): Promise<void> => {
@@ -123,8 +135,11 @@ async function bench(): Promise<void> {
         }
       };
       const start = process.hrtime.bigint();
+      const serverCpu = cpuMsOf(serverPid[side]);
+      const clientCpu = process.cpuUsage();
       await Promise.all(Array.from({ length: clients }, (_, c) => client(c)));
-      return { ms: Number(process.hrtime.bigint() - start) / 1e6, latencies };
+      const used = process.cpuUsage(clientCpu);
+      return { ms: Number(process.hrtime.bigint() - start) / 1e6, latencies, serverCpuMs: cpuMsOf(serverPid[side]) - serverCpu, clientCpuMs: (used.user + used.system) / 1000 };
     }
 
     const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -134,17 +149,20 @@ async function bench(): Promise<void> {
     for (const clients of CLIENTS) {
       // Warm-up: JIT, OpenSSL tables, first-use costs on both sides.
       for (const side of SIDES) await run(side, clients, Math.max(100, clients * 2));
-      const totals = Object.fromEntries(SIDES.map((s) => [s, { ms: 0, latencies: [] as number[] }])) as Record<Side, { ms: number; latencies: number[] }>;
+      const totals = Object.fromEntries(SIDES.map((s) => [s, { ms: 0, latencies: [] as number[], serverCpuMs: 0, clientCpuMs: 0 }])) as Record<Side, { ms: number; latencies: number[]; serverCpuMs: number; clientCpuMs: number }>;
       for (let round = 0; round < ROUNDS; round++) {
         for (const side of round % 2 === 0 ? SIDES : [...SIDES].reverse()) {
           const r = await run(side, clients, RELEASES);
           totals[side].ms += r.ms;
           totals[side].latencies.push(...r.latencies);
+          totals[side].serverCpuMs += r.serverCpuMs;
+          totals[side].clientCpuMs += r.clientCpuMs;
         }
       }
       const stats = (side: Side) => {
         const sorted = totals[side].latencies.sort((a, b) => a - b);
-        return { rate: (RELEASES * ROUNDS) / (totals[side].ms / 1000), p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+        const n = RELEASES * ROUNDS;
+        return { rate: n / (totals[side].ms / 1000), p50: percentile(sorted, 50), p99: percentile(sorted, 99), server: totals[side].serverCpuMs / n, client: totals[side].clientCpuMs / n };
       };
       const a = stats('attested');
       const p = stats('plain');
@@ -155,6 +173,7 @@ async function bench(): Promise<void> {
           `plain ${p.rate.toFixed(0).padStart(5)} req/s (p50 ${p.p50.toFixed(2)} ms, p99 ${p.p99.toFixed(2)} ms)   attested/plain ${ratio.toFixed(2)}`,
       );
       console.log(results.at(-1));
+      console.log(`      CPU per release: server ${a.server.toFixed(2)} ms attested, ${p.server.toFixed(2)} ms plain; clients ${a.client.toFixed(2)} ms attested, ${p.client.toFixed(2)} ms plain`);
     }
     console.log(`sessions reused: ${reused} (must be 0); aims (>= 0.50 of plain at 10 clients, p99 < 10x p50): ${aimsHold ? 'met' : 'NOT met'}`);
     if (reused > 0) process.exitCode = 1;

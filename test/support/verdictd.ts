@@ -12,6 +12,7 @@ import type tls from 'node:tls';
 import { createLocalSimAttester } from '../../src/rats-tls/attesters/sim-local.ts';
 import { connect } from '../../src/rats-tls/client.ts';
 import { createRatsTlsIdentity, type RatsTlsIdentity } from '../../src/rats-tls/identity.ts';
+import type { RatsTlsVerifyOptions } from '../../src/rats-tls/options.ts';
 import { FrameReader } from '../../src/verdictd/eaa/framing.ts';
 import { ManagementClient } from '../../src/verdictd/management/client.ts';
 import { adminTokenPath, readAdminToken } from '../../src/verdictd/management/token.ts';
@@ -35,8 +36,8 @@ export interface ConfiguredVerdictd {
 }
 
 /** Starts `node dist/verdictd.mjs ARGS` and resolves to the EAA and management ports it prints. */
-export async function spawnVerdictd(args: string[]): Promise<{ child: ChildProcess; port: number; managementPort: number }> {
-  const child = spawn(process.execPath, [VERDICTD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function spawnVerdictd(args: string[], nodeArgs: string[] = []): Promise<{ child: ChildProcess; port: number; managementPort: number }> {
+  const child = spawn(process.execPath, [...nodeArgs, VERDICTD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   let eaaPort: number | undefined;
@@ -52,10 +53,10 @@ export async function spawnVerdictd(args: string[]): Promise<{ child: ChildProce
 /**
  * Starts verdictd with `--init` on `dataDir` (logging to `logFile`), then through the management API trusts a
  * fresh sim platform key, names one measurement and that key in the `default` reference set, and creates
- * `keys` keys. Resolves once an attested client is released a key (the EAA front end re-reads trust every 5 s).
+ * `keys` keys. `nodeArgs` go to node before the script (`--cpu-prof`). Resolves once an attested client is released a key (the EAA front end re-reads trust every 5 s).
  */
-export async function startConfiguredVerdictd(options: { dataDir: string; logFile: string; keys?: number }): Promise<ConfiguredVerdictd> {
-  const { child, port, managementPort } = await spawnVerdictd(['--data-dir', options.dataDir, '--init', '-l', '127.0.0.1:0', '--client-api', '127.0.0.1:0', '--log', options.logFile]);
+export async function startConfiguredVerdictd(options: { dataDir: string; logFile: string; keys?: number; nodeArgs?: string[] }): Promise<ConfiguredVerdictd> {
+  const { child, port, managementPort } = await spawnVerdictd(['--data-dir', options.dataDir, '--init', '-l', '127.0.0.1:0', '--client-api', '127.0.0.1:0', '--log', options.logFile], options.nodeArgs);
   const management = new ManagementClient(`127.0.0.1:${managementPort}`, { token: readAdminToken(adminTokenPath(options.dataDir)) });
   const platform = generateKeyPairSync('ed25519');
   const measurement = createHash('sha384').update('verdictd-bench-image').digest();
@@ -102,9 +103,12 @@ export async function startConfiguredVerdictd(options: { dataDir: string; logFil
   }
 }
 
+/** One object for every connection, as a real client keeps its options: its verdict cache (per object) then works. */
+const CLIENT_VERIFY: RatsTlsVerifyOptions = { allowUnattested: true };
+
 /** A fresh attested EAA connection to 127.0.0.1:`port` (verdictd runs without a TEE: its certificate is unattested). */
-export function connectAttested(port: number, id: RatsTlsIdentity): tls.TLSSocket {
-  return connect({ host: '127.0.0.1', port, identity: id, verify: { allowUnattested: true } });
+export function connectAttested(port: number, id: RatsTlsIdentity, callback?: () => void): tls.TLSSocket {
+  return connect({ host: '127.0.0.1', port, identity: id, verify: CLIENT_VERIFY }, callback);
 }
 
 /**
@@ -136,7 +140,7 @@ export function eaaExchange(socket: tls.TLSSocket, request: string): Promise<str
 export function eaaRaw(port: number, id: RatsTlsIdentity, frames: readonly (string | Buffer)[]): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    const socket = connect({ host: '127.0.0.1', port, identity: id, verify: { allowUnattested: true } }, () => {
+    const socket = connectAttested(port, id, () => {
       for (const f of frames) socket.write(f);
       socket.end();
     });
