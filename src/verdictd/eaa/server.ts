@@ -12,6 +12,7 @@ import { describeError, isInclavareError } from '../../errors/errors.ts';
 import type { Attester } from '../../rats-tls/attesters/attester.ts';
 import type { ExpectedClaims, RatsTlsVerifyOptions } from '../../rats-tls/options.ts';
 import { createServer } from '../../rats-tls/server.ts';
+import { forgetVerdicts } from '../../rats-tls/verdict-cache.ts';
 import type { Broker, Peer } from '../broker.ts';
 import type { VerdictdLog } from '../log.ts';
 import { failReply, runCommand } from './commands.ts';
@@ -55,20 +56,29 @@ export interface EaaServer extends ManagedServer {
 export function createEaaServer(options: EaaServerOptions): EaaServer {
   const { broker, log } = options;
   let evidence: Omit<VerifyEvidenceOptions, 'at' | 'tee'> = { sim: { platformKeys: [] } };
+  let evidenceText = '';
   const refreshTrust = async (): Promise<void> => {
     const { at: _at, ...rest } = await broker.evidenceOptions(new Date());
     void _at;
+    const text = JSON.stringify(rest);
+    // A changed trust configuration drops every cached verdict: a removed platform key or anchor is refused
+    // from this moment on, as it would be without the cache.
+    if (text !== evidenceText) forgetVerdicts(verify);
+    evidenceText = text;
     evidence = rest;
   };
-  // RATS-TLS reads `verify.evidence` per handshake: the getter hands it the current trust configuration. The
-  // verdict cache is off because it would keep accepting a certificate after its platform key was removed.
+  // RATS-TLS reads `verify.evidence` per handshake: the getter hands it the current trust configuration.
+  // Verdicts on client certificates are cached (RATS-TLS's cache: only accepted certificates, each while both
+  // it and its evidence's claims are valid) until the trust configuration changes (refreshTrust). Without the
+  // cache, verifying the evidence again on every connection of the same enclave cost about two thirds of the
+  // CPU time of an attested release (docs/benchmarks.md, "verdictd key releases"). The `--verifier` TEE is
+  // checked per connection, and the broker's policy on every release, cached verdict or not.
   const verify: RatsTlsVerifyOptions = {
     get evidence() {
       return evidence;
     },
     ...(options.expected ? { expected: options.expected } : {}),
     allowUnattested: false,
-    cache: false,
   };
   const sockets = new Set<tls.TLSSocket>();
   const server = createServer({ attester: options.attester, mutual: true, verify }, (socket) => {
