@@ -56,3 +56,11 @@ export function verdictCacheOf(verify: RatsTlsVerifyOptions): VerdictCache {
   }
   return cache;
 }
+
+/**
+ * Drops the verdicts kept for `verify`: for a caller whose `verify.evidence` is a getter, when what it returns
+ * changes (a platform key or trust anchor removed must not stay accepted through a cached verdict).
+ */
+export function forgetVerdicts(verify: RatsTlsVerifyOptions): void {
+  caches.delete(verify);
+}

@@ -6,11 +6,10 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createCipheriv, createHash, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { connect as tlsConnect } from 'node:tls';
 import { connect } from '../../src/rats-tls/client.ts';
 import { createRatsTlsIdentity, type RatsTlsIdentity } from '../../src/rats-tls/identity.ts';
@@ -20,9 +19,10 @@ import { createAttestedCertificate } from '../../src/rats-tls/certificate.ts';
 import { pinOfCertificate } from '../../src/rats-tls/pin.ts';
 import { FrameReader } from '../../src/verdictd/eaa/framing.ts';
 import { openEmbeddedStore } from '../../src/verdictd/store/embedded.ts';
+import { eaaRaw, spawnVerdictd, VERDICTD } from '../support/verdictd.ts';
+import { eaaEncrypt, eaaFuzzFrame, fuzzRandom } from '../support/verdictd-fuzz.ts';
 
 const repo = new URL('../..', import.meta.url).pathname;
-const VERDICTD = join(repo, 'dist/verdictd.mjs');
 const VERDICT = join(repo, 'dist/verdict.mjs');
 
 const platform = generateKeyPairSync('ed25519');
@@ -52,20 +52,11 @@ async function identity(o: { m?: Buffer; debug?: boolean; key?: typeof platform 
   return id;
 }
 
-/** Starts `verdictd ARGS` and resolves to what it prints: the EAA and management ports, then its identity pin. */
+/** Starts `verdictd ARGS`; checks that it prints exactly its EAA address, its management address and its identity pin. */
 async function startVerdictd(args: string[]): Promise<{ child: ChildProcess; port: number; managementPort: number; pin: string }> {
-  const child = spawn(process.execPath, [VERDICTD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const lines: string[] = [];
-  for await (const line of createInterface({ input: child.stdout! })) {
-    lines.push(line);
-    if (lines.length < 3) continue;
-    const m = /^listening on 127\.0\.0\.1:(\d+)\nmanagement API on 127\.0\.0\.1:(\d+)\nidentity (sha256:[0-9a-f]{64})$/.exec(lines.join('\n'));
-    if (m === null) break;
-    return { child, port: Number(m[1]), managementPort: Number(m[2]), pin: m[3]! };
-  }
-  throw new Error(`verdictd exited without printing its three lines (${JSON.stringify(lines)}): ${stderr}`);
+  const started = await spawnVerdictd(args);
+  assert.match(started.lines.join('\n'), /^listening on 127\.0\.0\.1:\d+\nmanagement API on 127\.0\.0\.1:\d+\nidentity sha256:[0-9a-f]{64}$/);
+  return started;
 }
 
 const verdictdSync = (args: string[]) => spawnSync(process.execPath, [VERDICTD, ...args], { encoding: 'utf8', timeout: 15_000 });
@@ -119,23 +110,11 @@ class Session {
 
 /** Sends the requests (one write each: one TLS record each) on a fresh attested connection, half-closes, and resolves to every byte the server sent. */
 async function raw(id: RatsTlsIdentity, ...requests: (string | Buffer)[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const socket = connect({ host: '127.0.0.1', port, identity: id, verify: { allowUnattested: true } }, () => {
-      for (const r of requests) socket.write(r);
-      socket.end();
-    });
-    socket.on('data', (d: Buffer) => chunks.push(d));
-    socket.once('error', reject);
-    socket.once('close', () => resolve(Buffer.concat(chunks).toString()));
-  });
+  return (await eaaRaw(port, id, requests)).toString();
 }
 
 function encrypt(k: Buffer, plain: Buffer): { iv: string; encrypted_data: string } {
-  const iv = randomBytes(12);
-  const c = createCipheriv('aes-256-gcm', k, iv);
-  const sealed = Buffer.concat([c.update(plain), c.final(), c.getAuthTag()]);
-  return { iv: iv.toString('base64'), encrypted_data: sealed.toString('base64') };
+  return eaaEncrypt(k, plain, randomBytes(12));
 }
 
 /** openssl s_client: sends `input`, keeps stdin open briefly, returns all it printed. */
@@ -353,40 +332,14 @@ describe('EAA over mutual RATS-TLS', () => {
   // Pipelined garbage is the worst case of an unframed protocol: a truncated request or an unbalanced quote
   // swallows up to 4096 bytes of the requests after it (framing.ts), so there are fewer answers than frames.
   test('fuzz: 10^4 random and mutated frames over 20 attested connections get only error answers, and the daemon still answers', async (t) => {
-    let seed = 12;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
-    const int = (n: number) => Math.floor(rand() * n);
-    const templates = [
-      () => JSON.stringify({ command: 'Get KEK', kids: [randomUUID()] }),
-      () => JSON.stringify({ command: 'Decrypt', blobs: [{ kid: randomUUID(), ...encrypt(randomBytes(32), randomBytes(int(40))), algorithm: 'AES', key_length: 256 }] }),
-      () => JSON.stringify({ command: 'Get Resource Info', name: `r${int(9)}/t/x` }),
-      () => JSON.stringify({ command: ['Get KEK', 'Decrypt', 'Get Policy', 'versio', ''][int(5)], kids: int(2) ? 'x' : [1, 2], blobs: {} }),
-    ];
-    const mutate = (s: string): Buffer => {
-      const b = Buffer.from(s);
-      switch (int(7)) {
-        case 0: // flip bytes
-          for (let k = 0; k < 1 + int(4); k++) b[int(b.length)] = int(256);
-          return b;
-        case 1: // truncate
-          return b.subarray(0, int(b.length));
-        case 2: // random bytes
-          return Buffer.from(Array.from({ length: 1 + int(300) }, () => int(256)));
-        case 3: // inject structure
-          return Buffer.concat([b.subarray(0, int(b.length)), Buffer.from(['{', '}', '"', '[', ']', '\\'][int(6)]!), b.subarray(int(b.length))]);
-        case 4: // oversized
-          return Buffer.from(`{"command":"Get KEK","kids":["${'a'.repeat(4200 + int(500))}"]}`);
-        default: // well-formed but wrong
-          return b;
-      }
-    };
+    const r = fuzzRandom(12);
     const started = Date.now();
     const FRAMES = 10_000;
     const CONNECTIONS = 20;
     const results = await Promise.all(
       Array.from({ length: CONNECTIONS }, async () => {
         const frames: Buffer[] = [];
-        for (let i = 0; i < FRAMES / CONNECTIONS; i++) frames.push(mutate(templates[int(templates.length)]!()));
+        for (let i = 0; i < FRAMES / CONNECTIONS; i++) frames.push(eaaFuzzFrame(r));
         return raw(good, ...frames);
       }),
     );

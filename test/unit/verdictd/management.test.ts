@@ -12,10 +12,11 @@ import { isInclavareError } from '../../../src/errors/errors.ts';
 import { Broker } from '../../../src/verdictd/broker.ts';
 import { isLoopback, parseManagementAddress } from '../../../src/verdictd/management/address.ts';
 import { ManagementClient } from '../../../src/verdictd/management/client.ts';
-import { allMethods, encodeMessage, messagesOf } from '../../../src/verdictd/management/messages.ts';
+import { messagesOf } from '../../../src/verdictd/management/messages.ts';
 import { startManagementServer, type ManagementServer } from '../../../src/verdictd/management/server.ts';
 import { bearerMatches, readAdminToken } from '../../../src/verdictd/management/token.ts';
 import { openEmbeddedStore, type EmbeddedStore } from '../../../src/verdictd/store/embedded.ts';
+import { fuzzRandom, managementFuzzRequest, managementFuzzSeeds } from '../../support/verdictd-fuzz.ts';
 
 const dirs: string[] = [];
 after(() => {
@@ -218,32 +219,15 @@ void describe('management API', () => {
   });
 
   void it('fuzzed requests (10^4 random and mutated messages across every method) get statuses, never INTERNAL or a crash', async () => {
-    const methods = allMethods();
-    const seeds = new Map<string, Uint8Array>([
-      ['KeyManagerService/GetKey', encodeMessage('GetKeyRequest', { uuid: '6f1c0a52-5d1e-4c69-9f0e-0a4b3a1e2d3c' })],
-      ['KeyManagerService/ImportKey', encodeMessage('ImportKeyRequest', { key: randomBytes(32) })],
-      ['ResourceService/SetResource', encodeMessage('SetResourceRequest', { path: 'fuzz/r/x', data: Buffer.from('v') })],
-      ['PolicyService/SetPolicy', encodeMessage('SetPolicyRequest', { name: 'fz', content: '{"rules":[{"name":"a","expression":"claims.debug == false"}]}' })],
-      ['PolicyService/TestPolicy', encodeMessage('TestPolicyRequest', { claimsJson: '{"tee":"sim","debug":false}', policyName: 'default' })],
-      ['ReferenceService/SetReference', encodeMessage('SetReferenceRequest', { name: 'fz', content: '{"values":{"a":[1]}}' })],
-      ['TrustService/AddSimPlatformKey', encodeMessage('AddSimPlatformKeyRequest', { pem: pemOf(platform) })],
-    ]);
+    const r = fuzzRandom(7);
+    const seeds = managementFuzzSeeds(pemOf(platform), r);
     const N = 10_000;
     const statuses = new Map<string, number>();
     let next = 0;
     const t0 = Date.now();
     const worker = async (): Promise<void> => {
       while (next < N) {
-        const i = next++;
-        const method = methods[i % methods.length]!;
-        const seed = seeds.get(method);
-        let bytes: Uint8Array;
-        if (seed !== undefined && i % 2 === 0) {
-          bytes = Uint8Array.from(seed);
-          for (let k = 0; k < 1 + (i % 4); k++) { const at = (i * 7919 + k * 104729) % bytes.length; bytes[at] = bytes[at]! ^ (1 << (i + k) % 8); }
-        } else {
-          bytes = randomBytes(i % 97);
-        }
+        const { method, bytes } = managementFuzzRequest(next++, seeds, r);
         try {
           await f.client.callRaw(method, bytes);
           statuses.set('ok', (statuses.get('ok') ?? 0) + 1);
