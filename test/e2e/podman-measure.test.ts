@@ -6,11 +6,11 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   defaultRuntimeRoot, describeRun, isRunc, makeOciImage, makeTempDir, podmanEnv, podmanLoadImage, podmanReset, reapProcesses, removeTempDir,
-  repoRoot, requireTools, run, runOk, runtimeBinary, type OciImage, type RunResult,
+  repoRoot, requireTools, run, runtimeBinary, type OciImage, type RunResult,
 } from '../support/fixtures.ts';
 
 const TEE_TOOLS = path.join(repoRoot, 'dist/tee-tools.mjs');
@@ -32,16 +32,7 @@ void describe('tee-tools measure against podman --runtime rune', { timeout: 300_
 
   /** An image like makeOciImage's, with /app/run.sh holding `script`. */
   async function imageWithScript(name: string, script: string): Promise<OciImage> {
-    const image = await makeOciImage(path.join(tmp, name), { name: `docker.io/inclavare/${name}:latest`, cmd: ['/app/run.sh'] });
-    const unpacked = path.join(tmp, name, 'unpacked');
-    const ref = `${image.layout}:${image.tag}`;
-    await runOk('umoci', ['unpack', '--image', ref, unpacked]);
-    await mkdir(path.join(unpacked, 'rootfs/app'), { recursive: true });
-    await writeFile(path.join(unpacked, 'rootfs/app/run.sh'), script);
-    await chmod(path.join(unpacked, 'rootfs/app/run.sh'), 0o755);
-    await runOk('umoci', ['repack', '--image', ref, unpacked]);
-    await runOk('umoci', ['gc', '--layout', image.layout]);
-    await runOk('tar', ['-C', image.layout, '-cf', image.tar, '.']);
+    const image = await makeOciImage(path.join(tmp, name), { name: `docker.io/inclavare/${name}:latest`, cmd: ['/app/run.sh'], files: { '/app/run.sh': { content: script, mode: 0o755 } } });
     await podmanLoadImage(env, image);
     return image;
   }

@@ -19,6 +19,7 @@ import {
 } from '../support/fixtures.ts';
 import { createServer as createRatsTlsServer } from '../../src/rats-tls/server.ts';
 import { createNullAttester } from '../../src/rats-tls/attesters/null.ts';
+import { assemble, catFileWat } from '../unit/pal/wasi-programs.ts';
 
 const DIST = (name: string): string => path.join(repoRoot, 'dist', name);
 const SECRET_PATH = 'demo/db/password';
@@ -73,9 +74,9 @@ void describe('secrets for enclave containers: podman + rune + inclavared + verd
    * settings: podman adds TERM, container, HOSTNAME and, for root, HOME (for another user runc adds HOME when
    * it starts the process, after rune measured).
    */
-  async function measure(image: OciImage, home?: string): Promise<string> {
+  async function measure(image: OciImage, home?: string, settings: Record<string, string> = {}): Promise<string> {
     const podmanAdds = ['TERM=xterm', 'container=podman', 'HOSTNAME=secrets', ...(home !== undefined ? [`HOME=${home}`] : [])];
-    const r = await node('tee-tools.mjs', ['measure', image.reference, ...[...secretsEnv().filter((a) => a !== '-e'), ...podmanAdds].flatMap((e) => ['--env', e])]);
+    const r = await node('tee-tools.mjs', ['measure', image.reference, ...[...secretsEnv(settings).filter((a) => a !== '-e'), ...podmanAdds].flatMap((e) => ['--env', e])]);
     assert.equal(r.code, 0, describeRun('tee-tools measure', [], r));
     return r.stdout.trim();
   }
@@ -198,6 +199,24 @@ void describe('secrets for enclave containers: podman + rune + inclavared + verd
     // Nothing on the host side holds it: inclavared's state and log, rune's state, podman's storage metadata, verdictd's log.
     const grep = await run('grep', ['-rIl', '--', secret, String(env.INCLAVARED_ROOT), String(env.INCLAVARED_DATA_DIR), stateRoot, path.join(tmp, 'verdictd.log')], { env });
     assert.equal(grep.stdout.trim(), '', `the secret is in ${grep.stdout}`);
+  });
+
+  test('a wasm enclave container reads its secret through a preopen of /run/secrets', async () => {
+    const wasmSettings = { ENCLAVE_RUNTIME_PATH: 'wasm', ENCLAVE_RUNTIME_ARGS: 'preopen=/run/secrets' };
+    const image = await makeOciImage(path.join(tmp, 'wasm'), {
+      name: 'docker.io/inclavare/secrets-wasm:latest',
+      cmd: ['/app/cat.wasm'],
+      files: { '/app/cat.wasm': { content: await assemble(catFileWat(SECRET_PATH)) } },
+    });
+    await podmanLoadImage(env, image);
+    const reference = path.join(tmp, 'reference-wasm.json');
+    const current = JSON.parse(await verdict(['reference', 'get', 'default', '--json'])) as { values: Record<string, string[]> };
+    current.values.measurement!.push(await measure(image, '/root', wasmSettings));
+    await writeFile(reference, JSON.stringify({ values: current.values }));
+    await verdict(['reference', 'set', 'default', reference]);
+    const r = await podman(['run', '--rm', '--pull', 'never', '--network', 'none', '--hostname', 'secrets', ...secretsEnv(wasmSettings), image.reference]);
+    assert.equal(r.code, 0, describeRun('podman run (wasm)', [], r));
+    assert.equal(r.stdout, secret);
   });
 
   test('a container whose evidence verdictd does not trust (its platform key removed) is refused, and told to look at verdictd', async () => {

@@ -240,7 +240,10 @@ export function splitReference(name: string): { repository: string; tag: string 
  * The layout's ref annotation carries only the tag, so importers need the repository separately
  * (`ctr images import --base-name <repository>`; `podman load` then `podman tag`).
  */
-export async function makeOciImage(dir: string, { name, cmd }: { name: string; cmd: string[] }): Promise<OciImage> {
+export async function makeOciImage(
+  dir: string,
+  { name, cmd, files = {} }: { name: string; cmd: string[]; files?: Record<string, { content: string | Uint8Array; mode?: number }> },
+): Promise<OciImage> {
   const { repository, tag } = splitReference(name);
   await mkdir(dir, { recursive: true });
   const layout = path.join(dir, 'oci-layout');
@@ -250,6 +253,11 @@ export async function makeOciImage(dir: string, { name, cmd }: { name: string; c
   await runOk('umoci', ['new', '--image', image]);
   await runOk('umoci', ['unpack', '--image', image, unpacked]);
   await makeBusyboxRootfs(path.join(unpacked, 'rootfs'));
+  for (const [file, { content, mode = 0o644 }] of Object.entries(files)) {
+    const target = path.join(unpacked, 'rootfs', file);
+    await mkdir(path.dirname(target), { recursive: true });
+    await writeFile(target, content, { mode });
+  }
   await runOk('umoci', ['repack', '--image', image, unpacked]);
   const arch = process.arch === 'x64' ? 'amd64' : process.arch;
   await runOk('umoci', [
