@@ -161,7 +161,17 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         `Cannot open the verdictd store: the database ${shown} has none. Start the first replica once with --init to create it (and its master key), then give every replica a copy of that master key file`,
       );
     }
-    const masterKey = options.init === true && row === undefined && !existsSync(options.masterKeyFile) ? createMasterKeyFile(options.masterKeyFile) : readMasterKeyFile(options.masterKeyFile);
+    let masterKey: Buffer;
+    try {
+      masterKey = options.init === true && row === undefined && !existsSync(options.masterKeyFile) ? createMasterKeyFile(options.masterKeyFile) : readMasterKeyFile(options.masterKeyFile);
+    } catch (err) {
+      if (!isInclavareError(err, 'VERDICTD_ERR_MASTER_KEY_MISSING')) throw err;
+      throw verdictdError(
+        'VERDICTD_ERR_MASTER_KEY_MISSING',
+        `Cannot open the verdictd store in ${shown}: the master key file ${options.masterKeyFile} is missing. Copy the master key file of the replica that created the store there (mode 0600), or point --master-key-file at it; a new key could not read the database`,
+        { cause: err },
+      );
+    }
     const keys = deriveKeys(masterKey);
     if (row === undefined) {
       // Two first starts at once: the first insert wins, the other is checked against it below.
