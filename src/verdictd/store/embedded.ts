@@ -28,6 +28,7 @@ import { isValidName, parseReferenceSet, type ReferenceSet } from '../policy/ref
 import { auditMatches, checkAuditQuery, checkImportedKey, checkName, checkResource, checkTrust, GENERATED_KEY_BYTES } from './checks.ts';
 import { createMasterKeyFile, readMasterKeyFile } from './master-key.ts';
 import { checkKid, checkResourcePath, isKidFile, newKid, resourceFileName, resourcePathOfFile } from './names.ts';
+import { openParts } from './snapshot.ts';
 import { deriveKeys, openRecord, recordMeta, sealRecord, type RecordKind } from './seal.ts';
 import type { AuditQuery, AuditRecord, KeyInfo, KeyOrigin, MigratableStore, ResourceInfo, StoredPolicy, StoreSnapshot, TrustConfig } from './store.ts';
 
@@ -536,18 +537,7 @@ export class EmbeddedStore implements MigratableStore {
     } catch (err) {
       if (!isEnoent(err)) throw io(`read ${join(this.dataDir, IDENTITY_FILE)}`, err);
     }
-    const policies: StoredPolicy[] = [];
-    for (const name of await this.listPolicies()) policies.push(await this.getPolicy(name));
-    return {
-      masterKeyId: this.masterKeyId,
-      keys,
-      resources,
-      identity,
-      policies,
-      references: Object.values(await this.referenceSets()),
-      trust: await this.getTrust(),
-      audit: await this.readAudit(),
-    };
+    return { masterKeyId: this.masterKeyId, keys, resources, identity, ...(await openParts(this)) };
   }
 
   #readText(path: string): string {

@@ -23,6 +23,7 @@ import { parseReferenceSet, type ReferenceSet } from '../policy/reference.ts';
 import { auditMatches, checkAuditQuery, checkImportedKey, checkName, checkResource, checkTrust, GENERATED_KEY_BYTES } from './checks.ts';
 import { createMasterKeyFile, readMasterKeyFile } from './master-key.ts';
 import { checkKid, newKid } from './names.ts';
+import { openParts } from './snapshot.ts';
 import { deriveKeys, openRecord, recordMeta, sealRecord, type RecordKind } from './seal.ts';
 import type { AuditQuery, AuditRecord, KeyInfo, KeyOrigin, MigratableStore, ResourceInfo, StoredPolicy, StoreSnapshot, TrustConfig } from './store.ts';
 import { existsSync } from 'node:fs';
@@ -474,18 +475,7 @@ export class PostgresStore implements MigratableStore {
     const keys = await this.#query<{ kid: string; record: string }>('read keys', 'SELECT kid, record FROM verdictd_keys ORDER BY kid COLLATE "C"');
     const resources = await this.#query<{ path: string; record: string }>('read resources', 'SELECT path, record FROM verdictd_resources ORDER BY path COLLATE "C"');
     const [identity] = await this.#query<{ record: string }>("read verdictd's identity key", 'SELECT record FROM verdictd_identity');
-    const policies: StoredPolicy[] = [];
-    for (const name of await this.listPolicies()) policies.push(await this.getPolicy(name));
-    return {
-      masterKeyId: this.masterKeyId,
-      keys,
-      resources,
-      identity: identity?.record ?? null,
-      policies,
-      references: Object.values(await this.referenceSets()),
-      trust: await this.getTrust(),
-      audit: await this.readAudit(),
-    };
+    return { masterKeyId: this.masterKeyId, keys, resources, identity: identity?.record ?? null, ...(await openParts(this)) };
   }
 
   async importSnapshot(snapshot: StoreSnapshot): Promise<void> {
