@@ -47,7 +47,8 @@ await build({
   logLevel: 'warning',
   legalComments: 'none',
   // koffi loads a prebuilt native module at run time; it is mounted beside init-runelet for native PALs.
-  external: ['koffi'],
+  // pg loads pg-native only when asked for (never here).
+  external: ['koffi', 'pg-native'],
   // Dynamic imports stay lazy (a sim container never loads koffi): code they reach goes to dist/chunks/,
   // which is mounted beside init-runelet in enclave containers.
   splitting: true,

@@ -27,6 +27,7 @@ PACKAGES=(
   gcc libc6-dev               # builds the C launcher (dist/rune) and the PAL test libraries
   iproute2 procps util-linux  # ip, ps/pkill, mount/unshare/nsenter/script used by rune and the tests
   ca-certificates openssl     # TLS roots; openssl s_client/s_server for RATS-TLS interop tests
+  postgresql                  # verdictd's PostgreSQL store (replicas); its tests start their own cluster with initdb
 )
 
 # 1. Prerequisites, before anything is changed.

@@ -6,11 +6,13 @@
 import { Command, Option } from 'commander';
 import { TEE_TYPES } from '../attestation/registry.ts';
 import { usage, type CommandResult, type ConnectionOptions } from '../verdict/connection.ts';
+import { auditRead, type AuditOptions } from '../verdict/audit.ts';
 import { identityGet } from '../verdict/identity.ts';
 import { KEY_FORMATS, keyCreate, keyDelete, keyGet, keyImport, keyList } from '../verdict/key.ts';
 import { policyDelete, policyGet, policyList, policySet, policyTest } from '../verdict/policy.ts';
 import { referenceDelete, referenceGet, referenceList, referenceSet, referenceSetFromImage, type ReferenceFromImageOptions } from '../verdict/reference.ts';
 import { resourceDelete, resourceGet, resourceList, resourceSet } from '../verdict/resource.ts';
+import { storeMigrate, type StoreMigrateOptions } from '../verdict/store.ts';
 import { trustAddSimKey, trustList, trustRemoveSimKey } from '../verdict/trust.ts';
 import { collect, runProgram, type SetResult } from './run-program.ts';
 
@@ -68,7 +70,7 @@ function buildProgram(setStatus: SetResult, afterDashDash: readonly string[]): C
   const run = (r: Promise<CommandResult>): void => setStatus(output(r));
   const program = connection(
     new Command('verdict')
-      .description("Manage verdictd: keys, resources, policies, reference values and trusted platform keys, and show its identity pin, through its authenticated management API (gRPC).")
+      .description("Manage verdictd: keys, resources, policies, reference values and trusted platform keys, its audit log and identity pin, through its authenticated management API (gRPC); and move its store offline (store migrate).")
       .version(VERSION, '-v, --version', 'print the version')
       .helpOption('-h, --help', 'show help')
       .exitOverride()
@@ -168,6 +170,28 @@ function buildProgram(setStatus: SetResult, afterDashDash: readonly string[]): C
   jsonOption(leaf(program, 'identity', "print verdictd's identity pin, sha256:<hex> of its RATS-TLS public key (what enclave containers pin); --json adds the certificate")).action(
     (_o, cmd: Command) => run(identityGet(opts(cmd))),
   );
+  jsonOption(leaf(program, 'audit', "print verdictd's audit log (oldest first): time, decision, action, kid/path/name, front end, peer"))
+    .option('--since <time>', 'records at or after TIME (ISO-8601, e.g. 2026-03-01T12:00:00Z)')
+    .option('--until <time>', 'records before TIME')
+    .addOption(new Option('--decision <decision>', 'only allow, deny or error').choices(['allow', 'deny', 'error']))
+    .addOption(new Option('--path <path>', 'only records about this resource (repo/type/tag)').conflicts('kid'))
+    .option('--kid <kid>', 'only records about this key')
+    .option('--limit <n>', 'only the last N matching records (verdictd answers at most 10000)')
+    .action((_o, cmd: Command) => run(auditRead(opts<AuditOptions>(cmd))));
+
+  const store = group('store', "verdictd's store itself, offline (verdictd stopped)");
+  store
+    .command('migrate')
+    .description(
+      'copy a whole store (keys and resources still sealed, identity key, policies, reference values, trust, audit log) into a new, empty one: ' +
+        'a data directory to PostgreSQL or back. Refused while a verdictd uses either. Both use the same master key',
+    )
+    .exitOverride()
+    .requiredOption('--from <store>', 'an embedded data directory, or postgres://USER@HOST:PORT/DATABASE')
+    .requiredOption('--to <store>', 'a new data directory (its master.key is a copy of the source key), or an empty PostgreSQL database')
+    .option('--master-key-file <file>', 'the master key both stores use (default <from>/master.key; required --from postgres://)')
+    .option('--json', 'print JSON')
+    .action((o: StoreMigrateOptions) => run(storeMigrate(o)));
   return program;
 }
 

@@ -24,6 +24,7 @@ export const DEFAULT_CLIENT_API = '127.0.0.1:60000';
 
 interface Flags {
   dataDir: string;
+  store: string;
   init?: boolean;
   masterKeyFile?: string;
   listen: string;
@@ -91,6 +92,7 @@ async function serve(flags: Flags): Promise<number> {
   process.on('SIGHUP', () => {});
   const daemon = await startVerdictd({
     dataDir: flags.dataDir,
+    store: flags.store,
     ...(flags.init === true ? { init: true } : {}),
     ...(flags.masterKeyFile !== undefined ? { masterKeyFile: flags.masterKeyFile } : {}),
     eaa: { host: eaaAddress.host, port: eaaAddress.port, attester, ...(tee ? { expected: { tee } } : {}) },
@@ -137,7 +139,11 @@ function buildProgram(setResult: SetResult): Command {
         '',
         'Serves today: the EAA protocol over mutual RATS-TLS (version, echo, Get KEK, Decrypt, Get Resource Info, Get Resource),',
         'the gRPC management API on --client-api (loopback, bearer token in <data-dir>/admin-token; the `verdict` CLI talks to it),',
-        'every release and denial in <data-dir>/audit.log. Coming: the ocicrypt key provider, the KBS protocol. See docs/verdictd.md.',
+        "every release and denial in the store's audit log (`verdict audit`). Coming: the ocicrypt key provider, the KBS protocol. See docs/verdictd.md.",
+        '',
+        'The store is the data directory (default) or, with --store postgres://USER@HOST:PORT/DB, a PostgreSQL database that',
+        'several verdictd replicas share; each replica then has its own --data-dir (admin token, lock) and a copy of the one',
+        'master key file (--master-key-file): the first replica creates it with --init, a replica with another key is refused.',
         '',
         'Its RATS-TLS certificate is made under one identity key, sealed in the store and created at the first start; clients pin',
         'its public key. At start it prints `listening on HOST:PORT`, `management API on HOST:PORT`, then `identity sha256:<hex>` (the pin;',
@@ -146,9 +152,10 @@ function buildProgram(setResult: SetResult): Command {
     )
     .version(VERSION, '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
-    .option('--data-dir <dir>', 'the store: keys and resources (encrypted), policies, reference values, audit log', DEFAULT_DATA_DIR)
-    .option('--init', 'create the store and its master key if the data directory has none (first start only)')
-    .option('--master-key-file <file>', 'the master key file (default <data-dir>/master.key)')
+    .option('--data-dir <dir>', 'the embedded store (keys and resources encrypted, policies, reference values, audit log), the admin token and the lock', DEFAULT_DATA_DIR)
+    .option('--store <where>', 'embedded (in --data-dir), or postgres://USER[:PASSWORD]@HOST:PORT/DATABASE shared by replicas', 'embedded')
+    .option('--init', 'create the store and its master key if there is none (first start only; with PostgreSQL, the first replica)')
+    .option('--master-key-file <file>', 'the master key file (default <data-dir>/master.key); every PostgreSQL replica needs a copy of the same one')
     .option('-l, --listen <addr>', 'EAA (RATS-TLS) address, HOST:PORT (port 0: any)', DEFAULT_LISTEN)
     .option('--allow-remote', 'allow non-loopback addresses for --listen and --client-api')
     .option('--attester <name>', "verdictd's own evidence: sim (with $INCLAVARE_ATTESTATION_SOCKET), tdx_ecdsa, sev_snp, sgx_ecdsa, nullattester (default: sim when available, else nullattester)")

@@ -3,7 +3,6 @@
  * `reference set NAME --from-image SOURCE` computes the measurement with `tee-tools measure`'s code and adds it
  * to the set's `measurement` list.
  */
-import { isInclavareError } from '../errors/errors.ts';
 import { measureSource, type MeasureCommandOptions } from '../tee-tools/measure.ts';
 import type { ReferenceValue } from '../verdictd/policy/reference.ts';
 import { json, ok, readInput, withClient, type CommandResult, type ConnectionOptions } from './connection.ts';
@@ -23,16 +22,11 @@ export interface ReferenceFromImageOptions extends ConnectionOptions, Omit<Measu
 export async function referenceSetFromImage(name: string, options: ReferenceFromImageOptions): Promise<CommandResult> {
   const { measurement, source } = await measureSource(options);
   return withClient(options, async (c) => {
-    let values: Record<string, ReferenceValue[]> = {};
-    try {
-      values = (JSON.parse((await c.call('ReferenceService/GetReference', { name })).content) as { values: Record<string, ReferenceValue[]> }).values;
-    } catch (err) {
-      if (!isInclavareError(err, 'VERDICTD_ERR_NOT_FOUND')) throw err;
-    }
-    const known = options.replace === true ? [] : (values.measurement ?? []);
-    const set = { name, values: { ...values, measurement: known.includes(measurement) ? known : [...known, measurement] } };
-    await c.call('ReferenceService/SetReference', { name, content: JSON.stringify(set) });
-    return ok(options.json ? json({ name, measurement, source, values: set.values }) : `${name}: measurement ${measurement} (from ${source})\n`);
+    // verdictd merges in one atomic step of its store: two operators (or replicas) adding at once lose nothing.
+    const mode = options.replace === true ? 'replace-fields' : 'merge';
+    await c.call('ReferenceService/SetReference', { name, content: JSON.stringify({ name, values: { measurement: [measurement] } }), mode });
+    const { values } = JSON.parse((await c.call('ReferenceService/GetReference', { name })).content) as { values: Record<string, ReferenceValue[]> };
+    return ok(options.json ? json({ name, measurement, source, values }) : `${name}: measurement ${measurement} (from ${source})\n`);
   });
 }
 

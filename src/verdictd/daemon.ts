@@ -1,12 +1,12 @@
 /**
  * The verdictd daemon (docs/verdictd.md, "The daemon"): one process per data directory (a lock file), the
- * embedded store, one broker, verdictd's identity (identity.ts), and the servers it starts and stops: the EAA front end over RATS-TLS today; the
+ * store (embedded in the data directory, or a PostgreSQL database that replicas on other data directories
+ * share), one broker, verdictd's identity (identity.ts), and the servers it starts and stops: the EAA front end over RATS-TLS today; the
  * management API and other front ends join the same list ({@link DaemonOptions.servers}).
  */
 import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { acquirePidLock } from '../sys/pid-lock.ts';
 import { describeError } from '../errors/errors.ts';
 import type { Attester } from '../rats-tls/attesters/attester.ts';
 import type { ExpectedClaims } from '../rats-tls/options.ts';
@@ -16,11 +16,13 @@ import { verdictdError } from './codes.ts';
 import { silentVerdictdLog, type VerdictdLog } from './log.ts';
 import { createEaaServer, type EaaServer, type ManagedServer } from './eaa/server.ts';
 import { startVerdictdIdentity, type VerdictdIdentity } from './identity.ts';
-import { openEmbeddedStore, type EmbeddedStore } from './store/embedded.ts';
+import { openEmbeddedStore } from './store/embedded.ts';
+import { lockDataDir } from './store/lock.ts';
+import type { Store } from './store/store.ts';
 
 /** What the servers of the daemon share: given to {@link DaemonOptions.servers}. */
 export interface DaemonContext {
-  store: EmbeddedStore;
+  store: Store;
   broker: Broker;
   log: VerdictdLog;
   /** The EAA front end (e.g. to apply a trust change at once: `eaa.refreshTrust()`). */
@@ -32,7 +34,12 @@ export interface DaemonContext {
 /** Inputs of {@link startVerdictd}. */
 export interface DaemonOptions {
   dataDir: string;
-  /** Create the store (and its master key) if the data directory has none. */
+  /**
+   * Where the store is: absent or `embedded`, the data directory; a `postgres://` URL, that database (the data
+   * directory then holds the master key file unless `masterKeyFile` says otherwise, the admin token and the lock).
+   */
+  store?: string;
+  /** Create the store (and its master key) if the data directory (or the database) has none. */
   init?: boolean;
   /** Where the master key file is (default `<dataDir>/master.key`). */
   masterKeyFile?: string;
@@ -48,7 +55,7 @@ export interface DaemonOptions {
 
 /** A running verdictd. */
 export interface Verdictd {
-  readonly store: EmbeddedStore;
+  readonly store: Store;
   readonly broker: Broker;
   /** verdictd's identity (the pin clients check). */
   readonly identity: VerdictdIdentity;
@@ -58,27 +65,20 @@ export interface Verdictd {
   close(): Promise<void>;
 }
 
-const LOCK_FILE = 'verdictd.pid';
-
-/**
- * Takes `<dataDir>/verdictd.pid` (O_EXCL; a lock left by a dead process is replaced): the embedded store
- * assumes one writer. Returns the release function.
- */
-export function lockDataDir(dataDir: string): () => void {
-  const file = join(dataDir, LOCK_FILE);
-  return acquirePidLock(file, {
-    program: 'verdictd',
-    mode: 0o600,
-    busy: (pid) =>
-      verdictdError('VERDICTD_ERR_ALREADY_RUNNING', `Cannot start verdictd: process ${pid} already owns ${dataDir} (${file}); one verdictd per data directory`, {
-        details: { pid },
-      }),
-    failed: (cause) =>
-      cause === undefined
-        ? verdictdError('VERDICTD_ERR_ALREADY_RUNNING', `Cannot start verdictd: cannot take ${file}`)
-        : verdictdError('VERDICTD_ERR_STORE_IO', `Cannot lock the data directory: cannot create ${file}: ${(cause as Error).message}`, { cause }),
-  });
+/** Opens the store `options.store` names (PostgreSQL's code is loaded only when it is used). */
+async function openStore(options: DaemonOptions): Promise<Store> {
+  const init = options.init === true ? { init: true } : {};
+  if (options.store !== undefined && options.store !== 'embedded') {
+    const { isPostgresUrl, openPostgresStore } = await import('./store/postgres.ts');
+    if (!isPostgresUrl(options.store)) {
+      throw verdictdError('VERDICTD_ERR_USAGE', `Cannot use the store ${JSON.stringify(options.store)}: give embedded (the data directory) or a postgres://USER@HOST:PORT/DATABASE URL`);
+    }
+    return openPostgresStore(options.store, { ...init, masterKeyFile: options.masterKeyFile ?? join(options.dataDir, 'master.key') });
+  }
+  return openEmbeddedStore(options.dataDir, { ...init, ...(options.masterKeyFile !== undefined ? { masterKeyFile: options.masterKeyFile } : {}) });
 }
+
+export { lockDataDir } from './store/lock.ts';
 
 /** Opens the store, takes the lock and starts every server; a failure undoes what was started. */
 export async function startVerdictd(options: DaemonOptions): Promise<Verdictd> {
@@ -87,13 +87,10 @@ export async function startVerdictd(options: DaemonOptions): Promise<Verdictd> {
   if (options.init === true) makeDirectory(options.dataDir, 0o700);
   const unlock = existsSync(options.dataDir) ? lockDataDir(options.dataDir) : () => undefined;
   const started: ManagedServer[] = [];
-  let store: EmbeddedStore | undefined;
+  let store: Store | undefined;
   let identity: VerdictdIdentity | undefined;
   try {
-    store = await openEmbeddedStore(options.dataDir, {
-      ...(options.init === true ? { init: true } : {}),
-      ...(options.masterKeyFile !== undefined ? { masterKeyFile: options.masterKeyFile } : {}),
-    });
+    store = await openStore(options);
     const broker = new Broker({ store, ...(options.policy ? { policy: options.policy } : {}), ...(options.collateral ? { collateral: options.collateral } : {}) });
     // The policy must load now, not at the first request.
     await broker.policy(options.policy ?? 'default');

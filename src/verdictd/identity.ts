@@ -30,8 +30,14 @@ export async function loadIdentityKey(store: Store): Promise<{ key: KeyObject; c
   } catch (err) {
     if (!isInclavareError(err, 'VERDICTD_ERR_NOT_FOUND')) throw err;
     const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-    await store.createIdentityKey(key.export({ type: 'pkcs8', format: 'der' }));
-    return { key, created: true };
+    try {
+      await store.createIdentityKey(key.export({ type: 'pkcs8', format: 'der' }));
+      return { key, created: true };
+    } catch (err) {
+      // Another replica sharing the store created it first: use that one (every replica presents one identity).
+      if (!isInclavareError(err, 'VERDICTD_ERR_ALREADY_EXISTS')) throw err;
+      der = await store.getIdentityKey();
+    }
   }
   try {
     return { key: createPrivateKey({ key: Buffer.from(der), format: 'der', type: 'pkcs8' }), created: false };

@@ -75,8 +75,10 @@ export const MESSAGE_FIELDS = {
   FailedRule: [['rule', 1, 'string'], ['expression', 2, 'string'], ['message', 3, 'string'], ['reason', 4, 'string'], ['error', 5, 'string'], ['claims_json', 6, 'string']],
   TestPolicyResponse: [['allow', 1, 'bool'], ['policy', 2, 'string'], ['claims_digest', 3, 'string'], ['failed', 4, '.FailedRule', 'repeated'], ['claims_json', 5, 'string']],
   // --- reference-value sets (ReferenceService) ---
-  // `content`: the set as JSON, {"name", "values": {field: [values]}} (its name may be left out).
-  SetReferenceRequest: [['name', 1, 'string'], ['content', 2, 'string']],
+  // `content`: the set as JSON, {"name", "values": {field: [values]}} (its name may be left out). `mode`: ''
+  // replaces the set; `merge` adds each field's values to the stored lists; `replace-fields` replaces the
+  // given fields' lists and keeps the others. Merges are atomic in the store (replicas lose no value).
+  SetReferenceRequest: [['name', 1, 'string'], ['content', 2, 'string'], ['mode', 3, 'string']],
   SetReferenceResponse: [['name', 1, 'string']],
   GetReferenceRequest: [['name', 1, 'string']],
   GetReferenceResponse: [['name', 1, 'string'], ['content', 2, 'string']],
@@ -92,6 +94,25 @@ export const MESSAGE_FIELDS = {
   AddSimPlatformKeyResponse: [['platform_key_id', 1, 'string'], ['added', 2, 'bool']],
   RemoveSimPlatformKeyRequest: [['platform_key_id', 1, 'string']],
   RemoveSimPlatformKeyResponse: [],
+  // --- the audit log (AuditService) ---
+  // Filters (empty/0: none): `since` and `until` ISO-8601 times (since ≤ time < until), `decision` allow,
+  // deny or error, `kid`, `path`; `limit`: the last N matching records. Records come oldest first.
+  ReadAuditRequest: [['since', 1, 'string'], ['until', 2, 'string'], ['decision', 3, 'string'], ['kid', 4, 'string'], ['path', 5, 'string'], ['limit', 6, 'uint32']],
+  // One record: its main fields, and `json`, the whole record as the store keeps it (failed rules included).
+  AuditRecord: [
+    ['time', 1, 'string'],
+    ['action', 2, 'string'],
+    ['decision', 3, 'string'],
+    ['kid', 4, 'string'],
+    ['path', 5, 'string'],
+    ['name', 6, 'string'],
+    ['peer_address', 7, 'string'],
+    ['front_end', 8, 'string'],
+    ['policy', 9, 'string'],
+    ['error_code', 10, 'string'],
+    ['json', 11, 'string'],
+  ],
+  ReadAuditResponse: [['records', 1, '.AuditRecord', 'repeated']],
   // --- verdictd's own identity (IdentityService) ---
   GetIdentityRequest: [],
   // `pin`: sha256:<hex> of the identity key's SubjectPublicKeyInfo; `certificate`: the current EAA certificate (PEM).
@@ -137,6 +158,9 @@ export const SERVICES = {
   IdentityService: {
     GetIdentity: ['GetIdentityRequest', 'GetIdentityResponse'],
   },
+  AuditService: {
+    ReadAudit: ['ReadAuditRequest', 'ReadAuditResponse'],
+  },
 } as const satisfies Record<string, Record<string, readonly [MessageName, MessageName]>>;
 
 /** A service name. */
@@ -149,6 +173,7 @@ export interface KeyInfoMessage { uuid: string; length: number; origin: string; 
 export interface ResourceInfoMessage { path: string; size: number; updatedAt: string }
 export interface FailedRuleMessage { rule: string; expression: string; message: string; reason: string; error: string; claimsJson: string }
 export interface SimPlatformKeyMessage { platformKeyId: string; pem: string }
+export interface AuditRecordMessage { time: string; action: string; decision: string; kid: string; path: string; name: string; peerAddress: string; frontEnd: string; policy: string; errorCode: string; json: string }
 
 /** Request and response shapes by message name. */
 export interface Messages {
@@ -183,7 +208,7 @@ export interface Messages {
   TestPolicyRequest: { policyName: string; policyContent: string; evidence: Uint8Array; claimsJson: string; tee: string; reportData: string };
   FailedRule: FailedRuleMessage;
   TestPolicyResponse: { allow: boolean; policy: string; claimsDigest: string; failed: FailedRuleMessage[]; claimsJson: string };
-  SetReferenceRequest: { name: string; content: string };
+  SetReferenceRequest: { name: string; content: string; mode: string };
   SetReferenceResponse: { name: string };
   GetReferenceRequest: { name: string };
   GetReferenceResponse: { name: string; content: string };
@@ -200,6 +225,9 @@ export interface Messages {
   RemoveSimPlatformKeyResponse: Record<string, never>;
   GetIdentityRequest: Record<string, never>;
   GetIdentityResponse: { pin: string; certificate: string };
+  ReadAuditRequest: { since: string; until: string; decision: string; kid: string; path: string; limit: number };
+  AuditRecord: AuditRecordMessage;
+  ReadAuditResponse: { records: AuditRecordMessage[] };
 }
 
 /** The request message of a method. */

@@ -20,9 +20,9 @@ import { verdictdError } from '../codes.ts';
 import type { VerdictdIdentity } from '../identity.ts';
 import { BUILTIN_POLICIES } from '../policy/builtin.ts';
 import { compilePolicy, evaluatePolicy } from '../policy/policy.ts';
-import { parseReferenceSet } from '../policy/reference.ts';
-import type { AuditRecord, KeyInfo, ResourceInfo, Store } from '../store/store.ts';
-import type { KeyInfoMessage, MethodName, RequestOf, ResourceInfoMessage, ResponseOf } from './messages.ts';
+import { parseReferenceSet, type ReferenceSet, type ReferenceValue } from '../policy/reference.ts';
+import type { AuditDecision, AuditRecord, KeyInfo, ResourceInfo, Store, TrustConfig } from '../store/store.ts';
+import type { AuditRecordMessage, KeyInfoMessage, MethodName, RequestOf, ResourceInfoMessage, ResponseOf } from './messages.ts';
 
 /** Who called: for the audit log. */
 export interface Caller {
@@ -49,6 +49,8 @@ export interface ManagementServiceOptions {
 }
 
 const MAX_CLAIMS_JSON = 256 * 1024;
+/** The most audit records one ReadAudit answers (the last ones that match): the answer stays under the message limit. */
+export const MAX_AUDIT_RECORDS = 10_000;
 const FRONT_END = 'management';
 
 function keyInfo(info: KeyInfo): KeyInfoMessage {
@@ -57,6 +59,35 @@ function keyInfo(info: KeyInfo): KeyInfoMessage {
 
 function resourceInfo(info: ResourceInfo): ResourceInfoMessage {
   return { path: info.path, size: info.size, updatedAt: info.updatedAt };
+}
+
+function auditRecordMessage(r: AuditRecord): AuditRecordMessage {
+  return {
+    time: r.time,
+    action: r.action,
+    decision: r.decision,
+    kid: r.kid ?? '',
+    path: r.path ?? '',
+    name: r.name ?? '',
+    peerAddress: r.peer.address ?? '',
+    frontEnd: r.peer.frontEnd ?? '',
+    policy: r.policy ?? '',
+    errorCode: r.error?.code ?? '',
+    json: JSON.stringify(r),
+  };
+}
+
+/**
+ * The set `given` applied to the stored set `current`: `merge` adds each field's values to the stored list
+ * (once), `replace-fields` replaces the given fields' lists; the other fields stay.
+ */
+export function mergeReferenceSet(current: ReferenceSet | null, given: ReferenceSet, mode: 'merge' | 'replace-fields'): ReferenceSet {
+  const values: Record<string, ReferenceValue[]> = { ...current?.values };
+  for (const [field, list] of Object.entries(given.values)) {
+    const known = mode === 'merge' ? (values[field] ?? []) : [];
+    values[field] = [...known, ...list.filter((v) => !known.some((k) => JSON.stringify(k) === JSON.stringify(v)))];
+  }
+  return { name: given.name, values };
 }
 
 function invalid(message: string): never {
@@ -111,12 +142,11 @@ function verdictMessage(verdict: BrokerVerdict, claims: Claims): ResponseOf<'Pol
 export function createManagementService(options: ManagementServiceOptions): ManagementService {
   const { store, broker } = options;
   const now = options.now ?? (() => new Date());
-  // Trust is read, changed and written back: one change at a time.
-  let trustQueue: Promise<unknown> = Promise.resolve();
-  const serialTrust = <T>(fn: () => Promise<T>): Promise<T> => {
-    const next = trustQueue.then(fn, fn);
-    trustQueue = next.catch(() => undefined);
-    return next;
+  /** Changes the trust configuration in one atomic step of the store (replicas included), then applies it here. */
+  const changeTrust = async (change: (trust: TrustConfig) => TrustConfig | null): Promise<boolean> => {
+    const changed = await store.updateTrust(change);
+    if (changed) await options.onTrustChange?.();
+    return changed;
   };
 
   const audit = async (caller: Caller, action: string, target: Pick<AuditRecord, 'kid' | 'path' | 'name'>, outcome: { error?: unknown } = {}): Promise<void> => {
@@ -258,7 +288,11 @@ export function createManagementService(options: ManagementServiceOptions): Mana
           } catch (err) {
             throw verdictdError('VERDICTD_ERR_REFERENCE_INVALID', `Cannot accept the reference-value set: it is not JSON (${(err as Error).message})`);
           }
-          return store.setReferenceSet(parseReferenceSet(value, req.name === '' ? undefined : req.name));
+          const given = parseReferenceSet(value, req.name === '' ? undefined : req.name);
+          if (req.mode === '') return store.setReferenceSet(given);
+          if (req.mode !== 'merge' && req.mode !== 'replace-fields') invalid(`Cannot store the reference-value set: unknown mode ${JSON.stringify(req.mode)} (expected merge or replace-fields, or none)`);
+          // Read, merge and write in one step of the store: a merge through another replica is not lost.
+          return store.updateReferenceSet(given.name, (current) => mergeReferenceSet(current, given, req.mode as 'merge' | 'replace-fields'));
         },
       );
       return { name: set.name };
@@ -286,28 +320,34 @@ export function createManagementService(options: ManagementServiceOptions): Mana
       const pem = normalizePublicKey(req.pem);
       const id = platformKeyIdOf(pem);
       const added = await audited(caller, 'trust-add-sim-key', () => ({ name: id }), () =>
-        serialTrust(async () => {
-          const trust = await store.getTrust();
-          if (trust.simPlatformKeys.some((k) => platformKeyIdOf(k) === id)) return false;
-          await store.setTrust({ ...trust, simPlatformKeys: [...trust.simPlatformKeys, pem] });
-          await options.onTrustChange?.();
-          return true;
-        }),
+        changeTrust((trust) => (trust.simPlatformKeys.some((k) => platformKeyIdOf(k) === id) ? null : { ...trust, simPlatformKeys: [...trust.simPlatformKeys, pem] })),
       );
       return { platformKeyId: id, added };
     },
     'TrustService/RemoveSimPlatformKey': async (req, caller) => {
       const id = req.platformKeyId.toLowerCase();
       await audited(caller, 'trust-remove-sim-key', () => ({ name: id }), () =>
-        serialTrust(async () => {
-          const trust = await store.getTrust();
+        changeTrust((trust) => {
           const kept = trust.simPlatformKeys.filter((k) => platformKeyIdOf(k) !== id);
           if (kept.length === trust.simPlatformKeys.length) throw verdictdError('VERDICTD_ERR_NOT_FOUND', `Cannot remove the sim platform key ${JSON.stringify(req.platformKeyId)}: no trusted key has that id`);
-          await store.setTrust({ ...trust, simPlatformKeys: kept });
-          await options.onTrustChange?.();
+          return { ...trust, simPlatformKeys: kept };
         }),
       );
       return {};
+    },
+
+    // --- the audit log ---
+    'AuditService/ReadAudit': async (req) => {
+      if (req.decision !== '' && !['allow', 'deny', 'error'].includes(req.decision)) invalid(`Cannot read the audit log: decision ${JSON.stringify(req.decision)} is not allow, deny or error`);
+      const records = await store.readAudit({
+        ...(req.since !== '' ? { since: req.since } : {}),
+        ...(req.until !== '' ? { until: req.until } : {}),
+        ...(req.decision !== '' ? { decision: req.decision as AuditDecision } : {}),
+        ...(req.kid !== '' ? { kid: req.kid } : {}),
+        ...(req.path !== '' ? { path: req.path } : {}),
+        limit: Math.min(req.limit === 0 ? MAX_AUDIT_RECORDS : req.limit, MAX_AUDIT_RECORDS),
+      });
+      return { records: records.map(auditRecordMessage) };
     },
 
     // --- verdictd's identity ---

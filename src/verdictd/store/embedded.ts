@@ -17,18 +17,20 @@
  * at open. The methods are async (the Store contract) but do their I/O synchronously: one call completes
  * before the next starts, which also keeps audit lines whole.
  */
-import { createPublicKey, randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, ftruncateSync, fsyncSync, openSync, readdirSync, readFileSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fstatSync, ftruncateSync, fsyncSync, openSync, readdirSync, readFileSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeDirectory, syncDirectory, writeFileAtomic, writeFileExclusive } from '../../sys/fs.ts';
 import { InclavareError, isInclavareError } from '../../errors/errors.ts';
 import { verdictdError } from '../codes.ts';
 import { parsePolicy } from '../policy/policy.ts';
 import { isValidName, parseReferenceSet, type ReferenceSet } from '../policy/reference.ts';
+import { auditMatches, checkAuditQuery, checkImportedKey, checkName, checkResource, checkTrust, GENERATED_KEY_BYTES } from './checks.ts';
 import { createMasterKeyFile, readMasterKeyFile } from './master-key.ts';
 import { checkKid, checkResourcePath, isKidFile, newKid, resourceFileName, resourcePathOfFile } from './names.ts';
+import { openParts } from './snapshot.ts';
 import { deriveKeys, openRecord, recordMeta, sealRecord, type RecordKind } from './seal.ts';
-import type { AuditQuery, AuditRecord, KeyInfo, KeyOrigin, ResourceInfo, Store, StoredPolicy, TrustConfig } from './store.ts';
+import type { AuditQuery, AuditRecord, KeyInfo, KeyOrigin, MigratableStore, ResourceInfo, StoredPolicy, StoreSnapshot, TrustConfig } from './store.ts';
 
 /** Options of {@link openEmbeddedStore}. */
 export interface EmbeddedStoreOptions {
@@ -42,12 +44,7 @@ export interface EmbeddedStoreOptions {
 
 const STORE_FORMAT = 'verdictd-store';
 const DIRS = ['keys', 'resources', 'policies', 'references'] as const;
-/** Generated keys: 32 random bytes (AES-256), as the original's CreateKey. */
-export const GENERATED_KEY_BYTES = 32;
-const MIN_IMPORT = 16;
-const MAX_IMPORT = 64;
-/** Largest resource accepted (16 MiB). */
-export const MAX_RESOURCE_BYTES = 16 * 1024 * 1024;
+export { GENERATED_KEY_BYTES, MAX_RESOURCE_BYTES } from './checks.ts';
 /** verdictd's identity key: a sealed record of kind `identity` under this name. */
 const IDENTITY_FILE = 'identity.key';
 const IDENTITY_NAME = 'verdictd';
@@ -110,7 +107,7 @@ export async function openEmbeddedStore(dataDir: string, options: EmbeddedStoreO
       `Cannot open the verdictd store in ${dataDir}: the master key in ${masterKeyFile} is not this store's (key id ${keys.masterKeyId}, the store expects ${meta.masterKeyId}). Restore this store's master key from your backup`,
     );
   }
-  return new EmbeddedStore(dataDir, keys.recordKey, now);
+  return new EmbeddedStore(dataDir, keys, now);
 }
 
 function initStore(dataDir: string, masterKeyFile: string, now: () => Date): EmbeddedStore {
@@ -143,27 +140,29 @@ function initStore(dataDir: string, masterKeyFile: string, now: () => Date): Emb
     }
     masterKey = createMasterKeyFile(masterKeyFile);
   }
-  const { recordKey, masterKeyId } = deriveKeys(masterKey);
-  const text = `${JSON.stringify({ format: STORE_FORMAT, version: 1, masterKeyId, createdAt: now().toISOString() })}\n`;
+  const keys = deriveKeys(masterKey);
+  const text = `${JSON.stringify({ format: STORE_FORMAT, version: 1, masterKeyId: keys.masterKeyId, createdAt: now().toISOString() })}\n`;
   try {
     writeFileExclusive(join(dataDir, 'store.json'), text, { mode: 0o600 });
   } catch (err) {
     throw io(`write ${join(dataDir, 'store.json')}`, err);
   }
-  return new EmbeddedStore(dataDir, recordKey, now);
+  return new EmbeddedStore(dataDir, keys, now);
 }
 
 /** The embedded implementation of {@link Store}. */
-export class EmbeddedStore implements Store {
+export class EmbeddedStore implements MigratableStore {
   readonly dataDir: string;
+  readonly masterKeyId: string;
   #recordKey: Buffer;
   #now: () => Date;
   #audit: number | null = null;
 
   /** Use {@link openEmbeddedStore}. */
-  constructor(dataDir: string, recordKey: Buffer, now: () => Date) {
+  constructor(dataDir: string, keys: { recordKey: Buffer; masterKeyId: string }, now: () => Date) {
     this.dataDir = dataDir;
-    this.#recordKey = recordKey;
+    this.masterKeyId = keys.masterKeyId;
+    this.#recordKey = keys.recordKey;
     this.#now = now;
     try {
       for (const d of DIRS) makeDirectory(join(dataDir, d), 0o700);
@@ -218,9 +217,7 @@ export class EmbeddedStore implements Store {
 
   async importKey(key: Uint8Array, options: { kid?: string } = {}): Promise<KeyInfo> {
     await Promise.resolve();
-    if (!(key instanceof Uint8Array) || key.length < MIN_IMPORT || key.length > MAX_IMPORT) {
-      throw verdictdError('VERDICTD_ERR_INVALID_ARGUMENT', `Cannot import the key: it must be ${MIN_IMPORT} to ${MAX_IMPORT} bytes (got ${key instanceof Uint8Array ? key.length : typeof key})`);
-    }
+    checkImportedKey(key);
     return this.#writeKey(options.kid === undefined ? newKid() : checkKid(options.kid), key, 'imported');
   }
 
@@ -278,10 +275,7 @@ export class EmbeddedStore implements Store {
 
   async setResource(path: string, data: Uint8Array): Promise<ResourceInfo> {
     await Promise.resolve();
-    const p = checkResourcePath(path);
-    if (!(data instanceof Uint8Array) || data.length > MAX_RESOURCE_BYTES) {
-      throw verdictdError('VERDICTD_ERR_INVALID_ARGUMENT', `Cannot store resource ${p}: it must be bytes, at most ${MAX_RESOURCE_BYTES} of them`);
-    }
+    const p = checkResource(path, data);
     const info: ResourceInfo = { path: p, size: data.length, updatedAt: this.#now().toISOString() };
     const text = sealRecord(this.#recordKey, 'resource', p, { size: info.size, updatedAt: info.updatedAt }, data);
     try {
@@ -324,11 +318,6 @@ export class EmbeddedStore implements Store {
     this.#delete('resources', resourceFileName(p), `resource ${p}`);
   }
 
-  #checkName(name: unknown, what: string): string {
-    if (!isValidName(name)) throw verdictdError('VERDICTD_ERR_INVALID_ARGUMENT', `Cannot use the ${what} name ${JSON.stringify(name)}: a name is a letter or digit, then letters, digits, '.', '_' or '-' (at most 64)`);
-    return name;
-  }
-
   #readJson(dir: string, file: string, what: string): unknown {
     const path = this.#path(dir, file);
     let text: string;
@@ -347,7 +336,7 @@ export class EmbeddedStore implements Store {
 
   async setPolicy(name: string, text: string): Promise<StoredPolicy> {
     await Promise.resolve();
-    const n = this.#checkName(name, 'policy');
+    const n = checkName(name, 'policy');
     if (typeof text !== 'string') throw verdictdError('VERDICTD_ERR_POLICY_INVALID', `Cannot accept policy "${n}": expected its JSON text`);
     parsePolicy(text, n);
     const stored: StoredPolicy = { name: n, text, updatedAt: this.#now().toISOString() };
@@ -361,7 +350,7 @@ export class EmbeddedStore implements Store {
 
   async getPolicy(name: string): Promise<StoredPolicy> {
     await Promise.resolve();
-    const n = this.#checkName(name, 'policy');
+    const n = checkName(name, 'policy');
     const obj = this.#readJson('policies', `${n}.json`, `policy "${n}"`) as Partial<StoredPolicy> | null;
     if (obj?.name !== n || typeof obj.text !== 'string' || typeof obj.updatedAt !== 'string') {
       throw verdictdError('VERDICTD_ERR_STORE_CORRUPT', `Cannot read policy "${n}": ${this.#path('policies', `${n}.json`)} is not a stored policy named "${n}"`);
@@ -376,13 +365,16 @@ export class EmbeddedStore implements Store {
 
   async deletePolicy(name: string): Promise<void> {
     await Promise.resolve();
-    const n = this.#checkName(name, 'policy');
+    const n = checkName(name, 'policy');
     this.#delete('policies', `${n}.json`, `policy "${n}"`);
   }
 
   async setReferenceSet(set: ReferenceSet): Promise<ReferenceSet> {
     await Promise.resolve();
-    const parsed = parseReferenceSet(set);
+    return this.#writeReferenceSet(parseReferenceSet(set));
+  }
+
+  #writeReferenceSet(parsed: ReferenceSet): ReferenceSet {
     try {
       writeFileAtomic(this.#path('references', `${parsed.name}.json`), `${JSON.stringify(parsed)}\n`, { mode: 0o600 });
     } catch (err) {
@@ -391,9 +383,21 @@ export class EmbeddedStore implements Store {
     return parsed;
   }
 
+  async updateReferenceSet(name: string, change: (current: ReferenceSet | null) => ReferenceSet): Promise<ReferenceSet> {
+    // One process owns the data directory and the I/O below is synchronous: nothing runs in between.
+    const n = checkName(name, 'reference-value set');
+    let current: ReferenceSet | null = null;
+    try {
+      current = this.#parseStoredSet(n);
+    } catch (err) {
+      if (!isInclavareError(err, 'VERDICTD_ERR_NOT_FOUND')) throw err;
+    }
+    return this.#writeReferenceSet(parseReferenceSet(change(current), n));
+  }
+
   async getReferenceSet(name: string): Promise<ReferenceSet> {
     await Promise.resolve();
-    const n = this.#checkName(name, 'reference-value set');
+    const n = checkName(name, 'reference-value set');
     return this.#parseStoredSet(n);
   }
 
@@ -424,7 +428,7 @@ export class EmbeddedStore implements Store {
 
   async deleteReferenceSet(name: string): Promise<void> {
     await Promise.resolve();
-    const n = this.#checkName(name, 'reference-value set');
+    const n = checkName(name, 'reference-value set');
     this.#delete('references', `${n}.json`, `reference-value set "${n}"`);
   }
 
@@ -447,6 +451,10 @@ export class EmbeddedStore implements Store {
 
   async getTrust(): Promise<TrustConfig> {
     await Promise.resolve();
+    return this.#readTrust();
+  }
+
+  #readTrust(): TrustConfig {
     const path = join(this.dataDir, 'trust.json');
     let text: string;
     try {
@@ -464,12 +472,24 @@ export class EmbeddedStore implements Store {
 
   async setTrust(trust: TrustConfig): Promise<void> {
     await Promise.resolve();
+    this.#writeTrust(trust);
+  }
+
+  #writeTrust(trust: TrustConfig): void {
     const checked = checkTrust(trust);
     try {
       writeFileAtomic(join(this.dataDir, 'trust.json'), `${JSON.stringify(checked)}\n`, { mode: 0o600 });
     } catch (err) {
       throw io('write the trust configuration', err);
     }
+  }
+
+  async updateTrust(change: (current: TrustConfig) => TrustConfig | null): Promise<boolean> {
+    // As updateReferenceSet: one process, and no await between the read and the write.
+    const next = change(this.#readTrust());
+    if (next === null) return false;
+    this.#writeTrust(next);
+    return true;
   }
 
   async appendAudit(record: AuditRecord): Promise<void> {
@@ -499,9 +519,62 @@ export class EmbeddedStore implements Store {
     } catch (err) {
       throw io('read the audit log', err);
     }
-    const lines = text.split('\n').filter((l) => l !== '');
-    const wanted = query.limit === undefined ? lines : lines.slice(Math.max(0, lines.length - query.limit));
-    return wanted.map((l) => JSON.parse(l) as AuditRecord);
+    const q = checkAuditQuery(query);
+    const matching = text
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as AuditRecord)
+      .filter((r) => auditMatches(r, q));
+    return q.limit === undefined ? matching : matching.slice(Math.max(0, matching.length - q.limit));
+  }
+
+  async exportSnapshot(): Promise<StoreSnapshot> {
+    const keys = (await this.listKeys()).map(({ kid }) => ({ kid, record: this.#readText(this.#path('keys', kid)) }));
+    const resources = (await this.listResources()).map(({ path }) => ({ path, record: this.#readText(this.#path('resources', resourceFileName(path))) }));
+    let identity: string | null = null;
+    try {
+      identity = readFileSync(join(this.dataDir, IDENTITY_FILE), 'utf8');
+    } catch (err) {
+      if (!isEnoent(err)) throw io(`read ${join(this.dataDir, IDENTITY_FILE)}`, err);
+    }
+    return { masterKeyId: this.masterKeyId, keys, resources, identity, ...(await openParts(this)) };
+  }
+
+  #readText(path: string): string {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (err) {
+      throw io(`read ${path}`, err);
+    }
+  }
+
+  async importSnapshot(snapshot: StoreSnapshot): Promise<void> {
+    await Promise.resolve();
+    if (snapshot.masterKeyId !== this.masterKeyId) {
+      throw verdictdError('VERDICTD_ERR_MASTER_KEY_INVALID', `Cannot import into ${this.dataDir}: its records are sealed under master key ${snapshot.masterKeyId}, this store's is ${this.masterKeyId}`);
+    }
+    const held = [...DIRS.flatMap((d) => this.#list(d)), ...(existsSync(join(this.dataDir, IDENTITY_FILE)) ? [IDENTITY_FILE] : []), ...(this.#readTrust().simPlatformKeys.length > 0 ? ['trust.json'] : [])];
+    if (held.length > 0 || statSync(join(this.dataDir, 'audit.log')).size > 0) {
+      throw verdictdError('VERDICTD_ERR_ALREADY_EXISTS', `Cannot import into ${this.dataDir}: it is not empty (${held.slice(0, 3).join(', ') || 'audit.log'}…); migrate into a new store`);
+    }
+    const write = (file: string, text: string, what: string): void => {
+      try {
+        if (!writeFileExclusive(file, text, { mode: 0o600 })) throw verdictdError('VERDICTD_ERR_ALREADY_EXISTS', `Cannot import ${what}: it exists`);
+      } catch (err) {
+        throw io(`write ${what}`, err);
+      }
+    };
+    // Sealed records are copied as they are: the same master key opens them (checked above).
+    for (const { kid, record } of snapshot.keys) write(this.#path('keys', checkKid(kid)), record, `key ${kid}`);
+    for (const { path, record } of snapshot.resources) write(this.#path('resources', resourceFileName(checkResourcePath(path))), record, `resource ${path}`);
+    if (snapshot.identity !== null) write(join(this.dataDir, IDENTITY_FILE), snapshot.identity, "verdictd's identity key");
+    for (const p of snapshot.policies) {
+      parsePolicy(p.text, checkName(p.name, 'policy'));
+      write(this.#path('policies', `${p.name}.json`), `${JSON.stringify({ name: p.name, text: p.text, updatedAt: p.updatedAt })}\n`, `policy ${p.name}`);
+    }
+    for (const set of snapshot.references) await this.setReferenceSet(set);
+    this.#writeTrust(snapshot.trust);
+    for (const record of snapshot.audit) await this.appendAudit(record);
   }
 
   async close(): Promise<void> {
@@ -536,29 +609,4 @@ function repairAuditTail(fd: number): void {
   }
   ftruncateSync(fd, 0);
   fsyncSync(fd);
-}
-
-function checkTrust(input: unknown): TrustConfig {
-  const bad = (why: string): never => {
-    throw verdictdError('VERDICTD_ERR_INVALID_ARGUMENT', `Cannot accept the trust configuration: ${why}`);
-  };
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) return bad('expected an object');
-  const obj = input as Record<string, unknown>;
-  for (const k of Object.keys(obj)) if (!['simPlatformKeys', 'intelTrustAnchors', 'amdTrustAnchors'].includes(k)) bad(`unknown member "${k}"`);
-  const pems = (name: string, v: unknown, check?: (pem: string) => void): string[] | undefined => {
-    if (v === undefined) return undefined;
-    if (!Array.isArray(v) || !v.every((p) => typeof p === 'string' && p.includes('-----BEGIN '))) return bad(`"${name}" must be a list of PEM texts`);
-    for (const pem of v as string[]) {
-      try {
-        check?.(pem);
-      } catch (err) {
-        bad(`"${name}" holds a PEM that is no public key (${(err as Error).message})`);
-      }
-    }
-    return v as string[];
-  };
-  const simPlatformKeys = pems('simPlatformKeys', obj.simPlatformKeys ?? [], (pem) => void createPublicKey(pem)) ?? [];
-  const intel = pems('intelTrustAnchors', obj.intelTrustAnchors);
-  const amd = pems('amdTrustAnchors', obj.amdTrustAnchors);
-  return { simPlatformKeys, ...(intel === undefined ? {} : { intelTrustAnchors: intel }), ...(amd === undefined ? {} : { amdTrustAnchors: amd }) };
 }

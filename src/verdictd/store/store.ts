@@ -1,13 +1,15 @@
 /**
  * The one storage interface of verdictd (docs/verdictd.md, "Store"): keys, resources, policies,
  * reference-value sets, verdictd's identity key, the trust configuration and the audit log. The broker and every front end use only
- * this; the embedded implementation (embedded.ts) keeps it in a data directory, and a PostgreSQL one can
- * follow for replicas. Every method is async for that reason.
+ * this; the embedded implementation (embedded.ts) keeps it in a data directory, the PostgreSQL one
+ * (postgres.ts) in a database that several verdictd replicas share. Every method is async for that reason.
  *
  * Contract for every implementation:
  * - a method resolves only once its change is durable (a crash after it resolves loses nothing);
  * - keys and resources are secrets: encrypted at rest, bound to their name (a record moved to another name
  *   fails), never written to the audit log or to any message;
+ * - read-modify-write changes (updateTrust, updateReferenceSet) are atomic across every process using the
+ *   store: two concurrent updates both take effect, neither is lost;
  * - a missing name is VERDICTD_ERR_NOT_FOUND, a bad name VERDICTD_ERR_INVALID_ARGUMENT, a record that fails
  *   authentication VERDICTD_ERR_STORE_CORRUPT (src/verdictd/codes.ts).
  */
@@ -89,9 +91,16 @@ export interface AuditRecord {
   error?: { code: string; message: string };
 }
 
-/** Which audit records to read back. */
+/** Which audit records to read back: every given filter must match. */
 export interface AuditQuery {
-  /** Only the last `limit` records (default: all). */
+  /** Records at or after this time (ISO-8601). */
+  since?: string;
+  /** Records before this time (ISO-8601). */
+  until?: string;
+  decision?: AuditDecision;
+  kid?: string;
+  path?: string;
+  /** Only the last `limit` matching records (default: all), oldest first. */
   limit?: number;
 }
 
@@ -126,6 +135,11 @@ export interface Store {
   /** Every set by name: what a policy evaluation reads as `reference`. */
   referenceSets(): Promise<Record<string, ReferenceSet>>;
   deleteReferenceSet(name: string): Promise<void>;
+  /**
+   * Reads the set `name` (null when absent), and stores what `change` returns, atomically: a concurrent update
+   * of the same set waits (a merge from two replicas keeps both values). `change` may throw to abort.
+   */
+  updateReferenceSet(name: string, change: (current: ReferenceSet | null) => ReferenceSet): Promise<ReferenceSet>;
 
   /**
    * verdictd's identity private key (PKCS#8 DER): the key of its RATS-TLS certificate, which clients pin.
@@ -138,6 +152,11 @@ export interface Store {
   /** The trust configuration (empty lists until set). */
   getTrust(): Promise<TrustConfig>;
   setTrust(trust: TrustConfig): Promise<void>;
+  /**
+   * Reads the trust configuration and stores what `change` returns (null: no change), atomically across
+   * processes; resolves to whether it changed. `change` may throw to abort.
+   */
+  updateTrust(change: (current: TrustConfig) => TrustConfig | null): Promise<boolean>;
 
   /** Appends one record durably (fsync) before resolving; VERDICTD_ERR_AUDIT when it cannot. */
   appendAudit(record: AuditRecord): Promise<void>;
@@ -145,4 +164,29 @@ export interface Store {
 
   /** Releases what the store holds open. */
   close(): Promise<void>;
+}
+
+/**
+ * Everything a store holds, as `verdict store migrate` moves it: keys, resources and the identity key still
+ * sealed (the record texts of seal.ts, valid only under the master key `masterKeyId` names), the rest as is.
+ */
+export interface StoreSnapshot {
+  masterKeyId: string;
+  keys: { kid: string; record: string }[];
+  resources: { path: string; record: string }[];
+  identity: string | null;
+  policies: StoredPolicy[];
+  references: ReferenceSet[];
+  trust: TrustConfig;
+  audit: AuditRecord[];
+}
+
+/** A store that can be copied whole, offline (store/migrate.ts). */
+export interface MigratableStore extends Store {
+  /** The identifier of the master key its records are sealed under (seal.ts deriveKeys). */
+  readonly masterKeyId: string;
+  /** Reads everything; records stay sealed. */
+  exportSnapshot(): Promise<StoreSnapshot>;
+  /** Writes a snapshot into this store, which must hold nothing yet (VERDICTD_ERR_ALREADY_EXISTS otherwise). */
+  importSnapshot(snapshot: StoreSnapshot): Promise<void>;
 }

@@ -1,16 +1,14 @@
-// The embedded store (src/verdictd/store/embedded.ts): layout and modes, the master key's lifecycle, sealed
+// The embedded store (src/verdictd/store/embedded.ts): the Store contract (support/store-contract.ts), layout and modes, the master key's lifecycle, sealed
 // records and their tamper errors, atomic writes under SIGKILL, and the audit log.
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { isInclavareError } from '../../../src/errors/errors.ts';
 import { openEmbeddedStore, type EmbeddedStore } from '../../../src/verdictd/store/embedded.ts';
-import { BUILTIN_POLICIES } from '../../../src/verdictd/policy/builtin.ts';
+import { NOW, rejectsWith, storeContract } from './support/store-contract.ts';
 
 const dirs: string[] = [];
 after(() => {
@@ -21,19 +19,18 @@ function tempDir(): string {
   dirs.push(d);
   return d;
 }
-const NOW = new Date('2026-03-01T12:00:00.000Z');
 async function fresh(): Promise<{ dir: string; store: EmbeddedStore }> {
   const dir = join(tempDir(), 'data');
   return { dir, store: await openEmbeddedStore(dir, { init: true, now: () => NOW }) };
 }
-async function rejectsWith(p: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
-  await assert.rejects(p, (err: unknown) => {
-    assert.ok(isInclavareError(err), `expected InclavareError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (message !== undefined) assert.match(err.message, message);
-    return true;
-  });
-}
+
+storeContract('embedded', {
+  async fresh() {
+    const { dir, store } = await fresh();
+    // One process owns a data directory: the second handle of the contract is the same store.
+    return { store, reopen: () => openEmbeddedStore(dir, { now: () => NOW }), peer: () => Promise.resolve(store) };
+  },
+});
 const mode = (p: string): number => statSync(p).mode & 0o777;
 
 void describe('embedded store', () => {
@@ -52,37 +49,6 @@ void describe('embedded store', () => {
 
   void it('refuses to open a data dir that has no store unless init is given', async () => {
     await rejectsWith(openEmbeddedStore(join(tempDir(), 'none')), 'VERDICTD_ERR_STORE_NOT_INITIALIZED', /--init/);
-  });
-
-  void it('creates random 32-byte keys under UUIDv4 kids, gets, lists and deletes them', async () => {
-    const { store } = await fresh();
-    const a = await store.createKey();
-    const b = await store.createKey();
-    assert.match(a.kid, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    assert.deepEqual(a, { kid: a.kid, length: 32, origin: 'generated', createdAt: NOW.toISOString() });
-    const ka = await store.getKey(a.kid);
-    assert.equal(ka.length, 32);
-    assert.notDeepEqual(ka, await store.getKey(b.kid));
-    assert.deepEqual((await store.listKeys()).map((k) => k.kid), [a.kid, b.kid].sort());
-    await store.deleteKey(a.kid);
-    await rejectsWith(store.getKey(a.kid), 'VERDICTD_ERR_NOT_FOUND');
-    await rejectsWith(store.deleteKey(a.kid), 'VERDICTD_ERR_NOT_FOUND');
-    await rejectsWith(store.getKey('../master.key'), 'VERDICTD_ERR_INVALID_ARGUMENT');
-    await store.close();
-  });
-
-  void it('imports a key under a given kid (lowercased) once, and refuses bad lengths', async () => {
-    const { store } = await fresh();
-    const key = Buffer.alloc(32, 7);
-    const kid = 'AAAAAAAA-BBBB-4CCC-8DDD-EEEEEEEEEEEE';
-    const info = await store.importKey(key, { kid });
-    assert.equal(info.kid, kid.toLowerCase());
-    assert.equal(info.origin, 'imported');
-    assert.deepEqual(Buffer.from(await store.getKey(kid)), key);
-    await rejectsWith(store.importKey(key, { kid }), 'VERDICTD_ERR_ALREADY_EXISTS');
-    await rejectsWith(store.importKey(Buffer.alloc(8)), 'VERDICTD_ERR_INVALID_ARGUMENT');
-    await rejectsWith(store.importKey(key, { kid: 'not-a-uuid' }), 'VERDICTD_ERR_INVALID_ARGUMENT');
-    await store.close();
   });
 
   void it('never writes a key or resource in clear', async () => {
@@ -105,58 +71,6 @@ void describe('embedded store', () => {
     await store.close();
   });
 
-  void it('stores resources by repo/type/tag, replaces, lists and deletes them, and refuses other paths', async () => {
-    const { store } = await fresh();
-    await store.setResource('default/key/one', Buffer.from('v1'));
-    await store.setResource('default/key/one', Buffer.from('v2'));
-    await store.setResource('my-repo/cosign/key.pub', Buffer.from('pub'));
-    assert.equal(Buffer.from(await store.getResource('default/key/one')).toString(), 'v2');
-    assert.deepEqual((await store.listResources()).map((r) => [r.path, r.size]), [['default/key/one', 2], ['my-repo/cosign/key.pub', 3]]);
-    await store.deleteResource('default/key/one');
-    await rejectsWith(store.getResource('default/key/one'), 'VERDICTD_ERR_NOT_FOUND');
-    for (const bad of ['a/b', 'a/b/c/d', '../b/c', 'a/../c', 'a/b/', 'a%2f/b/c', '']) await rejectsWith(store.getResource(bad), 'VERDICTD_ERR_INVALID_ARGUMENT');
-    await store.close();
-  });
-
-  void it('stores policies after validating them, and reference-value sets normalized', async () => {
-    const { store } = await fresh();
-    await store.setPolicy('default', BUILTIN_POLICIES.default);
-    assert.equal((await store.getPolicy('default')).text, BUILTIN_POLICIES.default);
-    await rejectsWith(store.setPolicy('bad', '{"rules":[{"name":"x","expression":"1 +"}]}'), 'VERDICTD_ERR_POLICY_INVALID', /rule "x"/);
-    await rejectsWith(store.setPolicy('other', BUILTIN_POLICIES.default), 'VERDICTD_ERR_POLICY_INVALID', /named "default"/);
-    assert.deepEqual(await store.listPolicies(), ['default']);
-    await store.setReferenceSet({ name: 'prod', values: { measurement: ['AB'.repeat(24)], svn: [1, 2] } });
-    assert.deepEqual(await store.getReferenceSet('prod'), { name: 'prod', values: { measurement: ['ab'.repeat(24)], svn: [1, 2] } });
-    assert.deepEqual(Object.keys(await store.referenceSets()), ['prod']);
-    await rejectsWith(store.setReferenceSet({ name: 'x', values: { f: [{}] } } as never), 'VERDICTD_ERR_REFERENCE_INVALID');
-    await store.deleteReferenceSet('prod');
-    await store.deletePolicy('default');
-    await rejectsWith(store.getPolicy('default'), 'VERDICTD_ERR_NOT_FOUND');
-    await rejectsWith(store.getReferenceSet('prod'), 'VERDICTD_ERR_NOT_FOUND');
-    await store.close();
-  });
-
-  void it('keeps the trust configuration and refuses a platform key that is no public key', async () => {
-    const { store } = await fresh();
-    assert.deepEqual(await store.getTrust(), { simPlatformKeys: [] });
-    const pem = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    await store.setTrust({ simPlatformKeys: [pem] });
-    assert.deepEqual(await store.getTrust(), { simPlatformKeys: [pem] });
-    await rejectsWith(store.setTrust({ simPlatformKeys: ['-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n'] }), 'VERDICTD_ERR_INVALID_ARGUMENT');
-    await store.close();
-  });
-
-  void it('reopens with everything in place', async () => {
-    const { dir, store } = await fresh();
-    const { kid } = await store.createKey();
-    const key = await store.getKey(kid);
-    await store.setResource('a/b/c', Buffer.from('x'));
-    await store.close();
-    const again = await openEmbeddedStore(dir);
-    assert.deepEqual(await again.getKey(kid), key);
-    assert.equal(Buffer.from(await again.getResource('a/b/c')).toString(), 'x');
-    await again.close();
-  });
 });
 
 void describe('embedded store: the master key', () => {
