@@ -9,6 +9,7 @@
  *   <data-dir>/policies/<name>.json  {name, updatedAt, text}
  *   <data-dir>/references/<name>.json  a reference-value set
  *   <data-dir>/identity.key          sealed record: verdictd's identity private key (PKCS#8 DER)
+ *   <data-dir>/kbs-token.key         sealed record: the KBS front end's token signing key (PKCS#8 DER)
  *   <data-dir>/trust.json            the trust configuration
  *   <data-dir>/audit.log             JSON lines, appended and fsync'd
  *
@@ -28,7 +29,7 @@ import { isValidName, parseReferenceSet, type ReferenceSet } from '../policy/ref
 import { createMasterKeyFile, readMasterKeyFile } from './master-key.ts';
 import { checkKid, checkResourcePath, isKidFile, newKid, resourceFileName, resourcePathOfFile } from './names.ts';
 import { deriveKeys, openRecord, recordMeta, sealRecord, type RecordKind } from './seal.ts';
-import type { AuditQuery, AuditRecord, KeyInfo, KeyOrigin, ResourceInfo, Store, StoredPolicy, TrustConfig } from './store.ts';
+import type { AuditQuery, AuditRecord, IdentityKeyUse, KeyInfo, KeyOrigin, ResourceInfo, Store, StoredPolicy, TrustConfig } from './store.ts';
 
 /** Options of {@link openEmbeddedStore}. */
 export interface EmbeddedStoreOptions {
@@ -48,9 +49,15 @@ const MIN_IMPORT = 16;
 const MAX_IMPORT = 64;
 /** Largest resource accepted (16 MiB). */
 export const MAX_RESOURCE_BYTES = 16 * 1024 * 1024;
-/** verdictd's identity key: a sealed record of kind `identity` under this name. */
-const IDENTITY_FILE = 'identity.key';
-const IDENTITY_NAME = 'verdictd';
+/**
+ * verdictd's own keys: sealed records of kind `identity`, each under its own file and record name (the name is
+ * authenticated, so one file copied over the other fails to open).
+ */
+const IDENTITY_KEYS: Readonly<Record<IdentityKeyUse, { file: string; name: string; what: string }>> = {
+  tls: { file: 'identity.key', name: 'verdictd', what: "verdictd's identity key" },
+  'kbs-token': { file: 'kbs-token.key', name: 'kbs-token', what: "verdictd's KBS token signing key" },
+};
+const IDENTITY_FILES = Object.values(IDENTITY_KEYS).map((k) => k.file);
 /** The temporary files of src/sys/fs.ts: `<name>.tmp-<pid>-<12 hex>`. */
 const TEMP_FILE = /\.tmp-\d+-[0-9a-f]{12}$/;
 
@@ -134,7 +141,7 @@ function initStore(dataDir: string, masterKeyFile: string, now: () => Date): Emb
     // A data dir that holds sealed records but no store.json and no master key lost its key: a new key would
     // hide that, so refuse (the records can only be read with the old key).
     const sealed = ['keys', 'resources'].flatMap((d) => readdirSync(join(dataDir, d)).filter((f) => !TEMP_FILE.test(f)));
-    if (readdirSync(dataDir).includes(IDENTITY_FILE)) sealed.push(IDENTITY_FILE);
+    sealed.push(...readdirSync(dataDir).filter((f) => IDENTITY_FILES.includes(f)));
     if (sealed.length > 0) {
       throw verdictdError(
         'VERDICTD_ERR_MASTER_KEY_MISSING',
@@ -428,21 +435,23 @@ export class EmbeddedStore implements Store {
     this.#delete('references', `${n}.json`, `reference-value set "${n}"`);
   }
 
-  async getIdentityKey(): Promise<Uint8Array> {
+  async getIdentityKey(use: IdentityKeyUse = 'tls'): Promise<Uint8Array> {
     await Promise.resolve();
-    return this.#readSealed('identity', '', IDENTITY_FILE, IDENTITY_NAME, "verdictd's identity key").plaintext;
+    const { file, name, what } = IDENTITY_KEYS[use];
+    return this.#readSealed('identity', '', file, name, what).plaintext;
   }
 
-  async createIdentityKey(pkcs8: Uint8Array): Promise<void> {
+  async createIdentityKey(pkcs8: Uint8Array, use: IdentityKeyUse = 'tls'): Promise<void> {
     await Promise.resolve();
-    const text = sealRecord(this.#recordKey, 'identity', IDENTITY_NAME, { createdAt: this.#now().toISOString() }, pkcs8);
+    const { file, name, what } = IDENTITY_KEYS[use];
+    const text = sealRecord(this.#recordKey, 'identity', name, { createdAt: this.#now().toISOString() }, pkcs8);
     let created: boolean;
     try {
-      created = writeFileExclusive(join(this.dataDir, IDENTITY_FILE), text, { mode: 0o600 });
+      created = writeFileExclusive(join(this.dataDir, file), text, { mode: 0o600 });
     } catch (err) {
-      throw io("write verdictd's identity key", err);
+      throw io(`write ${what}`, err);
     }
-    if (!created) throw verdictdError('VERDICTD_ERR_ALREADY_EXISTS', `Cannot create verdictd's identity key: ${join(this.dataDir, IDENTITY_FILE)} exists (a new key would break every pin)`);
+    if (!created) throw verdictdError('VERDICTD_ERR_ALREADY_EXISTS', `Cannot create ${what}: ${join(this.dataDir, file)} exists (a new key would break every pin and token)`);
   }
 
   async getTrust(): Promise<TrustConfig> {
