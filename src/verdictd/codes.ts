@@ -58,6 +58,8 @@ export const verdictdError = defineErrorCodes('VERDICTD_ERR', {
   VERDICTD_ERR_TEE_KEY_REFUSED: 'invalid-argument',
   /** A KBS admin endpoint on a verdictd started without --kbs-admin-key: refused (fail closed). */
   VERDICTD_ERR_ADMIN_DISABLED: 'permission-denied',
+  /** An unexpected failure of an HTTP front end (the daemon log has it); never caused by a request's form. */
+  VERDICTD_ERR_INTERNAL: 'internal',
 });
 
 /** The codes by short name, for front ends and tests. */
@@ -88,4 +90,5 @@ export const VERDICTD_ERROR_CODES = Object.freeze({
   BODY_TOO_LARGE: 'VERDICTD_ERR_BODY_TOO_LARGE',
   TEE_KEY_REFUSED: 'VERDICTD_ERR_TEE_KEY_REFUSED',
   ADMIN_DISABLED: 'VERDICTD_ERR_ADMIN_DISABLED',
+  INTERNAL: 'VERDICTD_ERR_INTERNAL',
 } as const satisfies Record<string, keyof typeof verdictdError.table>);

@@ -55,7 +55,8 @@ async function identity(o: { m?: Buffer; debug?: boolean; key?: typeof platform 
 /** Starts `verdictd ARGS`; checks that it prints exactly its EAA address, its management address and its identity pin. */
 async function startVerdictd(args: string[]): Promise<{ child: ChildProcess; port: number; managementPort: number; pin: string }> {
   const started = await spawnVerdictd(args);
-  assert.match(started.lines.join('\n'), /^listening on 127\.0\.0\.1:\d+\nmanagement API on 127\.0\.0\.1:\d+\nidentity sha256:[0-9a-f]{64}$/);
+  // The three lines scripts read, then the KBS listener's (spawnVerdictd gives --kbs-listen 127.0.0.1:0).
+  assert.match(started.lines.join('\n'), /^listening on 127\.0\.0\.1:\d+\nmanagement API on 127\.0\.0\.1:\d+\nidentity sha256:[0-9a-f]{64}\nKBS on 127\.0\.0\.1:\d+$/);
   return started;
 }
 
@@ -182,7 +183,7 @@ describe('verdictd startup', () => {
 
   test('--collateral-dir: a directory that cannot be used stops startup (exit 2) naming it', () => {
     const missing = join(work, 'no-collateral-here');
-    const r = verdictdSync(['--data-dir', join(work, 'collateral-data'), '--init', '-l', '127.0.0.1:0', '--client-api', '127.0.0.1:0', '--collateral-dir', missing]);
+    const r = verdictdSync(['--data-dir', join(work, 'collateral-data'), '--init', '-l', '127.0.0.1:0', '--client-api', '127.0.0.1:0', '--kbs-listen', 'off', '--collateral-dir', missing]);
     assert.equal(r.status, 2, r.stderr);
     assert.ok(r.stderr.startsWith(`verdictd: Cannot use --collateral-dir ${missing}: `), r.stderr);
   });

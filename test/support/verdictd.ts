@@ -35,20 +35,27 @@ export interface ConfiguredVerdictd {
   stop(): Promise<number | null>;
 }
 
-/** Starts `node dist/verdictd.mjs ARGS` and resolves to the EAA and management ports it prints. */
-export async function spawnVerdictd(args: string[], nodeArgs: string[] = []): Promise<{ child: ChildProcess; port: number; managementPort: number; pin: string; lines: string[] }> {
-  const child = spawn(process.execPath, [...nodeArgs, VERDICTD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts `node dist/verdictd.mjs ARGS` and resolves to the EAA, management and KBS ports it prints. The KBS
+ * listener is on a random loopback port unless ARGS give --kbs-listen (`off`: `kbsPort` is undefined).
+ */
+export async function spawnVerdictd(args: string[], nodeArgs: string[] = []): Promise<{ child: ChildProcess; port: number; managementPort: number; kbsPort: number | undefined; pin: string; lines: string[] }> {
+  const kbsArg = args.indexOf('--kbs-listen');
+  const kbsOff = kbsArg >= 0 && args[kbsArg + 1] === 'off';
+  const child = spawn(process.execPath, [...nodeArgs, VERDICTD, ...args, ...(kbsArg >= 0 ? [] : ['--kbs-listen', '127.0.0.1:0'])], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const lines: string[] = [];
+  let pin: string | undefined;
   for await (const line of createInterface({ input: child.stdout! })) {
     lines.push(line);
-    const pin = /^identity (sha256:[0-9a-f]{64})$/.exec(line)?.[1];
-    if (pin === undefined) continue;
+    pin ??= /^identity (sha256:[0-9a-f]{64})$/.exec(line)?.[1];
+    const kbsPort = /^KBS on 127\.0\.0\.1:(\d+)$/.exec(line)?.[1];
+    if (pin === undefined || (!kbsOff && kbsPort === undefined)) continue;
     const port = lines.map((l) => /^listening on 127\.0\.0\.1:(\d+)$/.exec(l)?.[1]).find(Boolean);
     const managementPort = lines.map((l) => /^management API on 127\.0\.0\.1:(\d+)$/.exec(l)?.[1]).find(Boolean);
     if (port === undefined || managementPort === undefined) break;
-    return { child, port: Number(port), managementPort: Number(managementPort), pin, lines };
+    return { child, port: Number(port), managementPort: Number(managementPort), kbsPort: kbsPort === undefined ? undefined : Number(kbsPort), pin, lines };
   }
   throw new Error(`verdictd exited without printing its addresses and identity (${JSON.stringify(lines)}): ${stderr}`);
 }

@@ -46,10 +46,11 @@ export interface ManagementServiceOptions {
   now?: () => Date;
   /** Called after each change of the trust configuration, so that front ends apply it before the call returns. */
   onTrustChange?: () => Promise<void>;
+  /** The front end audit records name (default `management`; the KBS admin endpoints: `kbs-admin`). */
+  frontEnd?: string;
 }
 
 const MAX_CLAIMS_JSON = 256 * 1024;
-const FRONT_END = 'management';
 
 function keyInfo(info: KeyInfo): KeyInfoMessage {
   return { uuid: info.kid, length: info.length, origin: info.origin, createdAt: info.createdAt };
@@ -111,6 +112,7 @@ function verdictMessage(verdict: BrokerVerdict, claims: Claims): ResponseOf<'Pol
 export function createManagementService(options: ManagementServiceOptions): ManagementService {
   const { store, broker } = options;
   const now = options.now ?? (() => new Date());
+  const FRONT_END = options.frontEnd ?? 'management';
   // Trust is read, changed and written back: one change at a time.
   let trustQueue: Promise<unknown> = Promise.resolve();
   const serialTrust = <T>(fn: () => Promise<T>): Promise<T> => {
