@@ -9,6 +9,7 @@ import { createHash, generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type tls from 'node:tls';
+import { createSimEvidence } from '../../src/attestation/sim/create.ts';
 import { createLocalSimAttester } from '../../src/rats-tls/attesters/sim-local.ts';
 import { connect } from '../../src/rats-tls/client.ts';
 import { createRatsTlsIdentity, type RatsTlsIdentity } from '../../src/rats-tls/identity.ts';
@@ -26,7 +27,13 @@ export interface ConfiguredVerdictd {
   dataDir: string;
   port: number;
   managementPort: number;
+  /** The KBS listener's port. */
+  kbsPort: number;
   management: ManagementClient;
+  /** A resource set through the management API, released by the `default` policy to the configured sim clients. */
+  resource: { path: string; value: Buffer };
+  /** Sim evidence of the configured measurement over `reportData`, signed by the trusted platform key (a KBS client's). */
+  simEvidence(reportData: Uint8Array): Uint8Array;
   /** Created keys: kid → value. */
   keys: Map<string, Buffer>;
   /** Makes a client identity whose sim evidence passes the `default` policy. */
@@ -66,12 +73,14 @@ export async function spawnVerdictd(args: string[], nodeArgs: string[] = []): Pr
  * `keys` keys. `nodeArgs` go to node before the script (`--cpu-prof`). Resolves once an attested client is released a key (the EAA front end re-reads trust every 5 s).
  */
 export async function startConfiguredVerdictd(options: { dataDir: string; logFile: string; keys?: number; nodeArgs?: string[] }): Promise<ConfiguredVerdictd> {
-  const { child, port, managementPort } = await spawnVerdictd(['--data-dir', options.dataDir, '--init', '-l', '127.0.0.1:0', '--client-api', '127.0.0.1:0', '--log', options.logFile], options.nodeArgs);
+  const { child, port, managementPort, kbsPort } = await spawnVerdictd(['--data-dir', options.dataDir, '--init', '-l', '127.0.0.1:0', '--client-api', '127.0.0.1:0', '--log', options.logFile], options.nodeArgs);
   const management = new ManagementClient(`127.0.0.1:${managementPort}`, { token: readAdminToken(adminTokenPath(options.dataDir)) });
   const platform = generateKeyPairSync('ed25519');
   const measurement = createHash('sha384').update('verdictd-bench-image').digest();
   const { platformKeyId } = await management.call('TrustService/AddSimPlatformKey', { pem: platform.publicKey.export({ type: 'spki', format: 'pem' }).toString() });
   await management.call('ReferenceService/SetReference', { name: 'default', content: JSON.stringify({ values: { measurement: [measurement.toString('hex')], platformKeyId: [platformKeyId] } }) });
+  const resource = { path: 'bench/kbs/secret', value: Buffer.from('a resource released through KBS') };
+  await management.call('ResourceService/SetResource', { path: resource.path, data: resource.value });
   const keys = new Map<string, Buffer>();
   for (let i = 0; i < (options.keys ?? 2); i++) {
     const { uuid } = await management.call('KeyManagerService/CreateKey', {});
@@ -88,7 +97,10 @@ export async function startConfiguredVerdictd(options: { dataDir: string; logFil
     dataDir: options.dataDir,
     port,
     managementPort,
+    kbsPort: kbsPort!,
     management,
+    resource,
+    simEvidence: (reportData) => createSimEvidence({ measurement, reportData, platformKey: platform.privateKey, at: new Date() }),
     keys,
     identity,
     async stop() {
