@@ -79,7 +79,7 @@ function writePlatformCert(work: string, env: NodeJS.ProcessEnv): string {
 
 /** Starts verdictd in the background; resolves once it printed its addresses and identity (shown as a step). */
 async function startVerdictd(dataDir: string, logFile: string): Promise<{ child: ChildProcess; eaa: string; management: string; pin: string }> {
-  const args = [node('verdictd.mjs'), '--data-dir', dataDir, '--init', '--listen', '127.0.0.1:0', '--client-api', '127.0.0.1:0', '--log', logFile];
+  const args = [node('verdictd.mjs'), '--data-dir', dataDir, '--init', '--listen', '127.0.0.1:0', '--client-api', '127.0.0.1:0', '--kbs-listen', 'off', '--log', logFile];
   console.log(`\n${bold('## verdictd, the verifier and key broker, on a new data directory (its store and master key are created; port 0: any free port)')}`);
   console.log(`$ node ${args.join(' ')} &`);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });

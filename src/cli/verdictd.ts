@@ -10,6 +10,8 @@ import { attesterOf, checkTransport, createSampleLog, verifierTeeOf } from '../r
 import { verdictdError } from '../verdictd/codes.ts';
 import { directoryCollateralSource } from '../verdictd/collateral.ts';
 import { startVerdictd } from '../verdictd/daemon.ts';
+import { readKbsAdminKey } from '../verdictd/kbs/admin.ts';
+import { createKbsServer, DEFAULT_KBS_LISTEN } from '../verdictd/kbs/server.ts';
 import { managedManagementServer } from '../verdictd/management/server.ts';
 import { createVerdictdLog } from '../verdictd/log.ts';
 import { runProgram, type SetResult } from './run-program.ts';
@@ -35,6 +37,8 @@ interface Flags {
   crypto: string;
   mutual?: boolean;
   clientApi: string;
+  kbsListen: string;
+  kbsAdminKey?: string;
   policy: string;
   collateralDir?: string;
   log?: string;
@@ -69,7 +73,9 @@ export function isLoopback(host: string): boolean {
 async function serve(flags: Flags): Promise<number> {
   const eaaAddress = parseListenAddress(flags.listen, '--listen');
   const clientApi = parseListenAddress(flags.clientApi, '--client-api');
-  for (const [flag, address] of [['--listen', eaaAddress], ['--client-api', clientApi]] as const) {
+  const kbsAddress = flags.kbsListen === 'off' ? undefined : parseListenAddress(flags.kbsListen, '--kbs-listen');
+  const listeners: [string, ListenAddress][] = [['--listen', eaaAddress], ['--client-api', clientApi], ...(kbsAddress ? [['--kbs-listen', kbsAddress] as [string, ListenAddress]] : [])];
+  for (const [flag, address] of listeners) {
     if (!isLoopback(address.host) && flags.allowRemote !== true) {
       usage(`Cannot listen on ${address.host} (${flag}): it is not a loopback address; give --allow-remote to serve other machines (enclaves elsewhere)`);
     }
@@ -82,6 +88,7 @@ async function serve(flags: Flags): Promise<number> {
   checkTransport({ tls: flags.tls, crypto: flags.crypto }, createSampleLog('info', (line) => log.info(line.trim())));
   const attester = attesterOf({ ...(flags.attester !== undefined ? { attester: flags.attester } : {}) });
   const collateral = flags.collateralDir === undefined ? undefined : await directoryCollateralSource(flags.collateralDir);
+  const kbsAdminKey = flags.kbsAdminKey === undefined ? undefined : readKbsAdminKey(flags.kbsAdminKey);
   // Handlers first, so a signal during startup still stops cleanly.
   let signalled: (signal: NodeJS.Signals) => void = () => {};
   const stopRequest = new Promise<NodeJS.Signals>((resolve) => {
@@ -101,6 +108,8 @@ async function serve(flags: Flags): Promise<number> {
     log,
     // The management API (gRPC, token in the data dir), started after the EAA listener, stopped before it.
     servers: ({ store, broker, eaa, identity }) => [
+      // Then the KBS front end (HTTP), on the same broker and store.
+      ...(kbsAddress ? [createKbsServer({ store, broker, log, host: kbsAddress.host, port: kbsAddress.port, policy: flags.policy, ...(kbsAdminKey ? { adminKey: kbsAdminKey } : {}) })] : []),
       managedManagementServer({
         store,
         broker,
@@ -118,8 +127,13 @@ async function serve(flags: Flags): Promise<number> {
   const shown = eaa.address.includes(':') ? `[${eaa.address}]` : eaa.address;
   const management = daemon.addresses.get('management')!;
   const managementShown = management.family === 'unix' ? management.address : `${management.address.includes(':') ? `[${management.address}]` : management.address}:${management.port}`;
-  log.info(`serving EAA on ${shown}:${eaa.port} (attester ${attester.tee}, mutual attestation, policy "${flags.policy}"); management API on ${managementShown}; identity ${daemon.identity.pin}`);
-  process.stdout.write(`listening on ${shown}:${eaa.port}\nmanagement API on ${managementShown}\nidentity ${daemon.identity.pin}\n`);
+  const kbs = daemon.addresses.get('kbs');
+  const kbsShown = kbs === undefined ? undefined : `${kbs.address.includes(':') ? `[${kbs.address}]` : kbs.address}:${kbs.port}`;
+  log.info(
+    `serving EAA on ${shown}:${eaa.port} (attester ${attester.tee}, mutual attestation, policy "${flags.policy}"); management API on ${managementShown}; ${kbsShown === undefined ? 'KBS off' : `KBS on ${kbsShown} (admin endpoints ${kbsAdminKey ? 'on' : 'off'})`}; identity ${daemon.identity.pin}`,
+  );
+  // The first three lines are what scripts read (docs/verdictd.md); the KBS line comes after them.
+  process.stdout.write(`listening on ${shown}:${eaa.port}\nmanagement API on ${managementShown}\nidentity ${daemon.identity.pin}\n${kbsShown === undefined ? '' : `KBS on ${kbsShown}\n`}`);
   const signal = await stopRequest;
   log.info(`received ${signal}, stopping`);
   try {
@@ -139,7 +153,8 @@ function buildProgram(setResult: SetResult): Command {
         '',
         'Serves today: the EAA protocol over mutual RATS-TLS (version, echo, Get KEK, Decrypt, Get Resource Info, Get Resource),',
         'the gRPC management API on --client-api (loopback, bearer token in <data-dir>/admin-token; the `verdict` CLI talks to it),',
-        "every release and denial in the store's audit log (`verdict audit`). Coming: the ocicrypt key provider, the KBS protocol. See docs/verdictd.md.",
+        "CoCo Trustee's KBS protocol on --kbs-listen (HTTP: /kbs/v0/auth, attest, resource; EAR tokens; resources as JWE),",
+        "every release and denial in the store's audit log (`verdict audit`). Coming: the ocicrypt key provider. See docs/verdictd.md.",
         '',
         'The store is the data directory (default) or, with --store postgres://USER@HOST:PORT/DB, a PostgreSQL database that',
         'several verdictd replicas share; each replica then has its own --data-dir (admin token, lock) and a copy of the one',
@@ -147,7 +162,7 @@ function buildProgram(setResult: SetResult): Command {
         '',
         'Its RATS-TLS certificate is made under one identity key, sealed in the store and created at the first start; clients pin',
         'its public key. At start it prints `listening on HOST:PORT`, `management API on HOST:PORT`, then `identity sha256:<hex>` (the pin;',
-        'also `verdict identity`).',
+        'also `verdict identity`), then `KBS on HOST:PORT` unless --kbs-listen off.',
       ].join('\n'),
     )
     .version(VERSION, '-V, --version', 'print the version')
@@ -157,13 +172,15 @@ function buildProgram(setResult: SetResult): Command {
     .option('--init', 'create the store and its master key if there is none (first start only; with PostgreSQL, the first replica)')
     .option('--master-key-file <file>', 'the master key file (default <data-dir>/master.key); every PostgreSQL replica needs a copy of the same one')
     .option('-l, --listen <addr>', 'EAA (RATS-TLS) address, HOST:PORT (port 0: any)', DEFAULT_LISTEN)
-    .option('--allow-remote', 'allow non-loopback addresses for --listen and --client-api')
+    .option('--allow-remote', 'allow non-loopback addresses for --listen, --client-api and --kbs-listen')
     .option('--attester <name>', "verdictd's own evidence: sim (with $INCLAVARE_ATTESTATION_SOCKET), tdx_ecdsa, sev_snp, sgx_ecdsa, nullattester (default: sim when available, else nullattester)")
     .option('--verifier <name>', "the clients' TEE: auto (any), sim, sgx_ecdsa, sgx_ecdsa_qve, tdx_ecdsa, sev_snp (nullverifier is refused)", 'auto')
     .option('--tls <name>', 'TLS instance: openssl (nulltls is refused)', 'openssl')
     .option('--crypto <name>', 'crypto instance: openssl, nullcrypto (no effect)', 'openssl')
     .addOption(new Option('-m, --mutual', 'accepted for compatibility: clients are always attested (mutual RATS-TLS)'))
     .option('--client-api <addr>', 'management API address, HOST:PORT (gRPC; loopback unless --allow-remote)', DEFAULT_CLIENT_API)
+    .option('--kbs-listen <addr>', 'KBS (HTTP) address, HOST:PORT, or `off` (loopback unless --allow-remote; put TLS in front of it beyond loopback)', DEFAULT_KBS_LISTEN)
+    .option('--kbs-admin-key <file>', 'public key (PEM, Ed25519 or P-256) whose JWTs authorise the KBS admin endpoints (policies, reference values, resource upload); without it they are refused')
     .option('--policy <name>', 'the policy that decides releases (a stored policy, else allow-all, deny-all or default)', 'default')
     .option('--collateral-dir <dir>', 'Intel collateral for SGX/TDX clients whose evidence does not carry it: a directory as `tee-tools collateral fetch` writes (tcb_info.json, qe_identity.json, CRLs, issuer chains), re-read as it changes')
     .option('--log <file>', 'log file (JSON lines; default stderr); never holds a key or resource value')

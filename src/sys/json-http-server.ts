@@ -5,7 +5,7 @@
  * error codes and the factory of its table ({@link JsonServerOptions.codes}, {@link JsonServerOptions.error}).
  */
 import type { Socket } from 'node:net';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { describeError, httpStatusOf, isInclavareError, type InclavareError } from '../errors/errors.ts';
 
 /** A request as handlers see it: the body is read completely and bounded. */
@@ -14,10 +14,21 @@ export interface JsonRequest {
   /** The path without the query string. */
   path: string;
   body: Uint8Array;
+  /** The request's headers (lowercase names). */
+  headers: IncomingHttpHeaders;
+  /** `host:port` of the client (`[v6]:port`), or the unix socket's `unix`. */
+  remote: string;
 }
 
 /** A handler's answer: a JSON value, or text (the certificate PEM). */
-export type JsonResponse = { status: number; json: unknown } | { status: number; text: string; contentType: string };
+export type JsonResponse = ({ status: number; json: unknown } | { status: number; text: string; contentType: string }) & { headers?: Record<string, string> };
+
+/** An error answer: status, content type and body text. */
+export interface ErrorAnswer {
+  status: number;
+  contentType: string;
+  body: string;
+}
 
 /** Handles one request; throws InclavareError for error answers. */
 export type JsonHandler = (request: JsonRequest) => Promise<JsonResponse>;
@@ -49,6 +60,10 @@ export interface JsonServerOptions<Code extends string = string> {
   /** Where an internal error's details are, for the answer's message (e.g. "the inclavared log"). */
   logName: string;
   limits?: ServerLimits;
+  /** The body limit of one request when it is not `limits.maxBodyBytes` (a resource upload). */
+  bodyLimit?: (method: string, path: string) => number;
+  /** How an error is answered (default `{"error":{"code","message"}}` with the class's status; KBS: RFC 7807). */
+  errorAnswer?: (err: InclavareError) => ErrorAnswer;
 }
 
 /** Defaults: requests are a few hundred bytes; an attestation request is answered in well under a second. */
@@ -58,9 +73,14 @@ function errorBody(err: InclavareError): string {
   return JSON.stringify({ error: { code: err.code, message: describeError(err) } });
 }
 
-function send(res: ServerResponse, status: number, body: string, contentType: string, close = false): void {
+function defaultErrorAnswer(err: InclavareError): ErrorAnswer {
+  return { status: httpStatusOf(err), contentType: 'application/json', body: `${errorBody(err)}\n` };
+}
+
+function send(res: ServerResponse, status: number, body: string, contentType: string, close = false, headers: Record<string, string> = {}): void {
   if (res.headersSent || res.destroyed) return;
   res.writeHead(status, {
+    ...headers,
     'content-type': contentType,
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
@@ -100,6 +120,7 @@ export function createJsonServer<Code extends string>(handler: JsonHandler, opti
   const { log, codes, error: makeError } = options;
   const tooLarge = (limit: number): InclavareError => makeError(codes.tooLarge, `Cannot read the request: its body exceeds ${limit} bytes`);
   const limits = options.limits ?? DEFAULT_LIMITS;
+  const errorAnswer = options.errorAnswer ?? defaultErrorAnswer;
   const server = createServer(
     {
       maxHeaderSize: limits.maxHeaderBytes,
@@ -112,12 +133,14 @@ export function createJsonServer<Code extends string>(handler: JsonHandler, opti
     (req, res) => {
       const method = req.method ?? '';
       const path = (req.url ?? '').split('?')[0] ?? '';
-      readBody(req, limits.maxBodyBytes, tooLarge)
-        .then((body) => handler({ method, path, body }))
+      const host = req.socket.remoteAddress;
+      const remote = host === undefined ? 'unix' : `${host.includes(':') ? `[${host}]` : host}:${req.socket.remotePort ?? 0}`;
+      readBody(req, options.bodyLimit?.(method, path) ?? limits.maxBodyBytes, tooLarge)
+        .then((body) => handler({ method, path, body, headers: req.headers, remote }))
         .then(
           (answer) => {
-            if ('json' in answer) send(res, answer.status, `${JSON.stringify(answer.json)}\n`, 'application/json');
-            else send(res, answer.status, answer.text, answer.contentType);
+            if ('json' in answer) send(res, answer.status, `${JSON.stringify(answer.json)}\n`, 'application/json', false, answer.headers);
+            else send(res, answer.status, answer.text, answer.contentType, false, answer.headers);
           },
           (err: unknown) => {
             const known = isInclavareError(err);
@@ -127,7 +150,8 @@ export function createJsonServer<Code extends string>(handler: JsonHandler, opti
               : makeError(codes.internal, `Cannot answer the request: internal error (see ${options.logName})`);
             // A body left unread (too large) must not be parsed as the next request: close the connection.
             const close = error.code === codes.tooLarge || !req.complete;
-            send(res, httpStatusOf(error), `${errorBody(error)}\n`, 'application/json', close);
+            const answer = errorAnswer(error);
+            send(res, answer.status, answer.body, answer.contentType, close);
             if (close) res.once('finish', () => req.socket.destroySoon());
           },
         );
@@ -140,8 +164,8 @@ export function createJsonServer<Code extends string>(handler: JsonHandler, opti
     const socket = duplex as Socket;
     // Malformed HTTP, oversized heads, timeouts: answer 400 if the socket can still take it, then close.
     if (socket.writable && !(err as NodeJS.ErrnoException).code?.startsWith('ECONN')) {
-      const body = `${errorBody(makeError(codes.badRequest, 'Cannot parse the request: malformed HTTP'))}\n`;
-      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      const { body, contentType } = errorAnswer(makeError(codes.badRequest, 'Cannot parse the request: malformed HTTP'));
+      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: ${contentType}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     }
     socket.destroySoon();
   });

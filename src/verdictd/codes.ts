@@ -52,6 +52,14 @@ export const verdictdError = defineErrorCodes('VERDICTD_ERR', {
   VERDICTD_ERR_UNAVAILABLE: 'unavailable',
   /** A command line of verdictd or verdict is wrong or refused: a non-loopback address without --allow-remote, a file that cannot be read, a bad value. */
   VERDICTD_ERR_USAGE: 'usage',
+  /** A KBS request body beyond the endpoint's limit. */
+  VERDICTD_ERR_BODY_TOO_LARGE: 'invalid-argument',
+  /** A KBS tee-pubkey verdictd will not encrypt to: RSA1_5, RSA under 2048 bits, an unknown key type, curve or algorithm. */
+  VERDICTD_ERR_TEE_KEY_REFUSED: 'invalid-argument',
+  /** A KBS admin endpoint on a verdictd started without --kbs-admin-key: refused (fail closed). */
+  VERDICTD_ERR_ADMIN_DISABLED: 'permission-denied',
+  /** An unexpected failure of an HTTP front end (the daemon log has it); never caused by a request's form. */
+  VERDICTD_ERR_INTERNAL: 'internal',
 });
 
 /** The codes by short name, for front ends and tests. */
@@ -79,4 +87,8 @@ export const VERDICTD_ERROR_CODES = Object.freeze({
   ADMIN_TOKEN: 'VERDICTD_ERR_ADMIN_TOKEN',
   UNAVAILABLE: 'VERDICTD_ERR_UNAVAILABLE',
   USAGE: 'VERDICTD_ERR_USAGE',
+  BODY_TOO_LARGE: 'VERDICTD_ERR_BODY_TOO_LARGE',
+  TEE_KEY_REFUSED: 'VERDICTD_ERR_TEE_KEY_REFUSED',
+  ADMIN_DISABLED: 'VERDICTD_ERR_ADMIN_DISABLED',
+  INTERNAL: 'VERDICTD_ERR_INTERNAL',
 } as const satisfies Record<string, keyof typeof verdictdError.table>);

@@ -10,7 +10,7 @@ import type { Attester } from '../rats-tls/attesters/attester.ts';
 import { createRatsTlsIdentity, type RatsTlsIdentity } from '../rats-tls/identity.ts';
 import { pinOfCertificate } from '../rats-tls/pin.ts';
 import { verdictdError } from './codes.ts';
-import type { Store } from './store/store.ts';
+import type { IdentityKeyUse, Store } from './store/store.ts';
 
 /** verdictd's running identity: its RATS-TLS identity and the pin of its key. */
 export interface VerdictdIdentity {
@@ -22,27 +22,30 @@ export interface VerdictdIdentity {
   created: boolean;
 }
 
-/** The store's identity key; a P-256 key is created and stored first when the store has none. */
-export async function loadIdentityKey(store: Store): Promise<{ key: KeyObject; created: boolean }> {
+/**
+ * One of the store's own keys (`tls`, default: the identity key; `kbs-token`: the KBS token signing key); a
+ * P-256 key is created and stored first when the store has none.
+ */
+export async function loadIdentityKey(store: Store, use: IdentityKeyUse = 'tls'): Promise<{ key: KeyObject; created: boolean }> {
   let der: Uint8Array;
   try {
-    der = await store.getIdentityKey();
+    der = await store.getIdentityKey(use);
   } catch (err) {
     if (!isInclavareError(err, 'VERDICTD_ERR_NOT_FOUND')) throw err;
     const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     try {
-      await store.createIdentityKey(key.export({ type: 'pkcs8', format: 'der' }));
+      await store.createIdentityKey(key.export({ type: 'pkcs8', format: 'der' }), use);
       return { key, created: true };
     } catch (err) {
       // Another replica sharing the store created it first: use that one (every replica presents one identity).
       if (!isInclavareError(err, 'VERDICTD_ERR_ALREADY_EXISTS')) throw err;
-      der = await store.getIdentityKey();
+      der = await store.getIdentityKey(use);
     }
   }
   try {
     return { key: createPrivateKey({ key: Buffer.from(der), format: 'der', type: 'pkcs8' }), created: false };
   } catch (err) {
-    throw verdictdError('VERDICTD_ERR_STORE_CORRUPT', "Cannot use verdictd's identity key: the stored record is no PKCS#8 private key; restore it from a backup", { cause: err });
+    throw verdictdError('VERDICTD_ERR_STORE_CORRUPT', `Cannot use verdictd's ${use} key: the stored record is no PKCS#8 private key; restore it from a backup`, { cause: err });
   }
 }
 

@@ -54,7 +54,7 @@ void describe('secrets for enclave containers: podman + rune + inclavared + verd
   /** Starts verdictd and reads its addresses from its first lines. */
   async function startVerdictd(): Promise<void> {
     dataDir = path.join(tmp, 'verdictd');
-    verdictd = spawn(process.execPath, [DIST('verdictd.mjs'), '--data-dir', dataDir, '--init', '--listen', '127.0.0.1:0', '--client-api', '127.0.0.1:0', '--attester', 'nullattester', '--log', path.join(tmp, 'verdictd.log')], {
+    verdictd = spawn(process.execPath, [DIST('verdictd.mjs'), '--data-dir', dataDir, '--init', '--listen', '127.0.0.1:0', '--client-api', '127.0.0.1:0', '--kbs-listen', '127.0.0.1:0', '--attester', 'nullattester', '--log', path.join(tmp, 'verdictd.log')], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

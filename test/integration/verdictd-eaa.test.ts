@@ -19,6 +19,9 @@ import { createAttestedCertificate } from '../../src/rats-tls/certificate.ts';
 import { pinOfCertificate } from '../../src/rats-tls/pin.ts';
 import { FrameReader } from '../../src/verdictd/eaa/framing.ts';
 import { openEmbeddedStore } from '../../src/verdictd/store/embedded.ts';
+import type { FlattenedJWE } from 'jose';
+import { createSimEvidence } from '../../src/attestation/sim/create.ts';
+import { KbsClient, openResource, runtimeDataBinding, teeKeyPair } from '../support/kbs-client.ts';
 import { eaaRaw, spawnVerdictd, VERDICTD } from '../support/verdictd.ts';
 import { eaaEncrypt, eaaFuzzFrame, fuzzRandom } from '../support/verdictd-fuzz.ts';
 
@@ -38,6 +41,7 @@ let logFile: string;
 let daemon: ChildProcess;
 let port: number;
 let managementPort: number;
+let kbsPort: number;
 let pin: string;
 let kid: string;
 let key: Buffer;
@@ -53,9 +57,10 @@ async function identity(o: { m?: Buffer; debug?: boolean; key?: typeof platform 
 }
 
 /** Starts `verdictd ARGS`; checks that it prints exactly its EAA address, its management address and its identity pin. */
-async function startVerdictd(args: string[]): Promise<{ child: ChildProcess; port: number; managementPort: number; pin: string }> {
+async function startVerdictd(args: string[]): Promise<{ child: ChildProcess; port: number; managementPort: number; kbsPort: number | undefined; pin: string }> {
   const started = await spawnVerdictd(args);
-  assert.match(started.lines.join('\n'), /^listening on 127\.0\.0\.1:\d+\nmanagement API on 127\.0\.0\.1:\d+\nidentity sha256:[0-9a-f]{64}$/);
+  // The three lines scripts read, then the KBS listener's (spawnVerdictd gives --kbs-listen 127.0.0.1:0).
+  assert.match(started.lines.join('\n'), /^listening on 127\.0\.0\.1:\d+\nmanagement API on 127\.0\.0\.1:\d+\nidentity sha256:[0-9a-f]{64}\nKBS on 127\.0\.0\.1:\d+$/);
   return started;
 }
 
@@ -150,7 +155,9 @@ before(async () => {
   key2 = Buffer.from(await store.getKey(kid2));
   await store.setResource('default/db/password', SECRET);
   await store.close();
-  ({ child: daemon, port, managementPort, pin } = await startVerdictd(['--data-dir', dataDir, '-l', '127.0.0.1:0', '--client-api', '127.0.0.1:0', '--log', logFile, '-m']));
+  let kbs: number | undefined;
+  ({ child: daemon, port, managementPort, kbsPort: kbs, pin } = await startVerdictd(['--data-dir', dataDir, '-l', '127.0.0.1:0', '--client-api', '127.0.0.1:0', '--log', logFile, '-m']));
+  kbsPort = kbs!;
   good = await identity();
 });
 
@@ -182,7 +189,7 @@ describe('verdictd startup', () => {
 
   test('--collateral-dir: a directory that cannot be used stops startup (exit 2) naming it', () => {
     const missing = join(work, 'no-collateral-here');
-    const r = verdictdSync(['--data-dir', join(work, 'collateral-data'), '--init', '-l', '127.0.0.1:0', '--client-api', '127.0.0.1:0', '--collateral-dir', missing]);
+    const r = verdictdSync(['--data-dir', join(work, 'collateral-data'), '--init', '-l', '127.0.0.1:0', '--client-api', '127.0.0.1:0', '--kbs-listen', 'off', '--collateral-dir', missing]);
     assert.equal(r.status, 2, r.stderr);
     assert.ok(r.stderr.startsWith(`verdictd: Cannot use --collateral-dir ${missing}: `), r.stderr);
   });
@@ -191,6 +198,34 @@ describe('verdictd startup', () => {
     const r = verdictdSync(['--help']);
     assert.equal(r.status, 0);
     for (const flag of ['--data-dir', '--init', '--listen', '--attester', '--verifier', '--tls', '--crypto', '--mutual', '--client-api', '--policy', '--collateral-dir', 'identity sha256:', 'Get KEK']) assert.ok(r.stdout.includes(flag), flag);
+  });
+});
+
+describe('KBS on the built daemon', () => {
+  test('serves auth, attest (sim evidence) and a resource as JWE on --kbs-listen, audited in the same log as EAA', async () => {
+    const client = new KbsClient(`http://127.0.0.1:${kbsPort}`);
+    const tee = await teeKeyPair('rsa');
+    const runtimeData = { nonce: await client.auth('sample'), 'tee-pubkey': tee.jwk };
+    const evidence = createSimEvidence({ measurement, reportData: runtimeDataBinding(runtimeData), platformKey: platform.privateKey, at: new Date() });
+    const attest = await client.attest(runtimeData, { evidence: Buffer.from(evidence).toString('base64') });
+    assert.equal(attest.status, 200, JSON.stringify(attest.body));
+    const answer = await client.resource('default/db/password');
+    assert.deepEqual(await openResource(answer.body as FlattenedJWE, tee.privateKey), SECRET);
+    const last = audit().at(-1)!;
+    assert.deepEqual([last.action, last.path, last.decision, (last.peer as { frontEnd: string }).frontEnd], ['release-resource', 'default/db/password', 'allow', 'kbs']);
+  });
+
+  test('refuses a non-loopback --kbs-listen without --allow-remote, and starts with --kbs-listen off (three lines, then serving)', async () => {
+    const remote = verdictdSync(['--data-dir', dataDir, '-l', '127.0.0.1:0', '--client-api', '127.0.0.1:0', '--kbs-listen', '0.0.0.0:8080']);
+    assert.equal(remote.status, 2);
+    assert.match(remote.stderr, /0\.0\.0\.0 \(--kbs-listen\): it is not a loopback address/);
+    const off = await spawnVerdictd(['--data-dir', join(work, 'kbs-off'), '--init', '-l', '127.0.0.1:0', '--client-api', '127.0.0.1:0', '--kbs-listen', 'off']);
+    try {
+      assert.equal(off.kbsPort, undefined);
+      assert.equal(off.lines.length, 3);
+    } finally {
+      off.child.kill('SIGTERM');
+    }
   });
 });
 

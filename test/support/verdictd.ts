@@ -9,6 +9,7 @@ import { createHash, generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type tls from 'node:tls';
+import { createSimEvidence } from '../../src/attestation/sim/create.ts';
 import { createLocalSimAttester } from '../../src/rats-tls/attesters/sim-local.ts';
 import { connect } from '../../src/rats-tls/client.ts';
 import { createRatsTlsIdentity, type RatsTlsIdentity } from '../../src/rats-tls/identity.ts';
@@ -26,7 +27,13 @@ export interface ConfiguredVerdictd {
   dataDir: string;
   port: number;
   managementPort: number;
+  /** The KBS listener's port. */
+  kbsPort: number;
   management: ManagementClient;
+  /** A resource set through the management API, released by the `default` policy to the configured sim clients. */
+  resource: { path: string; value: Buffer };
+  /** Sim evidence of the configured measurement over `reportData`, signed by the trusted platform key (a KBS client's). */
+  simEvidence(reportData: Uint8Array): Uint8Array;
   /** Created keys: kid → value. */
   keys: Map<string, Buffer>;
   /** Makes a client identity whose sim evidence passes the `default` policy. */
@@ -35,20 +42,27 @@ export interface ConfiguredVerdictd {
   stop(): Promise<number | null>;
 }
 
-/** Starts `node dist/verdictd.mjs ARGS` and resolves to the EAA and management ports it prints. */
-export async function spawnVerdictd(args: string[], nodeArgs: string[] = []): Promise<{ child: ChildProcess; port: number; managementPort: number; pin: string; lines: string[] }> {
-  const child = spawn(process.execPath, [...nodeArgs, VERDICTD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts `node dist/verdictd.mjs ARGS` and resolves to the EAA, management and KBS ports it prints. The KBS
+ * listener is on a random loopback port unless ARGS give --kbs-listen (`off`: `kbsPort` is undefined).
+ */
+export async function spawnVerdictd(args: string[], nodeArgs: string[] = []): Promise<{ child: ChildProcess; port: number; managementPort: number; kbsPort: number | undefined; pin: string; lines: string[] }> {
+  const kbsArg = args.indexOf('--kbs-listen');
+  const kbsOff = kbsArg >= 0 && args[kbsArg + 1] === 'off';
+  const child = spawn(process.execPath, [...nodeArgs, VERDICTD, ...args, ...(kbsArg >= 0 ? [] : ['--kbs-listen', '127.0.0.1:0'])], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const lines: string[] = [];
+  let pin: string | undefined;
   for await (const line of createInterface({ input: child.stdout! })) {
     lines.push(line);
-    const pin = /^identity (sha256:[0-9a-f]{64})$/.exec(line)?.[1];
-    if (pin === undefined) continue;
+    pin ??= /^identity (sha256:[0-9a-f]{64})$/.exec(line)?.[1];
+    const kbsPort = /^KBS on 127\.0\.0\.1:(\d+)$/.exec(line)?.[1];
+    if (pin === undefined || (!kbsOff && kbsPort === undefined)) continue;
     const port = lines.map((l) => /^listening on 127\.0\.0\.1:(\d+)$/.exec(l)?.[1]).find(Boolean);
     const managementPort = lines.map((l) => /^management API on 127\.0\.0\.1:(\d+)$/.exec(l)?.[1]).find(Boolean);
     if (port === undefined || managementPort === undefined) break;
-    return { child, port: Number(port), managementPort: Number(managementPort), pin, lines };
+    return { child, port: Number(port), managementPort: Number(managementPort), kbsPort: kbsPort === undefined ? undefined : Number(kbsPort), pin, lines };
   }
   throw new Error(`verdictd exited without printing its addresses and identity (${JSON.stringify(lines)}): ${stderr}`);
 }
@@ -59,12 +73,14 @@ export async function spawnVerdictd(args: string[], nodeArgs: string[] = []): Pr
  * `keys` keys. `nodeArgs` go to node before the script (`--cpu-prof`). Resolves once an attested client is released a key (the EAA front end re-reads trust every 5 s).
  */
 export async function startConfiguredVerdictd(options: { dataDir: string; logFile: string; keys?: number; nodeArgs?: string[] }): Promise<ConfiguredVerdictd> {
-  const { child, port, managementPort } = await spawnVerdictd(['--data-dir', options.dataDir, '--init', '-l', '127.0.0.1:0', '--client-api', '127.0.0.1:0', '--log', options.logFile], options.nodeArgs);
+  const { child, port, managementPort, kbsPort } = await spawnVerdictd(['--data-dir', options.dataDir, '--init', '-l', '127.0.0.1:0', '--client-api', '127.0.0.1:0', '--log', options.logFile], options.nodeArgs);
   const management = new ManagementClient(`127.0.0.1:${managementPort}`, { token: readAdminToken(adminTokenPath(options.dataDir)) });
   const platform = generateKeyPairSync('ed25519');
   const measurement = createHash('sha384').update('verdictd-bench-image').digest();
   const { platformKeyId } = await management.call('TrustService/AddSimPlatformKey', { pem: platform.publicKey.export({ type: 'spki', format: 'pem' }).toString() });
   await management.call('ReferenceService/SetReference', { name: 'default', content: JSON.stringify({ values: { measurement: [measurement.toString('hex')], platformKeyId: [platformKeyId] } }) });
+  const resource = { path: 'bench/kbs/secret', value: Buffer.from('a resource released through KBS') };
+  await management.call('ResourceService/SetResource', { path: resource.path, data: resource.value });
   const keys = new Map<string, Buffer>();
   for (let i = 0; i < (options.keys ?? 2); i++) {
     const { uuid } = await management.call('KeyManagerService/CreateKey', {});
@@ -81,7 +97,10 @@ export async function startConfiguredVerdictd(options: { dataDir: string; logFil
     dataDir: options.dataDir,
     port,
     managementPort,
+    kbsPort: kbsPort!,
     management,
+    resource,
+    simEvidence: (reportData) => createSimEvidence({ measurement, reportData, platformKey: platform.privateKey, at: new Date() }),
     keys,
     identity,
     async stop() {

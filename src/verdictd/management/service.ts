@@ -46,12 +46,13 @@ export interface ManagementServiceOptions {
   now?: () => Date;
   /** Called after each change of the trust configuration, so that front ends apply it before the call returns. */
   onTrustChange?: () => Promise<void>;
+  /** The front end audit records name (default `management`; the KBS admin endpoints: `kbs-admin`). */
+  frontEnd?: string;
 }
 
 const MAX_CLAIMS_JSON = 256 * 1024;
 /** The most audit records one ReadAudit answers (the last ones that match): the answer stays under the message limit. */
 export const MAX_AUDIT_RECORDS = 10_000;
-const FRONT_END = 'management';
 
 function keyInfo(info: KeyInfo): KeyInfoMessage {
   return { uuid: info.kid, length: info.length, origin: info.origin, createdAt: info.createdAt };
@@ -142,6 +143,7 @@ function verdictMessage(verdict: BrokerVerdict, claims: Claims): ResponseOf<'Pol
 export function createManagementService(options: ManagementServiceOptions): ManagementService {
   const { store, broker } = options;
   const now = options.now ?? (() => new Date());
+  const FRONT_END = options.frontEnd ?? 'management';
   /** Changes the trust configuration in one atomic step of the store (replicas included), then applies it here. */
   const changeTrust = async (change: (trust: TrustConfig) => TrustConfig | null): Promise<boolean> => {
     const changed = await store.updateTrust(change);

@@ -6,7 +6,7 @@ import { createPublicKey } from 'node:crypto';
 import { verdictdError } from '../codes.ts';
 import { isValidName } from '../policy/reference.ts';
 import { checkResourcePath } from './names.ts';
-import type { AuditQuery, AuditRecord, TrustConfig } from './store.ts';
+import type { AuditQuery, AuditRecord, IdentityKeyUse, TrustConfig } from './store.ts';
 
 /** Generated keys: 32 random bytes (AES-256), as the original's CreateKey. */
 export const GENERATED_KEY_BYTES = 32;
@@ -100,3 +100,13 @@ export function auditMatches(record: AuditRecord, query: AuditQuery): boolean {
   if (query.path !== undefined && record.path !== query.path) return false;
   return true;
 }
+
+/**
+ * verdictd's own keys: sealed records of kind `identity`, each under its own record name (the name is
+ * authenticated, so one key copied over the other fails to open) and, in the embedded store, its own file. The
+ * PostgreSQL store uses the same names, so records move between stores unchanged.
+ */
+export const IDENTITY_KEYS: Readonly<Record<IdentityKeyUse, { file: string; name: string; what: string }>> = {
+  tls: { file: 'identity.key', name: 'verdictd', what: "verdictd's identity key" },
+  'kbs-token': { file: 'kbs-token.key', name: 'kbs-token', what: "verdictd's KBS token signing key" },
+};

@@ -9,6 +9,7 @@
  *   <data-dir>/policies/<name>.json  {name, updatedAt, text}
  *   <data-dir>/references/<name>.json  a reference-value set
  *   <data-dir>/identity.key          sealed record: verdictd's identity private key (PKCS#8 DER)
+ *   <data-dir>/kbs-token.key         sealed record: the KBS front end's token signing key (PKCS#8 DER)
  *   <data-dir>/trust.json            the trust configuration
  *   <data-dir>/audit.log             JSON lines, appended and fsync'd
  *
@@ -25,12 +26,12 @@ import { InclavareError, isInclavareError } from '../../errors/errors.ts';
 import { verdictdError } from '../codes.ts';
 import { parsePolicy } from '../policy/policy.ts';
 import { isValidName, parseReferenceSet, type ReferenceSet } from '../policy/reference.ts';
-import { auditMatches, checkAuditQuery, checkImportedKey, checkName, checkResource, checkTrust, GENERATED_KEY_BYTES } from './checks.ts';
+import { auditMatches, IDENTITY_KEYS, checkAuditQuery, checkImportedKey, checkName, checkResource, checkTrust, GENERATED_KEY_BYTES } from './checks.ts';
 import { createMasterKeyFile, readMasterKeyFile } from './master-key.ts';
 import { checkKid, checkResourcePath, isKidFile, newKid, resourceFileName, resourcePathOfFile } from './names.ts';
 import { openParts } from './snapshot.ts';
 import { deriveKeys, openRecord, recordMeta, sealRecord, type RecordKind } from './seal.ts';
-import type { AuditQuery, AuditRecord, KeyInfo, KeyOrigin, MigratableStore, ResourceInfo, StoredPolicy, StoreSnapshot, TrustConfig } from './store.ts';
+import type { AuditQuery, AuditRecord, IdentityKeyUse, KeyInfo, KeyOrigin, MigratableStore, ResourceInfo, StoredPolicy, StoreSnapshot, TrustConfig } from './store.ts';
 
 /** Options of {@link openEmbeddedStore}. */
 export interface EmbeddedStoreOptions {
@@ -45,9 +46,7 @@ export interface EmbeddedStoreOptions {
 const STORE_FORMAT = 'verdictd-store';
 const DIRS = ['keys', 'resources', 'policies', 'references'] as const;
 export { GENERATED_KEY_BYTES, MAX_RESOURCE_BYTES } from './checks.ts';
-/** verdictd's identity key: a sealed record of kind `identity` under this name. */
-const IDENTITY_FILE = 'identity.key';
-const IDENTITY_NAME = 'verdictd';
+const IDENTITY_FILES = Object.values(IDENTITY_KEYS).map((k) => k.file);
 /** The temporary files of src/sys/fs.ts: `<name>.tmp-<pid>-<12 hex>`. */
 const TEMP_FILE = /\.tmp-\d+-[0-9a-f]{12}$/;
 
@@ -131,7 +130,7 @@ function initStore(dataDir: string, masterKeyFile: string, now: () => Date): Emb
     // A data dir that holds sealed records but no store.json and no master key lost its key: a new key would
     // hide that, so refuse (the records can only be read with the old key).
     const sealed = ['keys', 'resources'].flatMap((d) => readdirSync(join(dataDir, d)).filter((f) => !TEMP_FILE.test(f)));
-    if (readdirSync(dataDir).includes(IDENTITY_FILE)) sealed.push(IDENTITY_FILE);
+    sealed.push(...readdirSync(dataDir).filter((f) => IDENTITY_FILES.includes(f)));
     if (sealed.length > 0) {
       throw verdictdError(
         'VERDICTD_ERR_MASTER_KEY_MISSING',
@@ -432,21 +431,23 @@ export class EmbeddedStore implements MigratableStore {
     this.#delete('references', `${n}.json`, `reference-value set "${n}"`);
   }
 
-  async getIdentityKey(): Promise<Uint8Array> {
+  async getIdentityKey(use: IdentityKeyUse = 'tls'): Promise<Uint8Array> {
     await Promise.resolve();
-    return this.#readSealed('identity', '', IDENTITY_FILE, IDENTITY_NAME, "verdictd's identity key").plaintext;
+    const { file, name, what } = IDENTITY_KEYS[use];
+    return this.#readSealed('identity', '', file, name, what).plaintext;
   }
 
-  async createIdentityKey(pkcs8: Uint8Array): Promise<void> {
+  async createIdentityKey(pkcs8: Uint8Array, use: IdentityKeyUse = 'tls'): Promise<void> {
     await Promise.resolve();
-    const text = sealRecord(this.#recordKey, 'identity', IDENTITY_NAME, { createdAt: this.#now().toISOString() }, pkcs8);
+    const { file, name, what } = IDENTITY_KEYS[use];
+    const text = sealRecord(this.#recordKey, 'identity', name, { createdAt: this.#now().toISOString() }, pkcs8);
     let created: boolean;
     try {
-      created = writeFileExclusive(join(this.dataDir, IDENTITY_FILE), text, { mode: 0o600 });
+      created = writeFileExclusive(join(this.dataDir, file), text, { mode: 0o600 });
     } catch (err) {
-      throw io("write verdictd's identity key", err);
+      throw io(`write ${what}`, err);
     }
-    if (!created) throw verdictdError('VERDICTD_ERR_ALREADY_EXISTS', `Cannot create verdictd's identity key: ${join(this.dataDir, IDENTITY_FILE)} exists (a new key would break every pin)`);
+    if (!created) throw verdictdError('VERDICTD_ERR_ALREADY_EXISTS', `Cannot create ${what}: ${join(this.dataDir, file)} exists (a new key would break every pin and token)`);
   }
 
   async getTrust(): Promise<TrustConfig> {
@@ -531,13 +532,15 @@ export class EmbeddedStore implements MigratableStore {
   async exportSnapshot(): Promise<StoreSnapshot> {
     const keys = (await this.listKeys()).map(({ kid }) => ({ kid, record: this.#readText(this.#path('keys', kid)) }));
     const resources = (await this.listResources()).map(({ path }) => ({ path, record: this.#readText(this.#path('resources', resourceFileName(path))) }));
-    let identity: string | null = null;
-    try {
-      identity = readFileSync(join(this.dataDir, IDENTITY_FILE), 'utf8');
-    } catch (err) {
-      if (!isEnoent(err)) throw io(`read ${join(this.dataDir, IDENTITY_FILE)}`, err);
+    const identities: StoreSnapshot['identities'] = {};
+    for (const [use, { file }] of Object.entries(IDENTITY_KEYS) as [IdentityKeyUse, { file: string }][]) {
+      try {
+        identities[use] = readFileSync(join(this.dataDir, file), 'utf8');
+      } catch (err) {
+        if (!isEnoent(err)) throw io(`read ${join(this.dataDir, file)}`, err);
+      }
     }
-    return { masterKeyId: this.masterKeyId, keys, resources, identity, ...(await openParts(this)) };
+    return { masterKeyId: this.masterKeyId, keys, resources, identities, ...(await openParts(this)) };
   }
 
   #readText(path: string): string {
@@ -553,7 +556,7 @@ export class EmbeddedStore implements MigratableStore {
     if (snapshot.masterKeyId !== this.masterKeyId) {
       throw verdictdError('VERDICTD_ERR_MASTER_KEY_INVALID', `Cannot import into ${this.dataDir}: its records are sealed under master key ${snapshot.masterKeyId}, this store's is ${this.masterKeyId}`);
     }
-    const held = [...DIRS.flatMap((d) => this.#list(d)), ...(existsSync(join(this.dataDir, IDENTITY_FILE)) ? [IDENTITY_FILE] : []), ...(this.#readTrust().simPlatformKeys.length > 0 ? ['trust.json'] : [])];
+    const held = [...DIRS.flatMap((d) => this.#list(d)), ...IDENTITY_FILES.filter((f) => existsSync(join(this.dataDir, f))), ...(this.#readTrust().simPlatformKeys.length > 0 ? ['trust.json'] : [])];
     if (held.length > 0 || statSync(join(this.dataDir, 'audit.log')).size > 0) {
       throw verdictdError('VERDICTD_ERR_ALREADY_EXISTS', `Cannot import into ${this.dataDir}: it is not empty (${held.slice(0, 3).join(', ') || 'audit.log'}…); migrate into a new store`);
     }
@@ -567,7 +570,7 @@ export class EmbeddedStore implements MigratableStore {
     // Sealed records are copied as they are: the same master key opens them (checked above).
     for (const { kid, record } of snapshot.keys) write(this.#path('keys', checkKid(kid)), record, `key ${kid}`);
     for (const { path, record } of snapshot.resources) write(this.#path('resources', resourceFileName(checkResourcePath(path))), record, `resource ${path}`);
-    if (snapshot.identity !== null) write(join(this.dataDir, IDENTITY_FILE), snapshot.identity, "verdictd's identity key");
+    for (const [use, record] of Object.entries(snapshot.identities) as [IdentityKeyUse, string][]) write(join(this.dataDir, IDENTITY_KEYS[use].file), record, IDENTITY_KEYS[use].what);
     for (const p of snapshot.policies) {
       parsePolicy(p.text, checkName(p.name, 'policy'));
       write(this.#path('policies', `${p.name}.json`), `${JSON.stringify({ name: p.name, text: p.text, updatedAt: p.updatedAt })}\n`, `policy ${p.name}`);

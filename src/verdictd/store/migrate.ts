@@ -15,7 +15,7 @@ import { openEmbeddedStore } from './embedded.ts';
 import { lockDataDir } from './lock.ts';
 import { masterKeyFileText, readMasterKeyFile } from './master-key.ts';
 import { APPLICATION_NAME, isPostgresUrl, openPostgresStore, redactUrl } from './postgres.ts';
-import type { MigratableStore } from './store.ts';
+import type { IdentityKeyUse, MigratableStore } from './store.ts';
 
 /** Inputs of {@link migrateStore}. */
 export interface MigrateOptions {
@@ -33,6 +33,8 @@ export interface MigrateSummary {
   keys: number;
   resources: number;
   identity: boolean;
+  /** Whether the KBS token signing key moved. */
+  kbsTokenKey: boolean;
   policies: number;
   references: number;
   simPlatformKeys: number;
@@ -85,13 +87,14 @@ export async function migrateStore(options: MigrateOptions): Promise<MigrateSumm
     // Every sealed record must open in its new home (it does unless a byte changed on the way).
     for (const { kid } of snapshot.keys) await target.getKey(kid);
     for (const { path } of snapshot.resources) await target.getResource(path);
-    if (snapshot.identity !== null) await target.getIdentityKey();
+    for (const use of Object.keys(snapshot.identities) as IdentityKeyUse[]) await target.getIdentityKey(use);
     return {
       from: isPostgresUrl(from) ? redactUrl(from) : from,
       to: isPostgresUrl(to) ? redactUrl(to) : to,
       keys: snapshot.keys.length,
       resources: snapshot.resources.length,
-      identity: snapshot.identity !== null,
+      identity: snapshot.identities.tls !== undefined,
+      kbsTokenKey: snapshot.identities['kbs-token'] !== undefined,
       policies: snapshot.policies.length,
       references: snapshot.references.length,
       simPlatformKeys: snapshot.trust.simPlatformKeys.length,

@@ -20,12 +20,12 @@ import { InclavareError, isInclavareError } from '../../errors/errors.ts';
 import { verdictdError } from '../codes.ts';
 import { parsePolicy } from '../policy/policy.ts';
 import { parseReferenceSet, type ReferenceSet } from '../policy/reference.ts';
-import { auditMatches, checkAuditQuery, checkImportedKey, checkName, checkResource, checkTrust, GENERATED_KEY_BYTES } from './checks.ts';
+import { auditMatches, IDENTITY_KEYS, checkAuditQuery, checkImportedKey, checkName, checkResource, checkTrust, GENERATED_KEY_BYTES } from './checks.ts';
 import { createMasterKeyFile, readMasterKeyFile } from './master-key.ts';
 import { checkKid, newKid } from './names.ts';
 import { openParts } from './snapshot.ts';
 import { deriveKeys, openRecord, recordMeta, sealRecord, type RecordKind } from './seal.ts';
-import type { AuditQuery, AuditRecord, KeyInfo, KeyOrigin, MigratableStore, ResourceInfo, StoredPolicy, StoreSnapshot, TrustConfig } from './store.ts';
+import type { AuditQuery, AuditRecord, IdentityKeyUse, KeyInfo, KeyOrigin, MigratableStore, ResourceInfo, StoredPolicy, StoreSnapshot, TrustConfig } from './store.ts';
 import { existsSync } from 'node:fs';
 
 /** Options of {@link openPostgresStore}. */
@@ -41,7 +41,6 @@ export interface PostgresStoreOptions {
 
 /** `application_name` of verdictd's connections: `verdict store migrate` refuses to run while one is open. */
 export const APPLICATION_NAME = 'verdictd';
-const IDENTITY_NAME = 'verdictd';
 /** Advisory lock ids (pg_advisory_xact_lock(int, int)): schema migrations, trust, reference sets by name. */
 const LOCK_CLASS = 0x76647464; // 'vdtd'
 const LOCK_SCHEMA = 1;
@@ -57,7 +56,7 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE TABLE verdictd_keys (kid text PRIMARY KEY, length integer NOT NULL, origin text NOT NULL, created_at text NOT NULL, record text NOT NULL);
    CREATE TABLE verdictd_resources (path text PRIMARY KEY, size integer NOT NULL, updated_at text NOT NULL, record text NOT NULL);
-   CREATE TABLE verdictd_identity (singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton), record text NOT NULL);
+   CREATE TABLE verdictd_identity (use text PRIMARY KEY, record text NOT NULL);
    CREATE TABLE verdictd_policies (name text PRIMARY KEY, text text NOT NULL, updated_at text NOT NULL);
    CREATE TABLE verdictd_references (name text PRIMARY KEY, content jsonb NOT NULL);
    CREATE TABLE verdictd_trust (singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton), content jsonb NOT NULL);
@@ -397,19 +396,21 @@ export class PostgresStore implements MigratableStore {
     return this.#delete('verdictd_references', 'name', n, `reference-value set "${n}"`);
   }
 
-  async getIdentityKey(): Promise<Uint8Array> {
-    const [row] = await this.#query<{ record: string }>("read verdictd's identity key", 'SELECT record FROM verdictd_identity');
-    if (row === undefined) throw verdictdError('VERDICTD_ERR_NOT_FOUND', "Cannot find verdictd's identity key");
-    return this.#open('identity', 'verdictd_identity', IDENTITY_NAME, row.record);
+  async getIdentityKey(use: IdentityKeyUse = 'tls'): Promise<Uint8Array> {
+    const { name, what } = IDENTITY_KEYS[use];
+    const [row] = await this.#query<{ record: string }>(`read ${what}`, 'SELECT record FROM verdictd_identity WHERE use = $1', [use]);
+    if (row === undefined) throw verdictdError('VERDICTD_ERR_NOT_FOUND', `Cannot find ${what}`);
+    return this.#open('identity', 'verdictd_identity', name, row.record);
   }
 
-  async createIdentityKey(pkcs8: Uint8Array): Promise<void> {
-    const record = sealRecord(this.#recordKey, 'identity', IDENTITY_NAME, { createdAt: this.#now().toISOString() }, pkcs8);
+  async createIdentityKey(pkcs8: Uint8Array, use: IdentityKeyUse = 'tls'): Promise<void> {
+    const { name, what } = IDENTITY_KEYS[use];
+    const record = sealRecord(this.#recordKey, 'identity', name, { createdAt: this.#now().toISOString() }, pkcs8);
     try {
-      await this.#pool.query('INSERT INTO verdictd_identity (record) VALUES ($1)', [record]);
+      await this.#pool.query('INSERT INTO verdictd_identity (use, record) VALUES ($1, $2)', [use, record]);
     } catch (err) {
-      if (isUniqueViolation(err)) throw verdictdError('VERDICTD_ERR_ALREADY_EXISTS', `Cannot create verdictd's identity key: ${this.location} has one (a new key would break every pin)`);
-      throw io("write verdictd's identity key", err);
+      if (isUniqueViolation(err)) throw verdictdError('VERDICTD_ERR_ALREADY_EXISTS', `Cannot create ${what}: ${this.location} has one (a new key would break every pin and token)`);
+      throw io(`write ${what}`, err);
     }
   }
 
@@ -474,8 +475,10 @@ export class PostgresStore implements MigratableStore {
   async exportSnapshot(): Promise<StoreSnapshot> {
     const keys = await this.#query<{ kid: string; record: string }>('read keys', 'SELECT kid, record FROM verdictd_keys ORDER BY kid COLLATE "C"');
     const resources = await this.#query<{ path: string; record: string }>('read resources', 'SELECT path, record FROM verdictd_resources ORDER BY path COLLATE "C"');
-    const [identity] = await this.#query<{ record: string }>("read verdictd's identity key", 'SELECT record FROM verdictd_identity');
-    return { masterKeyId: this.masterKeyId, keys, resources, identity: identity?.record ?? null, ...(await openParts(this)) };
+    const rows = await this.#query<{ use: IdentityKeyUse; record: string }>("read verdictd's own keys", 'SELECT use, record FROM verdictd_identity');
+    const identities: StoreSnapshot['identities'] = {};
+    for (const { use, record } of rows) if (Object.hasOwn(IDENTITY_KEYS, use)) identities[use] = record;
+    return { masterKeyId: this.masterKeyId, keys, resources, identities, ...(await openParts(this)) };
   }
 
   async importSnapshot(snapshot: StoreSnapshot): Promise<void> {
@@ -502,7 +505,7 @@ export class PostgresStore implements MigratableStore {
         const meta = recordMeta(record, 'resource', checkResource(path, new Uint8Array()), `resource ${path}`);
         await c.query('INSERT INTO verdictd_resources (path, size, updated_at, record) VALUES ($1, $2, $3, $4)', [path, Number(meta.size), String(meta.updatedAt), record]);
       }
-      if (snapshot.identity !== null) await c.query('INSERT INTO verdictd_identity (record) VALUES ($1)', [snapshot.identity]);
+      for (const [use, record] of Object.entries(snapshot.identities)) await c.query('INSERT INTO verdictd_identity (use, record) VALUES ($1, $2)', [use, record]);
       for (const p of snapshot.policies) {
         parsePolicy(p.text, checkName(p.name, 'policy'));
         await c.query('INSERT INTO verdictd_policies (name, text, updated_at) VALUES ($1, $2, $3)', [p.name, p.text, p.updatedAt]);

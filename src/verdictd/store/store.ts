@@ -16,6 +16,9 @@
 import type { TeeType } from '../../attestation/claims.ts';
 import type { ReferenceSet } from '../policy/reference.ts';
 
+/** What one of verdictd's own keys is for: its RATS-TLS identity, or signing KBS attestation tokens. */
+export type IdentityKeyUse = 'tls' | 'kbs-token';
+
 /** How a key came to be. */
 export type KeyOrigin = 'generated' | 'imported';
 
@@ -142,12 +145,13 @@ export interface Store {
   updateReferenceSet(name: string, change: (current: ReferenceSet | null) => ReferenceSet): Promise<ReferenceSet>;
 
   /**
-   * verdictd's identity private key (PKCS#8 DER): the key of its RATS-TLS certificate, which clients pin.
+   * One of verdictd's own private keys (PKCS#8 DER), by use: `tls` (default), the key of its RATS-TLS
+   * certificate, which clients pin; `kbs-token`, the key that signs the KBS front end's attestation tokens.
    * Sealed like keys; VERDICTD_ERR_NOT_FOUND until created.
    */
-  getIdentityKey(): Promise<Uint8Array>;
-  /** Stores the identity key; never replaces one (VERDICTD_ERR_ALREADY_EXISTS): a new key breaks every pin. */
-  createIdentityKey(pkcs8: Uint8Array): Promise<void>;
+  getIdentityKey(use?: IdentityKeyUse): Promise<Uint8Array>;
+  /** Stores an identity key; never replaces one (VERDICTD_ERR_ALREADY_EXISTS): a new key breaks every pin and token. */
+  createIdentityKey(pkcs8: Uint8Array, use?: IdentityKeyUse): Promise<void>;
 
   /** The trust configuration (empty lists until set). */
   getTrust(): Promise<TrustConfig>;
@@ -174,7 +178,8 @@ export interface StoreSnapshot {
   masterKeyId: string;
   keys: { kid: string; record: string }[];
   resources: { path: string; record: string }[];
-  identity: string | null;
+  /** verdictd's own keys (sealed records as stored), by use; a use the store has no key for is absent. */
+  identities: Partial<Record<IdentityKeyUse, string>>;
   policies: StoredPolicy[];
   references: ReferenceSet[];
   trust: TrustConfig;
