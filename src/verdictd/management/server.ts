@@ -107,26 +107,9 @@ function passThrough(bytes: Buffer): Buffer {
   return bytes;
 }
 
-function serviceDefinition(service: ServiceName): ServiceDefinition {
-  const definition: Record<string, unknown> = {};
-  for (const name of Object.keys(SERVICES[service])) {
-    definition[name] = {
-      path: grpcPath(`${service}/${name}` as MethodName),
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: passThrough,
-      requestDeserialize: passThrough,
-      responseSerialize: passThrough,
-      responseDeserialize: passThrough,
-      originalName: name,
-    };
-  }
-  return definition as ServiceDefinition;
-}
-
-/** `keyprovider.KeyProviderService`: WrapKey and UnWrapKey, messages with one bytes field holding JSON. */
-function keyProviderDefinition(): ServiceDefinition {
-  const method = (path: string, originalName: string): Record<string, unknown> => ({
+/** A unary method whose bytes are decoded by the handler (passThrough both ways). */
+function unaryMethod(path: string, originalName: string): Record<string, unknown> {
+  return {
     path,
     requestStream: false,
     responseStream: false,
@@ -135,8 +118,18 @@ function keyProviderDefinition(): ServiceDefinition {
     responseSerialize: passThrough,
     responseDeserialize: passThrough,
     originalName,
-  });
-  return { WrapKey: method(WRAP_KEY_PATH, 'WrapKey'), UnWrapKey: method(UNWRAP_KEY_PATH, 'UnWrapKey') } as unknown as ServiceDefinition;
+  };
+}
+
+function serviceDefinition(service: ServiceName): ServiceDefinition {
+  const definition: Record<string, unknown> = {};
+  for (const name of Object.keys(SERVICES[service])) definition[name] = unaryMethod(grpcPath(`${service}/${name}` as MethodName), name);
+  return definition as ServiceDefinition;
+}
+
+/** `keyprovider.KeyProviderService`: WrapKey and UnWrapKey, messages with one bytes field holding JSON. */
+function keyProviderDefinition(): ServiceDefinition {
+  return { WrapKey: unaryMethod(WRAP_KEY_PATH, 'WrapKey'), UnWrapKey: unaryMethod(UNWRAP_KEY_PATH, 'UnWrapKey') } as unknown as ServiceDefinition;
 }
 
 function keyProviderImplementation(provider: KeyProviderService, log: (line: string) => void): UntypedServiceImplementation {
