@@ -32,6 +32,8 @@ const entries = {
   verdictd: 'src/cli/verdictd.ts',
   // The client of verdictd's management API.
   verdict: 'src/cli/verdict.ts',
+  // The ocicrypt key provider that unwraps layer keys in an attested enclave (docs/encrypted-images.md).
+  'inclavare-keyprovider': 'src/cli/inclavare-keyprovider.ts',
 };
 
 await build({
@@ -56,6 +58,20 @@ await build({
   define: { RUNE_VERSION: JSON.stringify(version) },
 });
 for (const name of Object.keys(entries)) chmodSync(join(dist, `${name}.mjs`), 0o755);
+// The unwrapping enclave's workload: one file, no chunks, copied into the enclave's rootfs and measured with it.
+await build({
+  entryPoints: [join(root, 'src/keyprovider/enclave-main.ts')],
+  outfile: join(dist, 'keyprovider-enclave.mjs'),
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  banner: { js: banner },
+  logLevel: 'warning',
+  legalComments: 'none',
+  external: ['koffi'],
+  define: { RUNE_VERSION: JSON.stringify(version) },
+});
 
 // Library entry points (package.json "exports"): dist/lib/<name>.mjs with the npm dependencies left as imports
 // (the application installs them), and their type declarations in dist/types/.

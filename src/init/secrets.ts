@@ -71,10 +71,34 @@ function openRelay(socketPath: string, address: string, timeoutMs: number): Prom
   });
 }
 
-/** Fetches every secret, or none: throws SecretsError naming the resource, the rule or the address. */
-export async function fetchSecrets(spec: SecretsToFetch, options: FetchSecretsOptions): Promise<void> {
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  const tunnel = await openRelay(options.socketPath, spec.verdictd, timeoutMs);
+/** Where and whom to attest to: what {@link openVerdictdSession} needs. */
+export interface VerdictdSessionOptions {
+  /** The attestation socket: evidence for this container's measurement. */
+  socketPath: string;
+  tee: 'sim' | 'tdx' | 'snp';
+  /** verdictd's address as the host reaches it (for messages, and the relay's CONNECT). */
+  verdictd: string;
+  /** The pin of verdictd's key (`sha256:<hex>`). */
+  verdictdKey: string;
+  /** The connection under RATS-TLS; default: a tunnel through inclavared's relay on the attestation socket. */
+  tunnel?: Socket;
+  timeoutMs: number;
+}
+
+/** An attested EAA conversation with verdictd; `close()` ends it. */
+export interface VerdictdSession {
+  eaa: EaaClient;
+  close(): void;
+}
+
+/**
+ * Mutual RATS-TLS with verdictd over `tunnel` (default: inclavared's relay), our certificate carrying
+ * evidence for this container's measurement over a fresh key, verdictd's key checked against the pin:
+ * resolves once the handshake is done. Used for secrets (below) and for layer keys (src/keyprovider/).
+ */
+export async function openVerdictdSession(options: VerdictdSessionOptions): Promise<VerdictdSession> {
+  const { verdictd, verdictdKey, timeoutMs } = options;
+  const tunnel = options.tunnel ?? (await openRelay(options.socketPath, verdictd, timeoutMs));
   const identity = await createRatsTlsIdentity({ attester: createSocketAttester({ socketPath: options.socketPath, tee: options.tee }) });
   let seenPin: string | undefined;
   const tls = connect({
@@ -86,32 +110,50 @@ export async function fetchSecrets(spec: SecretsToFetch, options: FetchSecretsOp
       allowUnattested: true,
       callback: (_claims, verification) => {
         seenPin = verification.certificate !== undefined ? pinOfSpki(verification.certificate.spki) : undefined;
-        return seenPin === spec.verdictdKey || `its key is ${seenPin ?? 'unreadable'}, not the pinned ${spec.verdictdKey} (ENCLAVE_VERDICTD_KEY)`;
+        return seenPin === verdictdKey || `its key is ${seenPin ?? 'unreadable'}, not the pinned ${verdictdKey} (ENCLAVE_VERDICTD_KEY)`;
       },
     },
   });
-  const written: string[] = [];
   const timer = setTimeout(() => tls.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
+  const close = (): void => {
+    clearTimeout(timer);
+    identity.close();
+    tls.destroy();
+  };
   try {
     await new Promise<void>((resolve, reject) => {
       tls.once('secureConnect', resolve);
       tls.once('error', reject);
-    }).catch((err: unknown) => {
-      throw new SecretsError(`Cannot get secrets from verdictd at ${spec.verdictd}: ${seenPin !== undefined && seenPin !== spec.verdictdKey ? 'refused the server: ' : ''}${describeError(err)}`, { cause: err });
     });
-    const eaa = new EaaClient(tls);
+  } catch (err) {
+    close();
+    throw new SecretsError(`Cannot get secrets from verdictd at ${verdictd}: ${seenPin !== undefined && seenPin !== verdictdKey ? 'refused the server: ' : ''}${describeError(err)}`, { cause: err });
+  }
+  return { eaa: new EaaClient(tls), close };
+}
+
+/** Why an EAA request failed, for the user: verdictd's refusal, or its silence after a handshake that refused our evidence. */
+export function describeEaaFailure(err: unknown, eaa: EaaClient, what = 'container'): string {
+  if (err instanceof EaaRefusal) return `${err.message} (${err.code})`;
+  if (!eaa.answered) {
+    return `verdictd closed the connection without an answer: it refused this ${what}'s evidence in the handshake (verdictd's log and audit log say why: e.g. an untrusted platform key) [${describeError(err)}]`;
+  }
+  return describeError(err);
+}
+
+/** Fetches every secret, or none: throws SecretsError naming the resource, the rule or the address. */
+export async function fetchSecrets(spec: SecretsToFetch, options: FetchSecretsOptions): Promise<void> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const session = await openVerdictdSession({ socketPath: options.socketPath, tee: options.tee, verdictd: spec.verdictd, verdictdKey: spec.verdictdKey, timeoutMs });
+  const written: string[] = [];
+  try {
+    const { eaa } = session;
     for (const resource of spec.resources) {
       let value: Buffer;
       try {
         value = await eaa.getResource(resource, timeoutMs);
       } catch (err) {
-        const why =
-          err instanceof EaaRefusal
-            ? `${err.message} (${err.code})`
-            : !eaa.answered
-              ? `verdictd closed the connection without an answer: it refused this container's evidence in the handshake (verdictd's log and audit log say why: e.g. an untrusted platform key) [${describeError(err)}]`
-              : describeError(err);
-        throw new SecretsError(`Cannot get secret ${resource} from verdictd at ${spec.verdictd}: ${why}`, { cause: err });
+        throw new SecretsError(`Cannot get secret ${resource} from verdictd at ${spec.verdictd}: ${describeEaaFailure(err, eaa)}`, { cause: err });
       }
       try {
         written.push(await writeSecret(options.dir, resource, value));
@@ -123,9 +165,7 @@ export async function fetchSecrets(spec: SecretsToFetch, options: FetchSecretsOp
     await Promise.all(written.map((file) => rm(file, { force: true })));
     throw err instanceof SecretsError || isInclavareError(err) ? err : new SecretsError(`Cannot get secrets from verdictd at ${spec.verdictd}: ${describeError(err)}`, { cause: err });
   } finally {
-    clearTimeout(timer);
-    identity.close();
-    tls.destroy();
+    session.close();
   }
 }
 

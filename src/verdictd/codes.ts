@@ -40,6 +40,8 @@ export const verdictdError = defineErrorCodes('VERDICTD_ERR', {
   VERDICTD_ERR_FRAME_TOO_LARGE: 'invalid-argument',
   /** An EAA `Decrypt` blob that does not decrypt (wrong key, IV, tag or data) or names an unsupported algorithm. */
   VERDICTD_ERR_DECRYPT: 'invalid-argument',
+  /** UnWrapKey on the plain key-provider connection: layer keys go only to attested enclaves (EAA Decrypt). */
+  VERDICTD_ERR_UNWRAP_REFUSED: 'permission-denied',
   /** Another verdictd process owns the data directory (its lock file names it). */
   VERDICTD_ERR_ALREADY_RUNNING: 'failed-precondition',
   /** A management call without the admin token, or with another one. */
@@ -81,6 +83,7 @@ export const VERDICTD_ERROR_CODES = Object.freeze({
   UNKNOWN_COMMAND: 'VERDICTD_ERR_UNKNOWN_COMMAND',
   FRAME_TOO_LARGE: 'VERDICTD_ERR_FRAME_TOO_LARGE',
   DECRYPT: 'VERDICTD_ERR_DECRYPT',
+  UNWRAP_REFUSED: 'VERDICTD_ERR_UNWRAP_REFUSED',
   ALREADY_RUNNING: 'VERDICTD_ERR_ALREADY_RUNNING',
   UNAUTHENTICATED: 'VERDICTD_ERR_UNAUTHENTICATED',
   BIND_REFUSED: 'VERDICTD_ERR_BIND_REFUSED',

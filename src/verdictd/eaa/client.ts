@@ -127,6 +127,20 @@ export class EaaClient {
     }
   }
 
+  /**
+   * `Decrypt` of AES-256-GCM blobs (a layer's wrapped key: key-provider/annotation.ts): the plaintext of each,
+   * in order. verdictd judges the policy for each blob's kid; a refusal throws {@link EaaRefusal}.
+   */
+  async decrypt(blobs: readonly { kid: string; encrypted_data: string; iv: string; algorithm: string; key_length: number }[], timeoutMs = 30_000): Promise<Buffer[]> {
+    const answer = await this.request({ command: 'Decrypt', blobs }, timeoutMs);
+    const data = answer.data as Record<string, unknown> | undefined;
+    return blobs.map((blob) => {
+      const plain = data?.[blob.encrypted_data];
+      if (typeof plain !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(plain)) throw protocolError('"Decrypt" answered without the plaintext of a blob');
+      return Buffer.from(plain, 'base64');
+    });
+  }
+
   /** `Get Resource Info` then `Get Resource`: the resource's bytes. */
   async getResource(path: string, timeoutMs = 30_000): Promise<Buffer> {
     const info = await this.request({ command: 'Get Resource Info', name: path }, timeoutMs);

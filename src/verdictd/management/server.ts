@@ -9,6 +9,10 @@
  *   checked by a server interceptor before the request is read: anything else is UNAUTHENTICATED
  *   (VERDICTD_ERR_UNAUTHENTICATED) and reaches no method.
  *
+ * Exempt from the token: `keyprovider.KeyProviderService` (key-provider/service.ts), the ocicrypt key provider
+ * the original Verdictd served on this listener. skopeo and imgcrypt cannot send a token; WrapKey reveals no
+ * key, and UnWrapKey is always refused here (layer keys go only to attested enclaves).
+ *
  * Requests are decoded inside the handler, not by grpc-js's deserializer, so malformed bytes become
  * VERDICTD_ERR_MALFORMED_REQUEST (INVALID_ARGUMENT) through toGrpcStatus like every other error.
  */
@@ -23,6 +27,8 @@ import type { Store } from '../store/store.ts';
 import { DEFAULT_MANAGEMENT_ADDRESS, isLoopback, parseManagementAddress } from './address.ts';
 import { allMethods, decodeMessage, encodeMessage, grpcPath, MAX_MESSAGE_BYTES, messagesOf, SERVICES, type MethodName, type ServiceName } from './messages.ts';
 import { createManagementService, type Caller, type ManagementService } from './service.ts';
+import { createKeyProviderService, type KeyProviderService } from '../key-provider/service.ts';
+import { KEY_PROVIDER_SERVICE, MAX_PROTOCOL_BYTES, UNWRAP_KEY_PATH, WRAP_KEY_PATH } from '../key-provider/protocol.ts';
 import { adminTokenPath, AUTHORIZATION_METADATA, bearerMatches, ensureAdminToken } from './token.ts';
 
 /** Options of {@link startManagementServer}. */
@@ -68,6 +74,11 @@ function authInterceptor(token: string, log: (line: string) => void): ServerInte
   return (methodDescriptor, call) =>
     new ServerInterceptingCall(call, {
       start: (next) => {
+        // The ocicrypt key provider carries no token (see the file comment).
+        if (methodDescriptor.path.startsWith(`/${KEY_PROVIDER_SERVICE}/`)) {
+          next();
+          return;
+        }
         next({
           onReceiveMetadata: (metadata, nextMetadata) => {
             const values = metadata.get(AUTHORIZATION_METADATA);
@@ -96,21 +107,49 @@ function passThrough(bytes: Buffer): Buffer {
   return bytes;
 }
 
+/** A unary method whose bytes are decoded by the handler (passThrough both ways). */
+function unaryMethod(path: string, originalName: string): Record<string, unknown> {
+  return {
+    path,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: passThrough,
+    requestDeserialize: passThrough,
+    responseSerialize: passThrough,
+    responseDeserialize: passThrough,
+    originalName,
+  };
+}
+
 function serviceDefinition(service: ServiceName): ServiceDefinition {
   const definition: Record<string, unknown> = {};
-  for (const name of Object.keys(SERVICES[service])) {
-    definition[name] = {
-      path: grpcPath(`${service}/${name}` as MethodName),
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: passThrough,
-      requestDeserialize: passThrough,
-      responseSerialize: passThrough,
-      responseDeserialize: passThrough,
-      originalName: name,
-    };
-  }
+  for (const name of Object.keys(SERVICES[service])) definition[name] = unaryMethod(grpcPath(`${service}/${name}` as MethodName), name);
   return definition as ServiceDefinition;
+}
+
+/** `keyprovider.KeyProviderService`: WrapKey and UnWrapKey, messages with one bytes field holding JSON. */
+function keyProviderDefinition(): ServiceDefinition {
+  return { WrapKey: unaryMethod(WRAP_KEY_PATH, 'WrapKey'), UnWrapKey: unaryMethod(UNWRAP_KEY_PATH, 'UnWrapKey') } as unknown as ServiceDefinition;
+}
+
+function keyProviderImplementation(provider: KeyProviderService, log: (line: string) => void): UntypedServiceImplementation {
+  const serve =
+    (name: string, fn: (bytes: Uint8Array, caller: Caller) => Promise<Buffer>) =>
+    (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>): void => {
+      const caller = { address: call.getPeer() };
+      const request = call.request;
+      (request.length > MAX_PROTOCOL_BYTES + 16 ? Promise.reject(verdictdError('VERDICTD_ERR_MALFORMED_REQUEST', `Cannot read the key provider request: it is larger than ${MAX_PROTOCOL_BYTES} bytes`)) : fn(request, caller)).then(
+        (bytes) => {
+          log(`key provider: ${name} for ${caller.address}`);
+          callback(null, bytes);
+        },
+        (err: unknown) => {
+          log(`key provider: ${name} for ${caller.address} failed: ${isInclavareError(err) ? err.code : String((err as Error)?.stack ?? err)}`);
+          callback(grpcStatusOf(err));
+        },
+      );
+    };
+  return { WrapKey: serve('WrapKey', provider.wrapKey), UnWrapKey: serve('UnWrapKey', provider.unwrapKey) };
 }
 
 async function handle(service: ManagementService, method: MethodName, bytes: Buffer, caller: Caller): Promise<Uint8Array> {
@@ -174,6 +213,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
     }
     server.addService(serviceDefinition(name), implementation);
   }
+  server.addService(keyProviderDefinition(), keyProviderImplementation(createKeyProviderService({ store: options.store, ...(options.now ? { now: options.now } : {}) }), log));
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(requested, credentials, (err, p) => {
       if (err) reject(verdictdError('VERDICTD_ERR_UNAVAILABLE', `Cannot listen on ${requested} for the management API: ${err.message}`, { cause: err }));
