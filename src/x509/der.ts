@@ -55,3 +55,28 @@ export function derChildren(bytes: Uint8Array, parent: DerElement): DerElement[]
 export function derBytes(bytes: Uint8Array, e: DerElement): Uint8Array {
   return bytes.subarray(e.start, e.end);
 }
+
+/**
+ * Why `bytes` is not one well-formed DER element, or undefined when it is: a single element that spans exactly
+ * the input, every constructed element exactly filled by its children (recursively), every length in its
+ * shortest form (X.690 §10.1). A lenient decoder accepts an outer length that is too short or an element that
+ * runs past its parent, so bytes no signature covers (a certificate's outer SEQUENCE, its signatureAlgorithm)
+ * could change without changing what is decoded; checking the structure first closes that.
+ */
+export function derStructureError(bytes: Uint8Array): string | undefined {
+  const top = readDerElement(bytes, 0);
+  if (top === undefined) return 'it does not start with a complete DER element';
+  if (top.end !== bytes.length) return `${bytes.length - top.end} bytes follow the outer element`;
+  const stack: DerElement[] = [top];
+  while (stack.length > 0) {
+    const e = stack.pop()!;
+    const lengthOctets = e.valueStart - e.start - 1;
+    const length = e.end - e.valueStart;
+    if (lengthOctets > 1 && (bytes[e.start + 2] === 0 || length < 0x80)) return `the length at offset ${e.start + 1} is not in its shortest form`;
+    if ((e.tag & 0x20) === 0) continue;
+    const children = derChildren(bytes, e);
+    if (children === undefined) return `the contents of the element at offset ${e.start} do not exactly hold its parts`;
+    stack.push(...children);
+  }
+  return undefined;
+}

@@ -17,7 +17,7 @@ import {
   type AlgorithmIdentifier,
   type Name,
 } from '@peculiar/asn1-x509';
-import { derBytes, derChildren, readDerElement } from './der.ts';
+import { derBytes, derChildren, derStructureError, readDerElement } from './der.ts';
 import type { X509ErrorFactory } from './failure.ts';
 
 /** A validity interval in epoch milliseconds, both ends inclusive (RFC 5280 §4.1.2.5). */
@@ -186,6 +186,8 @@ function malformedField(fail: X509ErrorFactory, what: string, err: unknown): Err
  */
 export function parseCertificate(der: Uint8Array, fail: X509ErrorFactory, what = 'the certificate'): ParsedCertificate {
   let asn: Certificate;
+  const notDer = derStructureError(der);
+  if (notDer !== undefined) throw fail('malformed', `Cannot parse ${what}: it is not DER (${notDer})`);
   try {
     asn = AsnConvert.parse(der, Certificate);
   } catch (err) {
@@ -244,6 +246,8 @@ export function parseCertificate(der: Uint8Array, fail: X509ErrorFactory, what =
 /** Parses one DER CRL; any failure is thrown as `fail('malformed', "Cannot parse <what>: ...")`. */
 export function parseCrl(der: Uint8Array, fail: X509ErrorFactory, what = 'the CRL'): ParsedCrl {
   let asn: CertificateList;
+  const notDer = derStructureError(der);
+  if (notDer !== undefined) throw fail('malformed', `Cannot parse ${what}: it is not DER (${notDer})`);
   try {
     asn = AsnConvert.parse(der, CertificateList);
   } catch (err) {

@@ -43,6 +43,34 @@ export function pemDecodeAll(text: string, label: string): Uint8Array[] {
   return [...text.matchAll(block)].map((m) => new Uint8Array(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64')));
 }
 
+/**
+ * The DER bytes of the PEM blocks labelled `label` that make up ALL of `text` (whitespace between them
+ * allowed), or why they do not: text outside a block, another label, a body that is not canonical base64
+ * (RFC 4648 §3.5: padding bits zero). For PEM inside signed-over-by-nothing containers (a quote's PCK chain),
+ * where every byte must either matter or be rejected: `pemDecodeAll` would skip what it cannot read.
+ */
+export function pemDecodeExact(text: string, label: string): { ders: Uint8Array[] } | { error: string } {
+  const l = escapeLabel(label);
+  const block = new RegExp(`-----BEGIN ${l}-----([A-Za-z0-9+/=\\r\\n]*?)-----END ${l}-----`, 'y');
+  const ders: Uint8Array[] = [];
+  let p = 0;
+  for (;;) {
+    while (p < text.length && /[\r\n\t ]/.test(text[p]!)) p++;
+    if (p === text.length) break;
+    block.lastIndex = p;
+    const m = block.exec(text);
+    if (m === null) return { error: `byte ${p} is not the start of a ${label} PEM block` };
+    const body = m[1]!.replace(/[\r\n]/g, '');
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body) || body.length % 4 !== 0) return { error: `the ${label} PEM block at byte ${p} is not base64` };
+    const der = Buffer.from(body, 'base64');
+    if (der.toString('base64') !== body) return { error: `the ${label} PEM block at byte ${p} is not canonical base64` };
+    ders.push(new Uint8Array(der));
+    p = block.lastIndex;
+  }
+  if (ders.length === 0) return { error: `it holds no ${label} PEM block` };
+  return { ders };
+}
+
 /** The text of every PEM block labelled `label` in `text` (armour lines included, one newline after each kept). */
 export function pemSplit(text: string, label: string): string[] {
   const l = escapeLabel(label);

@@ -48,3 +48,38 @@ test('the PEM decoders give a value or the caller\'s error on any text (property
     { numRuns: 1000 },
   );
 });
+
+void test('issue #16 - pemDecodeExact() takes only text made of PEM blocks of the label, with canonical base64 bodies', async () => {
+  const { pemDecodeExact, pemEncode } = await import('../../src/x509/pem.ts');
+  const a = pemEncode('CERTIFICATE', Buffer.from('first certificate bytes'));
+  const b = pemEncode('CERTIFICATE', Buffer.from('second'));
+  const ok = pemDecodeExact(`${a}\n${b}\r\n`, 'CERTIFICATE');
+  assert.ok('ders' in ok && ok.ders.length === 2);
+  const bad: [string, RegExp][] = [
+    [`${a}junk`, /byte \d+ is not the start of a CERTIFICATE PEM block/],
+    [a.replace('\n', '\v'), /byte 0 is not the start/],
+    [a.replace('-----BEGIN CERTIFICATE-----', '-----BEGIN CERTIFICATF-----'), /not the start/],
+    [pemEncode('CERTIFICATE', Buffer.from('x')).replace('eA==', 'eB=='), /not canonical base64/],
+    [a.replace(/^(-----BEGIN CERTIFICATE-----\n)(.)/, '$1$2$2'), /not base64/],
+    ['', /no CERTIFICATE PEM block/],
+  ];
+  for (const [text, message] of bad) {
+    const r = pemDecodeExact(text, 'CERTIFICATE');
+    assert.ok('error' in r && message.test(r.error), `${JSON.stringify(text.slice(0, 40))}: ${JSON.stringify(r)}`);
+  }
+});
+
+void test('issue #16 - derStructureError() refuses lengths that do not match, bytes after the element and long-form lengths that could be short', async () => {
+  const { derStructureError } = await import('../../src/x509/der.ts');
+  const seq = (...parts: Buffer[]): Buffer => Buffer.concat([Buffer.from([0x30, Buffer.concat(parts).length]), ...parts]);
+  const int = Buffer.from([0x02, 0x01, 0x05]);
+  assert.equal(derStructureError(seq(int, seq(int))), undefined);
+  assert.match(derStructureError(Buffer.concat([seq(int), Buffer.from([0])]))!, /1 bytes follow/);
+  const short = seq(int, int);
+  short[1] = 3; // the outer length says one integer; the second runs past it
+  assert.match(derStructureError(short)!, /follow the outer element/);
+  const inner = seq(seq(int, int));
+  inner[3] = 4; // the inner SEQUENCE ends inside its second integer
+  assert.match(derStructureError(inner)!, /do not exactly hold its parts/);
+  assert.match(derStructureError(Buffer.from([0x30, 0x81, 0x03, ...int]))!, /not in its shortest form/);
+});

@@ -8,7 +8,7 @@ import { ByteReader } from './bytes.ts';
 import { INTEL_ERROR_CODES, intelError } from './codes.ts';
 import { parseSgxReportBody, type SgxReportBody } from '../sgx/parse.ts';
 import { parseTdReportBody, TDX10_BODY_SIZE, TDX15_BODY_SIZE, type TdReportBody } from '../tdx/parse.ts';
-import { pemDecodeAll } from '../../x509/pem.ts';
+import { pemDecodeExact } from '../../x509/pem.ts';
 
 /** Quote header size (all versions). */
 export const QUOTE_HEADER_SIZE = 48;
@@ -85,6 +85,8 @@ export interface IntelQuote {
   signature: IntelQuoteSignatureData;
   /** Bytes after the declared signature data (not covered by any signature; some producers append some). */
   trailingBytes: number;
+  /** Offset of the first non-zero byte after the signature data (absent: none, or only zero padding). */
+  trailingNonZeroAt?: number;
   /** Total quote length. */
   size: number;
 }
@@ -115,7 +117,10 @@ function decodePemChain(pem: Buffer): { text: string; ders: Uint8Array[] } {
   let entry = decodedChains.get(fingerprint);
   if (!entry || !entry.pem.equals(pem)) {
     const text = pem.toString('latin1');
-    entry = { pem: Buffer.from(pem), text, ders: pemDecodeAll(text, 'CERTIFICATE') };
+    // Nothing signs these bytes: every one must be part of a certificate (or whitespace between them).
+    const decoded = pemDecodeExact(text, 'CERTIFICATE');
+    if ('error' in decoded) malformed(`its PCK certificate chain is not a sequence of PEM certificates: ${decoded.error}`);
+    entry = { pem: Buffer.from(pem), text, ders: decoded.ders };
     if (decodedChains.size >= DECODED_CHAINS_MAX) decodedChains.delete(decodedChains.keys().next().value!);
     decodedChains.set(fingerprint, entry);
   }
@@ -223,6 +228,10 @@ export function parseIntelQuote(bytes: Uint8Array): IntelQuote {
     signature = { quoteSignature, attestationKey, ...qe, certificationData, outerCertificationType: outerType };
   }
   if (s.remaining !== 0) malformed(`${s.remaining} unexplained bytes at the end of the signature data`);
+  // Quotes are zero-padded to a fixed buffer size by some stacks (GCP: 8000 bytes); anything else after the
+  // signature data is covered by nothing. The parser keeps where it starts; verification refuses it
+  // (verifyParsedIntelQuote), after every other check, so a quote's other faults are named first.
+  const nonZero = bytes.subarray(r.offset).findIndex((b) => b !== 0);
   const quote: IntelQuote = {
     version,
     tee,
@@ -234,6 +243,7 @@ export function parseIntelQuote(bytes: Uint8Array): IntelQuote {
     trailingBytes: r.remaining,
     size: bytes.length,
   };
+  if (nonZero !== -1) quote.trailingNonZeroAt = r.offset + nonZero;
   if (bodyDescriptor) quote.bodyDescriptor = bodyDescriptor;
   return quote;
 }

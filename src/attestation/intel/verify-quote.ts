@@ -240,6 +240,12 @@ export function verifyParsedIntelQuote(quote: IntelQuote, options: IntelVerifyOp
       details: { platformStatus: tcb.platformStatus, qeStatus: tcb.qeStatus ?? null },
     });
   }
+  if (quote.trailingNonZeroAt !== undefined) {
+    throw intelError(
+      INTEL_ERROR_CODES.MALFORMED,
+      `Cannot verify quote: byte ${quote.trailingNonZeroAt} after the signature data is not zero (a quote may be zero-padded; no signature covers anything else)`,
+    );
+  }
   return { quote, pck, collateral: vc, tcb, window: b.window };
 }
 
