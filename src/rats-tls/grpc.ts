@@ -1,19 +1,24 @@
 /**
- * RATS-TLS credentials for @grpc/grpc-js (docs/rats-tls.md, "gRPC"): a service and its clients are attested by
- * passing these credentials instead of ServerCredentials.createSsl()/credentials.createSsl(); no service code
- * changes.
+ * RATS-TLS for @grpc/grpc-js (docs/rats-tls.md, "gRPC"): a service and its clients are attested by passing these
+ * credentials instead of ServerCredentials.createSsl()/credentials.createSsl(), or, for a mutual server, by
+ * binding the service with bindRatsTls(); no service code changes.
  *
  * Why not createSsl() with a `checkServerIdentity`: node:tls calls checkServerIdentity only when the chain
  * verified, and a RATS-TLS certificate is self-signed, so with `rejectUnauthorized: false` the hook never runs
  * (fail open) and without it every handshake fails. The channel credentials therefore hand grpc-js a secure
  * connector that is our connect(): the server is verified before grpc-js sees the socket, and a rejected server
- * makes the call fail with UNAVAILABLE. The server credentials present the attested certificate; with `mutual`
- * they request the client's certificate and verify it in a server interceptor before any handler runs
- * (UNAUTHENTICATED otherwise), once per connection until the certificate or its evidence claims expire.
+ * makes the call fail with UNAVAILABLE.
+ *
+ * A mutual server must refuse an unattested client in the TLS layer, before any of its HTTP/2 bytes is read.
+ * grpc-js's own TLS server gives no hook for that (its sockets are handed to HTTP/2 as soon as node:tls has
+ * chain-checked them, which a self-signed certificate never passes), so bindRatsTls() listens with our
+ * createServer() (a client without a certificate fails the handshake with alert 116; one whose evidence does not
+ * verify is closed before a byte of it is delivered) and injects only verified connections into the grpc-js
+ * server (Server.createConnectionInjector). The server credentials present the certificate and serve clients
+ * without verifying them; asked for `mutual` they refuse, naming bindRatsTls().
  */
 import { TLSSocket } from 'node:tls';
-import { CallCredentials, ChannelCredentials, Metadata, ServerCredentials, ServerInterceptingCall, status, type ServerInterceptor } from '@grpc/grpc-js';
-import { isInclavareError } from '../errors/errors.ts';
+import { CallCredentials, ChannelCredentials, ServerCredentials, type Server } from '@grpc/grpc-js';
 import type { Attester } from './attesters/attester.ts';
 import { RATS_TLS_ERROR_CODES as E, ratsTlsError } from './codes.ts';
 import type { EndorsementsSource } from './endorsements.ts';
@@ -21,7 +26,7 @@ import type { HashAlgorithm } from './format.ts';
 import { connect } from './client.ts';
 import { createRatsTlsIdentity, type RatsTlsIdentity } from './identity.ts';
 import type { RatsTlsPeer, RatsTlsVerifyOptions } from './options.ts';
-import { checkPeerCertificate } from './verify-peer.ts';
+import { createServer } from './server.ts';
 
 /** Options of ratsTlsChannelCredentials(). */
 export interface RatsTlsChannelCredentialsOptions {
@@ -88,83 +93,105 @@ export function ratsTlsChannelCredentials(options: RatsTlsChannelCredentialsOpti
 }
 
 /**
- * The TLS socket under a server call. grpc-js exposes the peer certificate (getAuthContext()) only for sockets
- * whose chain verified, which a self-signed RATS-TLS certificate never does, so this reads the socket of the base
- * call (grpc-js 1.14: `call.stream.session.socket`). If that shape changes, no socket is found and every call is
- * rejected: fail closed.
+ * The TLS socket under a server call (grpc-js 1.14: `call.stream.session.socket`); grpc-js's getAuthContext()
+ * hides certificates that did not chain-verify, which a RATS-TLS certificate never does.
  */
 function tlsSocketOf(call: unknown): TLSSocket | undefined {
-  const socket = (call as { stream?: { session?: { socket?: unknown } } } | undefined)?.stream?.session?.socket;
-  return socket instanceof TLSSocket ? socket : undefined;
+  const socket = (call as { call?: { stream?: { session?: { socket?: unknown } } }; stream?: { session?: { socket?: unknown } } } | undefined);
+  const found = socket?.stream?.session?.socket ?? socket?.call?.stream?.session?.socket;
+  return found instanceof TLSSocket ? found : undefined;
 }
 
-function clientVerifier(verify: RatsTlsVerifyOptions): ServerInterceptor {
-  // One verdict per connection, valid until the certificate or its evidence claims expire.
-  const verdicts = new WeakMap<TLSSocket, { until: number; peer: RatsTlsPeer }>();
-  const judge = (call: unknown): Error | undefined => {
-    const socket = tlsSocketOf(call);
-    if (socket === undefined) return ratsTlsError(E.NO_PEER_CERTIFICATE, 'Cannot trust the client: its TLS connection is not reachable from the call');
-    const now = (verify.now ?? (() => new Date()))().getTime();
-    const hit = verdicts.get(socket);
-    if (hit !== undefined && hit.until > now) return undefined;
-    const x509 = socket.getPeerX509Certificate();
-    if (x509 === undefined) return ratsTlsError(E.NO_PEER_CERTIFICATE, 'Cannot trust the client: it presented no certificate (mutual attestation requires one)');
-    try {
-      const { peer, verification } = checkPeerCertificate(new Uint8Array(x509.raw), verify);
-      const until = Math.min(verification.certificate?.notAfter.getTime() ?? now, peer.claims ? Date.parse(peer.claims.validUntil) : Infinity);
-      verdicts.set(socket, { until, peer });
-      socket.ratsTls = peer;
-      return undefined;
-    } catch (err) {
-      return isInclavareError(err) ? err : ratsTlsError(E.EVIDENCE_REJECTED, 'Cannot trust the client', { cause: err });
-    }
-  };
-  return (_method, call) =>
-    new ServerInterceptingCall(call, {
-      start: (next) => {
-        const error = judge(call);
-        if (error === undefined) {
-          next();
-          return;
-        }
-        call.sendStatus({ code: status.UNAUTHENTICATED, details: error.message, metadata: new Metadata() });
-      },
-    });
+/**
+ * The verified client of a call on a server bound with bindRatsTls({ mutual: true }) (its evidence claims and
+ * certificate); undefined for a server that does not verify clients.
+ */
+export function ratsTlsPeerOf(call: unknown): RatsTlsPeer | undefined {
+  return tlsSocketOf(call)?.ratsTls;
 }
 
 class RatsTlsServerCredentials extends ServerCredentials {
-  readonly #interceptors: ServerInterceptor[];
-
-  constructor(identity: RatsTlsIdentity, mutual: boolean, verify: RatsTlsVerifyOptions) {
-    super({ requestCert: mutual, rejectUnauthorized: false }, identity.current());
-    this.#interceptors = mutual ? [clientVerifier(verify)] : [];
+  constructor(identity: RatsTlsIdentity) {
+    super({ requestCert: false, rejectUnauthorized: false }, identity.current());
     identity.onRenew(() => this.updateSecureContextOptions(identity.current()));
   }
 
   _equals(other: ServerCredentials): boolean {
     return other === this;
   }
+}
 
-  override _getInterceptors(): ServerInterceptor[] {
-    return this.#interceptors;
-  }
+async function identityOf(options: RatsTlsServerCredentialsOptions): Promise<RatsTlsIdentity> {
+  if (options.identity !== undefined) return options.identity;
+  if (options.attester === undefined) throw ratsTlsError(E.INVALID_ARGUMENT, 'Cannot make the RATS-TLS gRPC server: give an attester or an identity');
+  return createRatsTlsIdentity({
+    attester: options.attester,
+    ...(options.hashAlg ? { hashAlg: options.hashAlg } : {}),
+    ...(options.customClaims ? { customClaims: options.customClaims } : {}),
+    ...(options.endorsements ? { endorsements: options.endorsements } : {}),
+  });
 }
 
 /**
  * Server credentials presenting an attested certificate (made with `attester`, renewed before it expires, or
- * the given `identity`); with `mutual`, clients must present a verified RATS-TLS certificate.
+ * the given `identity`), for server.bindAsync(). They do not verify clients: for mutual attestation bind the
+ * service with bindRatsTls(), which refuses an unattested client in the TLS layer.
  */
 export async function ratsTlsServerCredentials(options: RatsTlsServerCredentialsOptions): Promise<ServerCredentials> {
   rejectNonce(options.verify);
-  let identity = options.identity;
-  if (identity === undefined) {
-    if (options.attester === undefined) throw ratsTlsError(E.INVALID_ARGUMENT, 'Cannot make RATS-TLS server credentials: give an attester or an identity');
-    identity = await createRatsTlsIdentity({
-      attester: options.attester,
-      ...(options.hashAlg ? { hashAlg: options.hashAlg } : {}),
-      ...(options.customClaims ? { customClaims: options.customClaims } : {}),
-      ...(options.endorsements ? { endorsements: options.endorsements } : {}),
-    });
+  if (options.mutual === true) {
+    throw ratsTlsError(E.INVALID_ARGUMENT, 'Cannot make mutual RATS-TLS gRPC server credentials: grpc-js would read a client\'s HTTP/2 frames before it is verified; bind the service with bindRatsTls(server, address, { mutual: true, ... }) instead');
   }
-  return new RatsTlsServerCredentials(identity, options.mutual === true, options.verify ?? {});
+  return new RatsTlsServerCredentials(await identityOf(options));
+}
+
+/** A gRPC service listening with RATS-TLS (bindRatsTls()). */
+export interface RatsTlsGrpcBinding {
+  /** The TCP port (useful with port 0). */
+  port: number;
+  /** Stops listening and closes the connections it accepted (the grpc-js server itself is the caller's). */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `server`'s services on host:port over RATS-TLS. With `mutual`, a client without a certificate fails the
+ * TLS handshake (alert 116) and one whose certificate or evidence does not verify is closed before any of its
+ * bytes reaches HTTP/2; handlers read the verified client with ratsTlsPeerOf(call).
+ */
+export async function bindRatsTls(server: Server, address: { host?: string; port: number }, options: RatsTlsServerCredentialsOptions): Promise<RatsTlsGrpcBinding> {
+  rejectNonce(options.verify);
+  const identity = await identityOf(options);
+  const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
+  const sockets = new Set<TLSSocket>();
+  const tlsServer = createServer(
+    { identity, mutual: options.mutual === true, verify: options.verify ?? {}, ALPNProtocols: ['h2'] },
+    (socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+      injector.injectConnection(socket);
+    },
+  );
+  // A refused client is the client's problem, not the server's: nothing to do but not crash.
+  tlsServer.on('tlsClientError', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    tlsServer.once('error', reject);
+    tlsServer.listen(address.port, address.host ?? '127.0.0.1', () => {
+      tlsServer.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = tlsServer.address();
+  const port = typeof bound === 'object' && bound !== null ? bound.port : address.port;
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        injector.destroy();
+        for (const socket of sockets) socket.destroy();
+        tlsServer.close(() => {
+          if (options.identity === undefined) identity.close();
+          resolve();
+        });
+      }),
+  };
 }

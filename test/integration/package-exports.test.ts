@@ -63,7 +63,7 @@ console.log(JSON.stringify({
 /** The same in TypeScript, with a deliberate type error in a second file. */
 const TYPED = `
 import { connect, createServer, type RatsTlsVerifyOptions, type AttestedCertificateVerification } from 'inclavare/rats-tls';
-import { ratsTlsServerCredentials, type RatsTlsServerCredentialsOptions } from 'inclavare/rats-tls/grpc';
+import { bindRatsTls, ratsTlsPeerOf, ratsTlsServerCredentials, type RatsTlsServerCredentialsOptions } from 'inclavare/rats-tls/grpc';
 import { verifyEvidence, type Claims, type IntelCollateral, type TeeScheme, type VerifyEvidenceOptions } from 'inclavare/attestation';
 import { loadEnclaveRuntime, type EnclaveRuntime } from 'inclavare/pal';
 
@@ -77,7 +77,7 @@ export function tee(c: Claims): string { return c.tee; }
 export function report(v: AttestedCertificateVerification): boolean { return v.verified && v.binding === 'valid'; }
 export const opts: RatsTlsServerCredentialsOptions = { mutual: true, verify };
 export const runtime: Promise<EnclaveRuntime> = loadEnclaveRuntime('wasm');
-export const fns = [connect, createServer, ratsTlsServerCredentials, verifyEvidence, collateral] as const;
+export const fns = [connect, createServer, ratsTlsServerCredentials, bindRatsTls, ratsTlsPeerOf, verifyEvidence, collateral] as const;
 `;
 
 function tsc(files: Record<string, string>) {
