@@ -29,6 +29,7 @@ import { handlesSignal } from './signals.ts';
 import { runStartContainerHooks } from './start-hooks.ts';
 import { fetchSecrets } from './secrets.ts';
 import { rlimitArg } from '../pal/sim/runtime.ts';
+import { execInPid1, serveExecChannel, sharesInstance } from './exec-channel.ts';
 
 /** Signals init-runelet forwards to the workload (those Node.js lets a program handle). */
 const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGWINCH', 'SIGCONT'];
@@ -155,6 +156,15 @@ async function init(description: EnclaveDescription): Promise<number> {
       return fail(status.message);
     }
   }
+  // `rune exec` runs in this instance when the runtime runs several processes (native PAL v2/v3).
+  let execChannel: { close(): void } | undefined;
+  if (sharesInstance(runtime)) {
+    try {
+      execChannel = await serveExecChannel(IN_CONTAINER.execSocket, runtime, (env) => withHome(workloadEnv(description, env)));
+    } catch (err) {
+      process.stderr.write(`init-runelet: cannot serve rune exec into this enclave (execs will run in a second instance): ${describeError(err)}\n`);
+    }
+  }
   // Open the start FIFO before reporting ready, so `rune start` always finds a reader. O_RDWR never blocks
   // on a FIFO (Linux fifo(7)); the read then waits on libuv's thread pool, leaving the event loop free.
   const fifo = await open(control(CONTROL.start), 'r+');
@@ -168,6 +178,7 @@ async function init(description: EnclaveDescription): Promise<number> {
   if (hookFailure !== undefined) {
     // As runc's init: the error on the container's stderr, exit status 1, the workload never runs.
     process.stderr.write(`${hookFailure}\n`);
+    execChannel?.close();
     await runtime.destroy().catch((err: unknown) => process.stderr.write(`init-runelet: ${describeError(err)}\n`));
     writeControl(CONTROL.exit, { exitCode: 1 });
     writeControl(CONTROL.started, { state: 'error', message: hookFailure } satisfies StartStatus);
@@ -194,6 +205,7 @@ async function init(description: EnclaveDescription): Promise<number> {
     process.stderr.write(`init-runelet: ${describeError(err)}\n`);
     code = 1;
   }
+  execChannel?.close();
   try {
     await runtime.destroy();
   } catch (err) {
@@ -204,12 +216,36 @@ async function init(description: EnclaveDescription): Promise<number> {
   return code;
 }
 
-/** runelet: one more process in a runtime of the same kind, for `rune exec`. */
+/**
+ * The env of an exec'd command. runc gives an exec the config's process env plus its `--env` entries, and in an
+ * enclave container that config's env is init-runelet's own (INIT_RUNELET_ENV): so the workload's env is the
+ * base here, overridden by what the exec received, without init-runelet's UV_THREADPOOL_SIZE.
+ */
+function execEnv(description: EnclaveDescription): string[] {
+  const merged = new Map<string, string>();
+  for (const entry of description.process.env) merged.set(entry.split('=', 1)[0]!, entry);
+  for (const [k, v] of Object.entries(process.env)) if (k !== 'UV_THREADPOOL_SIZE') merged.set(k, `${k}=${v ?? ''}`);
+  return [...merged.values()];
+}
+
+/**
+ * runelet: `rune exec`'s process. With a native PAL it asks PID 1 to run the command in the container's
+ * runtime instance (src/init/exec-channel.ts); otherwise, or when PID 1 cannot, it runs one more process in a
+ * runtime of the same kind (for sim and wasm that is what a process is).
+ */
 async function runelet(description: EnclaveDescription, argv: string[]): Promise<number> {
   if (argv.length === 0) return fail('runelet: no command given');
+  const env = execEnv(description);
+  if (description.runtime !== 'sim' && description.runtime !== 'wasm') {
+    const outcome = await execInPid1(IN_CONTAINER.execSocket, { argv, env, cwd: process.cwd(), pid: process.pid }, FORWARDED);
+    if ('exit' in outcome) {
+      if (outcome.error !== undefined) process.stderr.write(`init-runelet: ${outcome.error}\n`);
+      return outcome.exit;
+    }
+    process.stderr.write(`init-runelet: running ${argv[0]} in a second instance of the enclave runtime, not in the container's: ${outcome.refused}\n`);
+  }
   const runtime = await loadEnclaveRuntime(description.runtime, runtimeOptions());
   await runtime.init({ args: description.runtimeArgs, logLevel: description.logLevel as PalLogLevel, enclaveFd: -1, enclaveAddr: 0n });
-  const env = Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`);
   try {
     return await runWorkload(runtime, { path: argv[0]!, argv, env: workloadEnv(description, env), cwd: process.cwd(), stdio: { stdin: 0, stdout: 1, stderr: 2 } });
   } finally {

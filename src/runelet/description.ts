@@ -110,6 +110,8 @@ export const IN_CONTAINER = {
   palDir: '/.rune/pal',
   modules: '/.rune/node_modules',
   rlimitExec: '/.rune/rlimit-exec',
+  /** init-runelet's socket for `rune exec` into its runtime instance (native PAL v2/v3; src/init/exec-channel.ts). */
+  execSocket: '/.rune/control/exec.sock',
   /** The tmpfs rune mounts for secrets (docs/secrets.md). */
   secrets: '/run/secrets',
 } as const;

@@ -237,6 +237,45 @@ describe('native PAL enclave containers (the skeleton PAL, compiled here)', () =
     assert.equal(rune(['delete', 'native-kill']).code, 0);
   });
 
+  test('rune exec into a PAL v2/v3 container runs in the container\'s runtime instance', async () => {
+    for (const version of ['v2', 'v3']) {
+      const id = `native-exec-${version}`;
+      const b = bundle(['/bin/sh'], { env: env(libs[version]!, 'wait_timeout,30') });
+      assert.equal(rune(['create', '--bundle', b, id]).code, 0);
+      assert.equal(rune(['start', id]).code, 0);
+      const first = rune(['exec', id, '/bin/tool', 'nowait', 'show=instance', 'exit=4']);
+      const second = rune(['exec', id, '/bin/tool', 'nowait', 'show=instance', 'an arg with spaces']);
+      assert.equal(first.code, 4, first.stderr);
+      assert.equal(second.code, 0, second.stderr);
+      assert.equal(first.stderr + second.stderr, '');
+      // PAL pids go on from the workload's (1000) in one instance; a second instance would start at 1000 again.
+      const [, proc1, pid1] = /instance=(\d+)\/(\d+)/.exec(first.stdout) ?? [];
+      const [, proc2, pid2] = /instance=(\d+)\/(\d+)/.exec(second.stdout) ?? [];
+      assert.deepEqual([pid1, pid2], ['1001', '1002'], first.stdout + second.stdout);
+      assert.equal(proc1, proc2);
+      assert.match(second.stdout, /argv=\/bin\/tool\|nowait\|show=instance\|an arg with spaces env=/);
+      // The exec gets the workload's env (as runc gives an exec the config's), not init-runelet's own.
+      assert.match(second.stdout, / env=PATH=\/usr\/local\/sbin:[^ ]*\|TERM=xterm\|/);
+      assert.doesNotMatch(second.stdout, /UV_THREADPOOL_SIZE/);
+      assert.equal(rune(['kill', id, 'KILL']).code, 0);
+      await waitFor(() => status(id) === 'stopped');
+      assert.equal(rune(['delete', id]).code, 0);
+    }
+  });
+
+  test('rune exec into a PAL v1 container says it runs in a second instance (v1 runs one process per instance)', async () => {
+    const b = bundle(['/bin/sh'], { env: env(libs.v1!, 'wait_timeout,30') });
+    assert.equal(rune(['create', '--bundle', b, 'native-exec-v1']).code, 0);
+    assert.equal(rune(['start', 'native-exec-v1']).code, 0);
+    const res = rune(['exec', 'native-exec-v1', '/bin/tool', 'nowait', 'exit=2']);
+    assert.equal(res.code, 2);
+    assert.match(res.stderr, /running \/bin\/tool in a second instance of the enclave runtime, not in the container's: .*PAL API v1/);
+    assert.match(res.stdout, /skeleton v1 ok path=\/bin\/tool/);
+    assert.equal(rune(['kill', 'native-exec-v1', 'KILL']).code, 0);
+    await waitFor(() => status('native-exec-v1') === 'stopped');
+    assert.equal(rune(['delete', 'native-exec-v1']).code, 0);
+  });
+
   test('a PAL init that fails with -EINVAL fails rune create with the PAL message, leaving nothing', () => {
     const b = bundle(['/bin/sh'], { env: env(libs.v3!, 'fail_init') });
     const res = rune(['create', '--bundle', b, 'native-fail']);

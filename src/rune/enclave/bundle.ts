@@ -18,6 +18,13 @@ import type { Sys } from '../../sys/sys.ts';
  */
 export const INIT_RUNELET_ENV = ['UV_THREADPOOL_SIZE=1'];
 
+/**
+ * With a native PAL library, pal_exec blocks a libuv worker for as long as a process runs: the workload holds
+ * one, and each `rune exec` into the same instance (src/init/exec-channel.ts) another, so init-runelet gets four
+ * (up to three concurrent execs; a fourth waits for one to end). Still well under INIT_RUNELET_MIN_NPROC.
+ */
+export const INIT_RUNELET_NATIVE_ENV = ['UV_THREADPOOL_SIZE=4'];
+
 /** The host's Node.js as it will be injected: the binary, the loader and the libraries it links. */
 export interface HostNode {
   node: string;
@@ -177,7 +184,7 @@ export function deriveConfig(original: OciConfig, bundle: string, sources: Deriv
   const config = structuredClone(original);
   const rootPath = config.root?.path ?? 'rootfs';
   config.root = { ...config.root, path: isAbsolute(rootPath) ? rootPath : join(bundle, rootPath) };
-  config.process = { ...config.process, args: initCommand(sources.host), env: [...INIT_RUNELET_ENV] };
+  config.process = { ...config.process, args: initCommand(sources.host), env: [...(sources.palLibrary !== undefined ? INIT_RUNELET_NATIVE_ENV : INIT_RUNELET_ENV)] };
   if (sources.initRlimits === undefined) delete config.process.rlimits;
   else config.process.rlimits = sources.initRlimits;
   // init-runelet runs the startContainer hooks at `rune start` (they are in the enclave description): runc
