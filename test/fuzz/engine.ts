@@ -117,6 +117,8 @@ export interface TargetInstance {
   run(input: Uint8Array): string | void | Promise<string | void>;
   /** Format-aware mutators, used for about half of the mutations. */
   mutators?: Mutator[];
+  /** The share of mutations made by `mutators` rather than the generic ones (default 0.5). */
+  specificShare?: number;
   /** Tokens the generic mutators insert and overwrite with. */
   dictionary?: Uint8Array[];
   /** Largest input generated (default 64 KiB). */
@@ -583,6 +585,7 @@ export async function fuzzTarget(target: FuzzTarget, options: RunOptions): Promi
   const saveCrashes = options.saveCrashes ?? true;
   const sampleEvery = options.sampleEvery ?? Math.max(1000, Math.floor(options.runs / 40));
   const specific = instance.mutators ?? [];
+  const specificShare = instance.specificShare ?? 0.5;
   const ctx: MutationContext = { other: () => rng.pick(pool), dictionary: instance.dictionary ?? [], maxLength };
   const watchdog = options.watchdog === false ? undefined : startWatchdog(target.name, maxLength, saveCrashes);
 
@@ -617,7 +620,7 @@ export async function fuzzTarget(target: FuzzTarget, options: RunOptions): Promi
       else {
         input = rng.pick(pool);
         for (let k = rng.chance(0.5) ? 1 : 1 + rng.int(4); k > 0; k--) {
-          const m = specific.length > 0 && rng.chance(0.5) ? rng.pick(specific) : rng.pick(GENERIC_MUTATORS);
+          const m = specific.length > 0 && rng.chance(specificShare) ? rng.pick(specific) : rng.pick(GENERIC_MUTATORS);
           input = m(input, rng, ctx);
         }
         if (input.length > maxLength) input = input.subarray(0, maxLength);
