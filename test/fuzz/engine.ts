@@ -14,8 +14,8 @@
  * is not `internal`. Anything else is a crash: a TypeError, a RangeError, a plain Error, an internal error,
  * or the target's own OracleViolation (a 5xx answer, a released key). An input slower than 1 s is a hang; a
  * watchdog thread kills the process (after saving the input) if one input runs more than 10 s without
- * returning. Memory: every `sampleEvery` inputs the heap is collected and measured; a run fails when the
- * heap grows at every one of 8 samples in a row by more than 32 MiB in total, or by 512 MiB at all.
+ * returning. Memory: every `sampleEvery` inputs the heap is collected and measured (the JS heap plus array
+ * buffers, where Node keeps Buffer bytes); a run fails when it grows at every one of 8 samples in a row by more than 32 MiB in total, or by 512 MiB at all.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
@@ -469,9 +469,11 @@ function collect(): void {
 /** The outcome of an accepted rejection: its code and the shape of its message (digits, hex and quoted text removed). */
 function outcomeOf(err: { code: string; message: string }): string {
   const shape = err.message
-    .replace(/"(?:[^"\\]|\\.)*"/g, 'S')
+    .replace(/"(?:[^"\\]|\\.)*"?/g, 'S')
+    .replace(/'[^']*'/g, 'C')
     .replace(/0x[0-9a-f]+|[0-9a-f]{8,}|\d+/gi, 'N')
-    .slice(0, 120);
+    .replace(/\.\.\./g, '')
+    .slice(0, 100);
   return `${err.code}: ${shape}`;
 }
 
@@ -602,7 +604,11 @@ export async function fuzzTarget(target: FuzzTarget, options: RunOptions): Promi
   };
 
   collect();
-  const heapStart = process.memoryUsage().heapUsed;
+  const memoryNow = (): number => {
+    const m = process.memoryUsage();
+    return m.heapUsed + m.arrayBuffers;
+  };
+  const heapStart = memoryNow();
   let heapMax = heapStart;
   let rssMax = process.memoryUsage().rss;
   const samples: number[] = [];
@@ -654,18 +660,19 @@ export async function fuzzTarget(target: FuzzTarget, options: RunOptions): Promi
       if ((done + 1) % sampleEvery === 0) {
         collect();
         const m = process.memoryUsage();
-        heapMax = Math.max(heapMax, m.heapUsed);
+        const used = m.heapUsed + m.arrayBuffers;
+        heapMax = Math.max(heapMax, used);
         rssMax = Math.max(rssMax, m.rss);
-        samples.push(m.heapUsed);
+        samples.push(used);
         const secs = (performance.now() - started) / 1000;
-        log(`  ${target.name}: ${done + 1} inputs, ${((done + 1) / secs).toFixed(0)}/s, ${seen.size} outcomes, heap ${(m.heapUsed / 2 ** 20).toFixed(0)} MiB, rss ${(m.rss / 2 ** 20).toFixed(0)} MiB`);
+        log(`  ${target.name}: ${done + 1} inputs, ${((done + 1) / secs).toFixed(0)}/s, ${seen.size} outcomes, heap ${(used / 2 ** 20).toFixed(0)} MiB, rss ${(m.rss / 2 ** 20).toFixed(0)} MiB`);
         const last = samples.slice(-9);
         if (last.length === 9 && last.every((v, i) => i === 0 || v > last[i - 1]!) && last[8]! - last[0]! > 32 * 2 ** 20) {
           fail('memory', `the heap grew at each of the last 8 samples, from ${(last[0]! / 2 ** 20).toFixed(0)} to ${(last[8]! / 2 ** 20).toFixed(0)} MiB`);
           if (stopOnFailure) break;
         }
-        if (m.heapUsed - heapStart > 512 * 2 ** 20) {
-          fail('memory', `the heap grew by ${((m.heapUsed - heapStart) / 2 ** 20).toFixed(0)} MiB`);
+        if (used - heapStart > 512 * 2 ** 20) {
+          fail('memory', `the heap grew by ${((used - heapStart) / 2 ** 20).toFixed(0)} MiB`);
           if (stopOnFailure) break;
         }
       }
@@ -676,7 +683,7 @@ export async function fuzzTarget(target: FuzzTarget, options: RunOptions): Promi
   }
   const seconds = (performance.now() - started) / 1000;
   collect();
-  const heapEnd = process.memoryUsage().heapUsed;
+  const heapEnd = memoryNow();
   if (options.saveNew && options.saveNew > 0) {
     const dir = join(CORPUS_ROOT, target.name);
     mkdirSync(dir, { recursive: true });
