@@ -6,7 +6,9 @@
  */
 import { parseArgs } from 'node:util';
 import { randomInt } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fuzzTarget, judge, type RunResult } from '../test/fuzz/engine.ts';
 import { TARGETS, targetNamed } from '../test/fuzz/targets.ts';
 
@@ -78,6 +80,9 @@ for (const name of names) {
     `${name}: ${r.runs} inputs in ${r.seconds.toFixed(1)} s (${r.perSecond.toFixed(0)}/s), slowest ${r.slowestMs.toFixed(1)} ms (${r.slowestOutcome.slice(0, 100)}), ` +
       `${r.outcomes} outcomes, heap ${r.heapStartMb.toFixed(0)} -> ${r.heapEndMb.toFixed(0)} MiB (max ${r.heapMaxMb.toFixed(0)}), rss max ${r.rssMaxMb.toFixed(0)} MiB: ${r.failures.length === 0 ? 'OK' : 'FAILED'}`,
   );
+  const slowest = join(tmpdir(), `fuzz-slowest-${name}`);
+  writeFileSync(slowest, r.slowestInput);
+  console.log(`  slowest input: ${slowest} (replay: scripts/fuzz.sh --target ${name} --replay ${slowest})`);
   for (const [outcome, n] of [...r.counts].slice(0, 8)) console.log(`    ${String(n).padStart(8)}  ${outcome.slice(0, 140)}`);
   for (const f of r.failures) {
     console.log(`  ${f.kind}: ${f.message}`);

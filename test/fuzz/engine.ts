@@ -123,6 +123,8 @@ export interface TargetInstance {
   dictionary?: Uint8Array[];
   /** Largest input generated (default 64 KiB). */
   maxLength?: number;
+  /** Inputs run at once (async targets whose time is spent waiting on sockets; default 1). */
+  concurrency?: number;
   /** Called every `resetEvery` inputs: drops accumulated state (a store full of fuzzed resources). */
   reset?(): Promise<void>;
   resetEvery?: number;
@@ -441,6 +443,7 @@ export interface RunResult {
   /** The slowest input (ms) and its outcome. */
   slowestMs: number;
   slowestOutcome: string;
+  slowestInput: Uint8Array;
   /** Distinct outcomes seen; the pool's size at the end. */
   outcomes: number;
   pool: number;
@@ -614,50 +617,75 @@ export async function fuzzTarget(target: FuzzTarget, options: RunOptions): Promi
   const samples: number[] = [];
   let slowestMs = 0;
   let slowestOutcome = '';
+  let slowestInput: Uint8Array = new Uint8Array(0);
   const started = performance.now();
   let done = 0;
   // Every seed and stored input first, unmutated: the corpus is replayed on every run.
   const queue = pool.slice();
   try {
-    for (; done < options.runs; done++) {
-      let input: Uint8Array;
-      const queued = queue.length > 0;
-      if (queued) input = queue.shift()!;
-      else {
-        input = rng.pick(pool);
-        for (let k = rng.chance(0.5) ? 1 : 1 + rng.int(4); k > 0; k--) {
-          const m = specific.length > 0 && rng.chance(specificShare) ? rng.pick(specific) : rng.pick(GENERIC_MUTATORS);
-          input = m(input, rng, ctx);
-        }
-        if (input.length > maxLength) input = input.subarray(0, maxLength);
+    const width = instance.concurrency ?? 1;
+    let nextSample = sampleEvery;
+    let nextReset = instance.resetEvery ?? Infinity;
+    let stop = false;
+    const next = (): { input: Uint8Array; queued: boolean } => {
+      if (queue.length > 0) return { input: queue.shift()!, queued: true };
+      let input = rng.pick(pool);
+      for (let k = rng.chance(0.5) ? 1 : 1 + rng.int(4); k > 0; k--) {
+        const m = specific.length > 0 && rng.chance(specificShare) ? rng.pick(specific) : rng.pick(GENERIC_MUTATORS);
+        input = m(input, rng, ctx);
       }
-      watchdog?.beat(input);
+      return { input: input.length > maxLength ? input.subarray(0, maxLength) : input, queued: false };
+    };
+    const timed = async (input: Uint8Array): Promise<{ verdict: Verdict; ms: number }> => {
       const t0 = performance.now();
-      const pending = judgeNow(instance, input);
-      const verdict = pending instanceof Promise ? await pending : pending;
-      const ms = performance.now() - t0;
+      const verdict = await judgeNow(instance, input);
+      return { verdict, ms: performance.now() - t0 };
+    };
+    while (done < options.runs && !stop) {
+      const batch: { input: Uint8Array; queued: boolean }[] = [];
+      for (let j = 0; j < width && done + batch.length < options.runs; j++) batch.push(next());
+      // with several inputs in flight, the watchdog saves the first of them
+      watchdog?.beat(batch[0]!.input);
+      let results: { verdict: Verdict; ms: number }[];
+      if (batch.length === 1) {
+        const t0 = performance.now();
+        const pending = judgeNow(instance, batch[0]!.input);
+        const verdict = pending instanceof Promise ? await pending : pending;
+        results = [{ verdict, ms: performance.now() - t0 }];
+      } else results = await Promise.all(batch.map((b) => timed(b.input)));
       watchdog?.idle();
-      if (!verdict.ok) {
-        fail('crash', verdict.message, input);
-        if (stopOnFailure) break;
-        continue;
+      for (let j = 0; j < batch.length; j++) {
+        const { input, queued } = batch[j]!;
+        const { verdict, ms } = results[j]!;
+        done++;
+        if (!verdict.ok) {
+          fail('crash', verdict.message, input);
+          if (stopOnFailure) stop = true;
+          continue;
+        }
+        if (ms > slowestMs) {
+          slowestMs = ms;
+          slowestOutcome = verdict.outcome;
+          slowestInput = input;
+        }
+        if (ms > HANG_MS) {
+          fail('hang', `one input took ${ms.toFixed(0)} ms (> ${HANG_MS} ms): ${verdict.outcome}`, input);
+          if (stopOnFailure) stop = true;
+        }
+        const count = seen.get(verdict.outcome);
+        if (count !== undefined || seen.size < MAX_OUTCOMES) seen.set(verdict.outcome, (count ?? 0) + 1);
+        if (count === undefined && !queued && pool.length < MAX_POOL) {
+          pool.push(input);
+          fresh.push(input);
+        }
       }
-      if (ms > slowestMs) {
-        slowestMs = ms;
-        slowestOutcome = verdict.outcome;
+      if (stop) break;
+      if (instance.reset && done >= nextReset) {
+        await instance.reset();
+        nextReset += instance.resetEvery!;
       }
-      if (ms > HANG_MS) {
-        fail('hang', `one input took ${ms.toFixed(0)} ms (> ${HANG_MS} ms): ${verdict.outcome}`, input);
-        if (stopOnFailure) break;
-      }
-      const count = seen.get(verdict.outcome);
-      if (count !== undefined || seen.size < MAX_OUTCOMES) seen.set(verdict.outcome, (count ?? 0) + 1);
-      if (count === undefined && !queued && pool.length < MAX_POOL) {
-        pool.push(input);
-        fresh.push(input);
-      }
-      if (instance.reset && instance.resetEvery && done > 0 && done % instance.resetEvery === 0) await instance.reset();
-      if ((done + 1) % sampleEvery === 0) {
+      if (done >= nextSample) {
+        nextSample += sampleEvery;
         collect();
         const m = process.memoryUsage();
         const used = m.heapUsed + m.arrayBuffers;
@@ -665,7 +693,7 @@ export async function fuzzTarget(target: FuzzTarget, options: RunOptions): Promi
         rssMax = Math.max(rssMax, m.rss);
         samples.push(used);
         const secs = (performance.now() - started) / 1000;
-        log(`  ${target.name}: ${done + 1} inputs, ${((done + 1) / secs).toFixed(0)}/s, ${seen.size} outcomes, heap ${(used / 2 ** 20).toFixed(0)} MiB, rss ${(m.rss / 2 ** 20).toFixed(0)} MiB`);
+        log(`  ${target.name}: ${done} inputs, ${(done / secs).toFixed(0)}/s, ${seen.size} outcomes, heap ${(used / 2 ** 20).toFixed(0)} MiB, rss ${(m.rss / 2 ** 20).toFixed(0)} MiB, slowest ${slowestMs.toFixed(0)} ms`);
         const last = samples.slice(-9);
         if (last.length === 9 && last.every((v, i) => i === 0 || v > last[i - 1]!) && last[8]! - last[0]! > 32 * 2 ** 20) {
           fail('memory', `the heap grew at each of the last 8 samples, from ${(last[0]! / 2 ** 20).toFixed(0)} to ${(last[8]! / 2 ** 20).toFixed(0)} MiB`);
@@ -697,6 +725,7 @@ export async function fuzzTarget(target: FuzzTarget, options: RunOptions): Promi
     perSecond: done / seconds,
     slowestMs,
     slowestOutcome,
+    slowestInput,
     outcomes: seen.size,
     pool: pool.length,
     counts,

@@ -497,6 +497,7 @@ const inclavaredTarget: FuzzTarget = {
         }
       },
       resetEvery: 5000,
+      concurrency: 8,
       async close() {
         await daemon.close();
         rmSync(work, { recursive: true, force: true });
