@@ -78,7 +78,7 @@ for (const name of names) {
   results.push(r);
   console.log(
     `${name}: ${r.runs} inputs in ${r.seconds.toFixed(1)} s (${r.perSecond.toFixed(0)}/s), slowest ${r.slowestMs.toFixed(1)} ms (${r.slowestOutcome.slice(0, 100)}), ` +
-      `${r.outcomes} outcomes, heap ${r.heapStartMb.toFixed(0)} -> ${r.heapEndMb.toFixed(0)} MiB (max ${r.heapMaxMb.toFixed(0)}), rss max ${r.rssMaxMb.toFixed(0)} MiB: ${r.failures.length === 0 ? 'OK' : 'FAILED'}`,
+      `${r.outcomes} outcomes, ${r.unconfirmedSlow} unconfirmed slow, heap ${r.heapStartMb.toFixed(0)} -> ${r.heapEndMb.toFixed(0)} MiB (max ${r.heapMaxMb.toFixed(0)}), rss max ${r.rssMaxMb.toFixed(0)} MiB: ${r.failures.length === 0 ? 'OK' : 'FAILED'}`,
   );
   const slowest = join(tmpdir(), `fuzz-slowest-${name}`);
   writeFileSync(slowest, r.slowestInput);
