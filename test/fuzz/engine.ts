@@ -726,7 +726,7 @@ export async function fuzzTarget(target: FuzzTarget, options: RunOptions): Promi
   if (options.saveNew && options.saveNew > 0) {
     const dir = join(CORPUS_ROOT, target.name);
     mkdirSync(dir, { recursive: true });
-    for (const input of fresh.filter((f) => f.length <= 16384).slice(0, options.saveNew)) writeFileSync(join(dir, `seed-${hashOf(input)}`), input);
+    for (const input of fresh.filter((f) => f.length <= 8192).slice(0, options.saveNew)) writeFileSync(join(dir, `seed-${hashOf(input)}`), input);
   }
   const counts = new Map([...seen.entries()].sort((a, b) => b[1] - a[1]));
   return {
