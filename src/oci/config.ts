@@ -74,7 +74,8 @@ export function readBundleConfig(bundleDir: string, fs: BundleReader = nodeReade
   if (config.annotations !== undefined && (typeof config.annotations !== 'object' || config.annotations === null)) {
     throw runeError('RUNE_ERR_CONFIG', `Cannot use ${configPath}: "annotations" must be an object`);
   }
-  if (config.process?.env !== undefined && !Array.isArray(config.process.env)) {
+  // every entry too: readEnclaveConfig() filters the env with string methods (found by scripts/fuzz.sh, oci-config)
+  if (config.process?.env !== undefined && (!Array.isArray(config.process.env) || !config.process.env.every((e) => typeof e === 'string'))) {
     throw runeError('RUNE_ERR_CONFIG', `Cannot use ${configPath}: "process.env" must be an array of strings`);
   }
   return { bundle, configPath, config };

@@ -152,7 +152,8 @@ function keyProviderImplementation(provider: KeyProviderService, log: (line: str
   return { WrapKey: serve('WrapKey', provider.wrapKey), UnWrapKey: serve('UnWrapKey', provider.unwrapKey) };
 }
 
-async function handle(service: ManagementService, method: MethodName, bytes: Buffer, caller: Caller): Promise<Uint8Array> {
+/** Decodes and serves one call as the gRPC server does (exported for the fuzz target, test/fuzz/targets.ts). */
+export async function handleManagementCall(service: ManagementService, method: MethodName, bytes: Buffer, caller: Caller): Promise<Uint8Array> {
   const [requestName, responseName] = messagesOf(method);
   let request;
   try {
@@ -202,7 +203,7 @@ export async function startManagementServer(options: ManagementServerOptions): P
     const implementation: UntypedServiceImplementation = {};
     for (const method of allMethods().filter((m) => m.startsWith(`${name}/`))) {
       implementation[method.slice(name.length + 1)] = (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
-        handle(service, method, call.request, { address: call.getPeer() }).then(
+        handleManagementCall(service, method, call.request, { address: call.getPeer() }).then(
           (bytes) => callback(null, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)),
           (err: unknown) => {
             if (!isInclavareError(err)) log(`${method} failed unexpectedly: ${String((err as Error)?.stack ?? err)}`);
