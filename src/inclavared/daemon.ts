@@ -4,7 +4,8 @@
  * (ROOT/inclavared.pid). The sockets' contract: docs/attestation-socket.md.
  */
 import type { Server } from 'node:http';
-import { lstatSync } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
+import { faultPoint } from '../util/fault.ts';
 import { acquirePidLock } from '../sys/pid-lock.ts';
 import { rm } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
@@ -146,7 +147,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       return socketPaths;
     };
 
-    for (const record of loadRegistry(paths.stateFile)) {
+    const registered = loadRegistry(paths.stateFile);
+    // A socket directory the registry does not name is a crashed daemon's half-done register or unregister
+    // (the socket was opened before the registry was saved, or the registry saved before it was removed):
+    // no container was handed it, so it goes.
+    const known = new Set(registered.map((r) => r.id));
+    for (const entry of readdirSync(paths.containersDir, { withFileTypes: true })) {
+      if (known.has(entry.name)) continue;
+      await rm(`${paths.containersDir}/${entry.name}`, { recursive: true, force: true });
+      log.info(`removed ${entry.name} from ${paths.containersDir}: no registered container has it`);
+    }
+    for (const record of registered) {
       records.set(record.id, record);
       try {
         await openSocket(record);
@@ -166,9 +177,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           }
           const record: ContainerRecord = { id: request.id, measurement: request.measurement, tee: request.tee, ...(request.relay !== undefined ? { relay: request.relay } : {}) };
           const socketPaths = await openSocket(record);
+          faultPoint(process.env.RUNE_FAULT, 'inclavared:register:after-socket');
           records.set(record.id, record);
           try {
             saveRegistry(paths.stateFile, records.values());
+            faultPoint(process.env.RUNE_FAULT, 'inclavared:register:after-save');
           } catch (err) {
             records.delete(record.id);
             const server = servers.get(record.id);
@@ -194,6 +207,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
             records.set(id, record);
             throw err;
           }
+          faultPoint(process.env.RUNE_FAULT, 'inclavared:unregister:after-save');
           const server = servers.get(id);
           servers.delete(id);
           if (server) await closeServer(server);
