@@ -28,5 +28,8 @@ export type FaultStep = (typeof FAULT_STEPS)[keyof typeof FAULT_STEPS][number];
 /** Kills this process (SIGKILL, as `kill -9` would) when `fault` (the value of RUNE_FAULT) names `step`. */
 export function faultPoint(fault: string | undefined, step: FaultStep): void {
   if (fault === undefined || fault !== step) return;
+  // PID 1 of a PID namespace (init-runelet) ignores signals sent from inside it, SIGKILL included: it ends
+  // at once without running exit handlers instead, as close to a kill as it can get (status 137).
+  if (process.pid === 1) (process as unknown as { reallyExit(code: number): never }).reallyExit(137);
   process.kill(process.pid, 'SIGKILL');
 }

@@ -453,7 +453,8 @@ export interface CgroupSnapshot {
   dirs: Map<string, Set<string>>;
 }
 
-async function cgroupParents(): Promise<string[]> {
+/** The cgroup hierarchies (mount points) and this process's own cgroup in each: where runtimes put containers. */
+export async function cgroupParents(): Promise<string[]> {
   const info = await readFile('/proc/self/mountinfo', 'utf8');
   const roots: string[] = [];
   for (const line of info.split('\n')) {

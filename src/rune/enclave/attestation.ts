@@ -15,6 +15,7 @@ import { ensureDaemon, registerContainer, unregisterContainer } from '../../atte
 import { INCLAVARED_ERROR_CODES, inclavaredError } from '../../attestation-socket/codes.ts';
 import { daemonPaths, DEFAULT_DATA_DIR, DEFAULT_ROOT } from '../../attestation-socket/paths.ts';
 import type { Sys } from '../../sys/sys.ts';
+import { faultPoint } from '../../util/fault.ts';
 import type { ContainerPaths } from '../state.ts';
 
 /** An enclave container's registration with inclavared. */
@@ -109,6 +110,7 @@ export async function registerAttestation(
   // that `rune delete` needs to unregister it (unregistering an unknown key is fine).
   if (service.controlSocket !== undefined) sys.writeFileAtomic(registrationFile(paths), `${service.controlSocket(sys.env)}\n${key}\n`, { mode: 0o600 });
   const socket = await service.register(sys.env, { id: key, measurement: options.measurement, tee: options.tee, ...(options.relay !== undefined ? { relay: options.relay } : {}) });
+  faultPoint(sys.env.RUNE_FAULT, 'create:after-register');
   sys.writeFileAtomic(registrationFile(paths), `${socket.controlSocket}\n${key}\n`, { mode: 0o600 });
   return { key, ...socket };
 }

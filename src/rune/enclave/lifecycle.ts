@@ -323,7 +323,6 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
         ...(secrets !== undefined ? { relay: secrets.verdictd } : {}),
       });
       phase('registered with inclavared');
-      faultPoint(sys.env.RUNE_FAULT, 'create:after-register');
       attestDir = registration.socketDir;
       description.attestationSocket = join(IN_CONTAINER.attestDir, basename(registration.socket));
       if (secrets !== undefined) description.secrets = { resources: secrets.resources, verdictd: secrets.verdictd, verdictdKey: secrets.verdictdKey };
