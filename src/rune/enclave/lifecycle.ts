@@ -422,7 +422,7 @@ export async function startEnclaveContainer(ctx: RuneContext, paths: ContainerPa
   try {
     sys.writeFifo(ep.fifo, Buffer.from([1]));
   } catch (err) {
-    throw runeError('RUNE_ERR_WRONG_STATE', `Cannot start container ${JSON.stringify(id)}: its init-runelet is not waiting (it has stopped)`, { cause: err });
+    throw runeError('RUNE_ERR_WRONG_STATE', `Cannot start container ${JSON.stringify(id)}: its init-runelet is not waiting (it has stopped, or the create that started it did not finish); delete it with rune delete --force`, { cause: err });
   }
   faultPoint(sys.env.RUNE_FAULT, 'start:after-release');
   const description = JSON.parse(sys.readFile(paths.enclaveFile).toString('utf8')) as EnclaveDescription;
