@@ -59,6 +59,12 @@ export interface Daemon {
   containers(): ContainerRecord[];
   /** Stops serving: closes every socket (the registry stays, so the next daemon re-opens them). */
   close(): Promise<void>;
+  /**
+   * Stops serving when no container is registered, atomically with respect to register (a register that
+   * arrives meanwhile is answered INCLAVARED_ERR_UNAVAILABLE, and rune starts a new daemon). Resolves to
+   * whether the daemon stopped.
+   */
+  closeIfIdle(): Promise<boolean>;
 }
 
 function alreadyRunning(pidFile: string, pid: number): Error {
@@ -168,9 +174,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       }
     }
 
+    let stopped = false;
+    const refuseWhenStopped = (): void => {
+      if (stopped) throw inclavaredError(INCLAVARED_ERROR_CODES.UNAVAILABLE, 'inclavared is stopping; start it again');
+    };
     const api = {
       register: (request: RegisterRequest): Promise<ContainerSocketPaths> =>
         queue.run(async () => {
+          refuseWhenStopped();
           containerSocketPaths(root, request.id); // id and path length, before anything is created
           if (records.has(request.id)) {
             throw inclavaredError(INCLAVARED_ERROR_CODES.ALREADY_REGISTERED, `Cannot register container ${request.id}: it is already registered`);
@@ -195,6 +206,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         }),
       unregister: (id: string): Promise<void> =>
         queue.run(async () => {
+          refuseWhenStopped();
           validateContainerId(id);
           const record = records.get(id);
           if (record === undefined) {
@@ -224,16 +236,25 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     log.info(`serving ${paths.controlSocket} with ${records.size} registered container(s)`);
 
     let closed: Promise<void> | undefined;
+    const stop = async (): Promise<void> => {
+      stopped = true;
+      await closeAll();
+      releasePidFile();
+      log.info('stopped');
+    };
     return {
       paths,
       platform,
       containers: () => [...records.values()],
-      close: () =>
-        (closed ??= queue.run(async () => {
-          await closeAll();
-          releasePidFile();
-          log.info('stopped');
-        })),
+      close: () => (closed ??= queue.run(stop)),
+      closeIfIdle: () =>
+        queue.run(async () => {
+          if (stopped) return true;
+          if (records.size > 0) return false;
+          closed ??= stop();
+          await closed;
+          return true;
+        }),
     };
   } catch (err) {
     await closeAll();

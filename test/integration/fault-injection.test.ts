@@ -336,6 +336,20 @@ describe('inclavared killed', () => {
     await assertBystandersIntact('inclavared:unregister:after-save');
   });
 
+  test('the inclavared rune starts holds none of the descriptors rune was given (conmon waits for EOF on its pipes)', async () => {
+    await freshDaemon();
+    const id = `f${++n}-fds`;
+    const child = spawn(RUNE, ['--root', setup.root, 'create', '--bundle', bundle('sim'), id], { stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
+    const extra = child.stdio[3] as NodeJS.ReadableStream;
+    let eof = false;
+    extra.on('end', () => (eof = true)).resume();
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    assert.equal(code, 0);
+    assert.ok(inclavaredPid() !== undefined, 'rune create started inclavared');
+    await waitFor('EOF on the pipe rune was given', () => eof, { timeoutMs: 5000 });
+    await assertDeletedClean(id, 'fds');
+  });
+
   test('kill -9 of inclavared: rune attest starts it again and the socket answers; delete while it is down unregisters', async () => {
     const id = `f${++n}-daemon`;
     createStarted('sim', id);

@@ -39,11 +39,20 @@ export interface AttestationService {
   controlSocket?(env: Readonly<Record<string, string | undefined>>): string;
 }
 
+/**
+ * How long an inclavared that rune started stays without a registered container ($INCLAVARED_IDLE_EXIT, 0:
+ * for ever). rune runs under the engine's helper (conmon, a shim), which adopts the daemon as a subreaper; conmon
+ * waits for it before it exits (docs/troubleshooting.md).
+ */
+export const DEFAULT_IDLE_EXIT_SECONDS = 30;
+
 /** inclavared's location: $INCLAVARED_ROOT / $INCLAVARED_DATA_DIR, else the defaults. */
-export function inclavaredLocation(env: Readonly<Record<string, string | undefined>> = process.env): { root: string; dataDir: string; tsmPath?: string } {
+export function inclavaredLocation(env: Readonly<Record<string, string | undefined>> = process.env): { root: string; dataDir: string; tsmPath?: string; exitWhenIdleSeconds: number } {
+  const idle = Number(env.INCLAVARED_IDLE_EXIT || DEFAULT_IDLE_EXIT_SECONDS);
   return {
     root: env.INCLAVARED_ROOT || DEFAULT_ROOT,
     dataDir: env.INCLAVARED_DATA_DIR || DEFAULT_DATA_DIR,
+    exitWhenIdleSeconds: Number.isFinite(idle) && idle >= 0 ? idle : DEFAULT_IDLE_EXIT_SECONDS,
     ...(env.RUNE_TSM_PATH ? { tsmPath: env.RUNE_TSM_PATH } : {}),
   };
 }
@@ -53,7 +62,15 @@ export const inclavaredAttestation: AttestationService = {
   async register(env, request) {
     const location = inclavaredLocation(env);
     await ensureDaemon(location);
-    const socket = await registerContainer(location.root, request);
+    let socket: Awaited<ReturnType<typeof registerContainer>>;
+    try {
+      socket = await registerContainer(location.root, request);
+    } catch (err) {
+      if (!(err instanceof InclavareError && err.code === INCLAVARED_ERROR_CODES.UNAVAILABLE)) throw err;
+      // The daemon stopped meanwhile (idle, or killed): start one again and register once more.
+      await ensureDaemon(location);
+      socket = await registerContainer(location.root, request);
+    }
     return { controlSocket: daemonPaths(location.root).controlSocket, ...socket };
   },
   async unregister(env, controlSocket, key) {
