@@ -41,6 +41,8 @@ function exitWhenIdle(daemon: Awaited<ReturnType<typeof startDaemon>>, idleMs: n
         });
       }
     }, Math.min(1000, idleMs));
+    // A signal stops the daemon too: the check must not keep the process alive after that.
+    timer.unref();
   });
 }
 

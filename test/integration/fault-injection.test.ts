@@ -64,9 +64,9 @@ function ok(res: Result, what: string): Result {
   return res;
 }
 
-/** A bundle of `kind` running a long sleep (sim, plain) or a wasm module that exits 3 at once. */
+/** A bundle of `kind` running a long sleep (longer than the whole file's run: the bystanders must outlive it) (sim, plain) or a wasm module that exits 3 at once. */
 function bundle(kind: Kind, options: { env?: string[]; args?: string[] } = {}): string {
-  const args = options.args ?? (kind === 'wasm' ? ['/exit3.wasm'] : ['sleep', '300']);
+  const args = options.args ?? (kind === 'wasm' ? ['/exit3.wasm'] : ['sleep', '100000']);
   return makeBundle(join(work, `bundle-${++n}`), { rootfs: kind === 'wasm' ? wasmRootfs : rootfs, args, env: [...ENV[kind], ...(options.env ?? [])] });
 }
 
