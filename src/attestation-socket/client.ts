@@ -14,8 +14,12 @@ import { makeDirectory } from '../sys/fs.ts';
 import { daemonPaths, DEFAULT_DATA_DIR, DEFAULT_ROOT, type ContainerSocketPaths } from './paths.ts';
 import type { EnclaveTee } from './requests.ts';
 
-/** How long to wait for a daemon that ensureDaemon() started. */
-export const DAEMON_START_TIMEOUT_MS = 5000;
+/**
+ * How long to wait for a daemon that ensureDaemon() started. Starting Node.js takes well under a second on an
+ * idle host, but 50 concurrent `podman run` of enclave containers on 2 cores made it take more than 5 s (the
+ * old limit), failing the first creates of a burst (issue #16, docs/security.md "Load").
+ */
+export const DAEMON_START_TIMEOUT_MS = 30_000;
 /** Default limit for one request (evidence from configfs-tsm can take seconds). */
 export const REQUEST_TIMEOUT_MS = 35_000;
 const MAX_RESPONSE_BYTES = 4 << 20;
@@ -82,7 +86,7 @@ export interface EnsureDaemonOptions extends DaemonLocation {
   inclavaredCommand?: readonly string[];
   /** Passed as --tsm-path. */
   tsmPath?: string;
-  /** How long to wait for the socket (default 5 s). */
+  /** How long to wait for the socket (default 30 s). */
   timeoutMs?: number;
   /** Passed as --exit-when-idle (0 or undefined: the daemon stays). */
   exitWhenIdleSeconds?: number;
