@@ -3,7 +3,7 @@
  * for tests: HTTP/JSON over the daemon's unix sockets (docs/attestation-socket.md).
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { unixRequest, type RawResponse } from './wire.ts';
 import { distDir } from '../util/dist-dir.ts';
@@ -14,8 +14,12 @@ import { makeDirectory } from '../sys/fs.ts';
 import { daemonPaths, DEFAULT_DATA_DIR, DEFAULT_ROOT, type ContainerSocketPaths } from './paths.ts';
 import type { EnclaveTee } from './requests.ts';
 
-/** How long to wait for a daemon that ensureDaemon() started. */
-export const DAEMON_START_TIMEOUT_MS = 5000;
+/**
+ * How long to wait for a daemon that ensureDaemon() started. Starting Node.js takes well under a second on an
+ * idle host, but 50 concurrent `podman run` of enclave containers on 2 cores made it take more than 5 s (the
+ * old limit), failing the first creates of a burst (issue #16, docs/security.md "Load").
+ */
+export const DAEMON_START_TIMEOUT_MS = 30_000;
 /** Default limit for one request (evidence from configfs-tsm can take seconds). */
 export const REQUEST_TIMEOUT_MS = 35_000;
 const MAX_RESPONSE_BYTES = 4 << 20;
@@ -82,8 +86,10 @@ export interface EnsureDaemonOptions extends DaemonLocation {
   inclavaredCommand?: readonly string[];
   /** Passed as --tsm-path. */
   tsmPath?: string;
-  /** How long to wait for the socket (default 5 s). */
+  /** How long to wait for the socket (default 30 s). */
   timeoutMs?: number;
+  /** Passed as --exit-when-idle (0 or undefined: the daemon stays). */
+  exitWhenIdleSeconds?: number;
 }
 
 function tail(path: string, lines: number): string {
@@ -94,6 +100,36 @@ function tail(path: string, lines: number): string {
   }
 }
 
+/** The descriptors this process would pass on to a child: those without close-on-exec, from 3 up (Linux /proc/self/fdinfo). */
+export function inheritableFds(): number[] {
+  let fds: number[];
+  try {
+    fds = readdirSync('/proc/self/fd').map(Number).filter((fd) => fd > 2);
+  } catch {
+    return [];
+  }
+  return fds.filter((fd) => {
+    try {
+      const flags = /^flags:\s+([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1];
+      return flags !== undefined && (parseInt(flags, 8) & 0o2000000) === 0; // O_CLOEXEC
+    } catch {
+      return false; // closed meanwhile (the directory's own descriptor)
+    }
+  });
+}
+
+/**
+ * The daemon's stdio: the log on 1 and 2, and /dev/null over every descriptor the caller would otherwise
+ * pass on. rune is run by engines that hand it pipes of their own (conmon's sync and log pipes, a shim's
+ * fds): a daemon holding one keeps the engine's helper waiting for EOF long after the container is gone.
+ */
+function daemonStdio(logFd: number, nullFd: number): ('ignore' | number)[] {
+  const stdio: ('ignore' | number)[] = ['ignore', logFd, logFd];
+  for (const fd of inheritableFds()) stdio[fd] = nullFd;
+  for (let i = 0; i < stdio.length; i++) stdio[i] ??= 'ignore';
+  return stdio;
+}
+
 /**
  * Makes sure a daemon serves ROOT: returns at once when the control socket answers; otherwise starts
  * inclavared detached (its own session, stdio to ROOT/inclavared.log, not waited for: it outlives the
@@ -101,23 +137,30 @@ function tail(path: string, lines: number): string {
  * the first one's pid file and exits. Throws INCLAVARED_ERR_UNAVAILABLE when no daemon answers in time.
  */
 export async function ensureDaemon(options: EnsureDaemonOptions = {}): Promise<void> {
+  // A second attempt: the daemon that held the pid file was stopping (idle) when ours started.
+  if ((await startDaemonOnce(options)) === 'retry') await startDaemonOnce(options, true);
+}
+
+async function startDaemonOnce(options: EnsureDaemonOptions, last = false): Promise<'ok' | 'retry'> {
   const root = resolve(options.root ?? DEFAULT_ROOT);
   const dataDir = resolve(options.dataDir ?? DEFAULT_DATA_DIR);
   const paths = daemonPaths(root);
-  if (await answers(paths.controlSocket)) return;
+  if (await answers(paths.controlSocket)) return 'ok';
 
   makeDirectory(root, 0o700);
   const command = [
     ...(options.inclavaredCommand ?? defaultInclavaredCommand()),
     'serve', '--root', root, '--data-dir', dataDir,
     ...(options.tsmPath === undefined ? [] : ['--tsm-path', options.tsmPath]),
+    ...(options.exitWhenIdleSeconds === undefined || options.exitWhenIdleSeconds === 0 ? [] : ['--exit-when-idle', String(options.exitWhenIdleSeconds)]),
   ];
   const logFd = openSync(paths.logFile, 'a', 0o600);
+  const nullFd = openSync('/dev/null', 'r');
   let spawnError: Error | undefined;
   let exitCode: number | null | undefined;
   let childPid: number | undefined;
   try {
-    const child = spawn(command[0]!, command.slice(1), { detached: true, stdio: ['ignore', logFd, logFd], cwd: '/' });
+    const child = spawn(command[0]!, command.slice(1), { detached: true, stdio: daemonStdio(logFd, nullFd), cwd: '/' });
     childPid = child.pid;
     child.once('error', (err) => {
       spawnError = err;
@@ -128,6 +171,7 @@ export async function ensureDaemon(options: EnsureDaemonOptions = {}): Promise<v
     child.unref();
   } finally {
     closeSync(logFd);
+    closeSync(nullFd);
   }
 
   const timeoutMs = options.timeoutMs ?? DAEMON_START_TIMEOUT_MS;
@@ -143,10 +187,14 @@ export async function ensureDaemon(options: EnsureDaemonOptions = {}): Promise<v
     }
   };
   while (Date.now() < deadline) {
-    if ((await answers(paths.controlSocket)) && settled()) return;
+    if ((await answers(paths.controlSocket)) && settled()) return 'ok';
     if (spawnError !== undefined) throw unavailable(`Cannot start inclavared (${command[0]})`, spawnError);
-    // Ours failed and no other daemon is starting (its pid file would exist): no point waiting.
-    if (exitCode !== undefined && exitCode !== 0 && !existsSync(paths.pidFile) && !(await answers(paths.controlSocket))) break;
+    // Ours failed and no other daemon is starting (its pid file would exist): no point waiting; when ours
+    // found another one's pid file that is gone now, that one stopped meanwhile: start one more.
+    if (exitCode !== undefined && exitCode !== 0 && !existsSync(paths.pidFile) && !(await answers(paths.controlSocket))) {
+      if (!last) return 'retry';
+      break;
+    }
     await new Promise((r) => setTimeout(r, 25));
   }
   const exited = exitCode === undefined ? '' : ` (it exited with status ${exitCode})`;

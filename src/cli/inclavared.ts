@@ -9,6 +9,7 @@ import { startDaemon } from '../inclavared/daemon.ts';
 import { createDaemonLog } from '../inclavared/log.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_ROOT, DEFAULT_TSM_PATH } from '../attestation-socket/paths.ts';
 import { loadPlatformIdentity } from '../inclavared/platform-key.ts';
+import { INCLAVARED_ERROR_CODES, inclavaredError } from '../attestation-socket/codes.ts';
 
 declare const RUNE_VERSION: string | undefined;
 const VERSION = typeof RUNE_VERSION === 'string' ? RUNE_VERSION : '0.0.0-dev';
@@ -19,6 +20,30 @@ interface ServeFlags {
   tsmPath: string;
   log?: string;
   debug?: boolean;
+  exitWhenIdle?: string;
+}
+
+/**
+ * Resolves once the daemon stopped after `idleMs` without a registered container. rune starts inclavared on
+ * demand with this: the daemon is then a descendant of the engine's helper that ran rune (conmon, a shim), which
+ * adopts it as a subreaper and, for conmon, waits for it before exiting; an idle daemon must not keep it.
+ */
+function exitWhenIdle(daemon: Awaited<ReturnType<typeof startDaemon>>, idleMs: number): Promise<'idle'> {
+  return new Promise((resolvePromise) => {
+    let busyAt = Date.now();
+    const timer = setInterval(() => {
+      if (daemon.containers().length > 0) busyAt = Date.now();
+      else if (Date.now() - busyAt >= idleMs) {
+        void daemon.closeIfIdle().then((stopped) => {
+          if (!stopped) return;
+          clearInterval(timer);
+          resolvePromise('idle');
+        });
+      }
+    }, Math.min(1000, idleMs));
+    // A signal stops the daemon too: the check must not keep the process alive after that.
+    timer.unref();
+  });
 }
 
 /** Serves until SIGTERM or SIGINT, then closes every socket (the registry stays for the next start). */
@@ -34,8 +59,17 @@ async function serve(flags: ServeFlags): Promise<number> {
   process.once('SIGINT', signalled);
   // Started detached by rune: no terminal to hang up, but an operator's shell may go away.
   process.on('SIGHUP', () => {});
+  const idleMs = flags.exitWhenIdle === undefined ? 0 : Number(flags.exitWhenIdle) * 1000;
+  if (!(idleMs >= 0) || flags.exitWhenIdle === '') {
+    throw inclavaredError(INCLAVARED_ERROR_CODES.BAD_REQUEST, `Invalid --exit-when-idle ${JSON.stringify(flags.exitWhenIdle)}: give a number of seconds (0: never)`);
+  }
   const daemon = await startDaemon({ root: flags.root, dataDir: flags.dataDir, tsmPath: flags.tsmPath, log });
-  const signal = await stopRequest;
+  const idle = idleMs > 0 ? exitWhenIdle(daemon, idleMs) : new Promise<never>(() => {});
+  const signal = await Promise.race([stopRequest, idle]);
+  if (signal === 'idle') {
+    log.info(`no container registered for ${idleMs / 1000} s: stopped`);
+    return 0;
+  }
   log.info(`received ${signal}, stopping`);
   try {
     await daemon.close();
@@ -61,6 +95,7 @@ function buildProgram(setResult: (r: Promise<number>) => void): Command {
     .option('--tsm-path <dir>', 'configfs-tsm report directory (TDX/SNP nodes)', DEFAULT_TSM_PATH)
     .option('--log <file>', 'log file (JSON lines; default stderr)')
     .option('--debug', 'log debug lines')
+    .option('--exit-when-idle <seconds>', 'stop after this long without a registered container (rune starts it on demand with 30)')
     .exitOverride()
     .action((flags: ServeFlags) => {
       setResult(serve(flags));

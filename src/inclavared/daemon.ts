@@ -4,7 +4,8 @@
  * (ROOT/inclavared.pid). The sockets' contract: docs/attestation-socket.md.
  */
 import type { Server } from 'node:http';
-import { lstatSync } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
+import { faultPoint } from '../util/fault.ts';
 import { acquirePidLock } from '../sys/pid-lock.ts';
 import { rm } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
@@ -58,6 +59,12 @@ export interface Daemon {
   containers(): ContainerRecord[];
   /** Stops serving: closes every socket (the registry stays, so the next daemon re-opens them). */
   close(): Promise<void>;
+  /**
+   * Stops serving when no container is registered, atomically with respect to register (a register that
+   * arrives meanwhile is answered INCLAVARED_ERR_UNAVAILABLE, and rune starts a new daemon). Resolves to
+   * whether the daemon stopped.
+   */
+  closeIfIdle(): Promise<boolean>;
 }
 
 function alreadyRunning(pidFile: string, pid: number): Error {
@@ -146,7 +153,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       return socketPaths;
     };
 
-    for (const record of loadRegistry(paths.stateFile)) {
+    const registered = loadRegistry(paths.stateFile);
+    // A socket directory the registry does not name is a crashed daemon's half-done register or unregister
+    // (the socket was opened before the registry was saved, or the registry saved before it was removed):
+    // no container was handed it, so it goes.
+    const known = new Set(registered.map((r) => r.id));
+    for (const entry of readdirSync(paths.containersDir, { withFileTypes: true })) {
+      if (known.has(entry.name)) continue;
+      await rm(`${paths.containersDir}/${entry.name}`, { recursive: true, force: true });
+      log.info(`removed ${entry.name} from ${paths.containersDir}: no registered container has it`);
+    }
+    for (const record of registered) {
       records.set(record.id, record);
       try {
         await openSocket(record);
@@ -157,18 +174,25 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       }
     }
 
+    let stopped = false;
+    const refuseWhenStopped = (): void => {
+      if (stopped) throw inclavaredError(INCLAVARED_ERROR_CODES.UNAVAILABLE, 'inclavared is stopping; start it again');
+    };
     const api = {
       register: (request: RegisterRequest): Promise<ContainerSocketPaths> =>
         queue.run(async () => {
+          refuseWhenStopped();
           containerSocketPaths(root, request.id); // id and path length, before anything is created
           if (records.has(request.id)) {
             throw inclavaredError(INCLAVARED_ERROR_CODES.ALREADY_REGISTERED, `Cannot register container ${request.id}: it is already registered`);
           }
           const record: ContainerRecord = { id: request.id, measurement: request.measurement, tee: request.tee, ...(request.relay !== undefined ? { relay: request.relay } : {}) };
           const socketPaths = await openSocket(record);
+          faultPoint(process.env.RUNE_FAULT, 'inclavared:register:after-socket');
           records.set(record.id, record);
           try {
             saveRegistry(paths.stateFile, records.values());
+            faultPoint(process.env.RUNE_FAULT, 'inclavared:register:after-save');
           } catch (err) {
             records.delete(record.id);
             const server = servers.get(record.id);
@@ -182,6 +206,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         }),
       unregister: (id: string): Promise<void> =>
         queue.run(async () => {
+          refuseWhenStopped();
           validateContainerId(id);
           const record = records.get(id);
           if (record === undefined) {
@@ -194,6 +219,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
             records.set(id, record);
             throw err;
           }
+          faultPoint(process.env.RUNE_FAULT, 'inclavared:unregister:after-save');
           const server = servers.get(id);
           servers.delete(id);
           if (server) await closeServer(server);
@@ -210,16 +236,25 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     log.info(`serving ${paths.controlSocket} with ${records.size} registered container(s)`);
 
     let closed: Promise<void> | undefined;
+    const stop = async (): Promise<void> => {
+      stopped = true;
+      await closeAll();
+      releasePidFile();
+      log.info('stopped');
+    };
     return {
       paths,
       platform,
       containers: () => [...records.values()],
-      close: () =>
-        (closed ??= queue.run(async () => {
-          await closeAll();
-          releasePidFile();
-          log.info('stopped');
-        })),
+      close: () => (closed ??= queue.run(stop)),
+      closeIfIdle: () =>
+        queue.run(async () => {
+          if (stopped) return true;
+          if (records.size > 0) return false;
+          closed ??= stop();
+          await closed;
+          return true;
+        }),
     };
   } catch (err) {
     await closeAll();

@@ -30,6 +30,7 @@ import { runStartContainerHooks } from './start-hooks.ts';
 import { fetchSecrets } from './secrets.ts';
 import { rlimitArg } from '../pal/sim/runtime.ts';
 import { execInPid1, serveExecChannel, sharesInstance } from './exec-channel.ts';
+import { faultPoint } from '../util/fault.ts';
 
 /** Signals init-runelet forwards to the workload (those Node.js lets a program handle). */
 const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGWINCH', 'SIGCONT'];
@@ -132,6 +133,8 @@ async function startContainerHooks(description: EnclaveDescription): Promise<str
 }
 
 async function init(description: EnclaveDescription): Promise<number> {
+  // The test hook (src/util/fault.ts): init-runelet's own env is fixed, so it reads the workload's.
+  const fault = description.process.env.find((e) => e.startsWith('RUNE_FAULT='))?.slice('RUNE_FAULT='.length);
   let runtime: EnclaveRuntime;
   try {
     runtime = await loadEnclaveRuntime(description.runtime, runtimeOptions());
@@ -169,8 +172,11 @@ async function init(description: EnclaveDescription): Promise<number> {
   // on a FIFO (Linux fifo(7)); the read then waits on libuv's thread pool, leaving the event loop free.
   const fifo = await open(control(CONTROL.start), 'r+');
   const stopExiting = exitOnSignalsUntilStart(fifo.fd);
+  faultPoint(fault, 'init-runelet:after-init');
   writeControl(CONTROL.status, { state: 'ready' } satisfies InitStatus);
   await fifo.read(Buffer.alloc(1), 0, 1);
+  writeControl(CONTROL.released, {});
+  faultPoint(fault, 'init-runelet:after-release');
   // startContainer hooks run while a signal still ends init-runelet, as one ends runc's init while they run.
   const hookFailure = await startContainerHooks(description);
   stopExiting();

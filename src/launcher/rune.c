@@ -54,6 +54,12 @@
 
 static char **orig_argv;
 
+/* The test hook of src/util/fault.ts: RUNE_FAULT=<step> kills rune at that step (never for production). */
+static const char *fault_step;
+static void fault_point(const char *step) {
+  if (fault_step != NULL && strcmp(fault_step, step) == 0) kill(getpid(), SIGKILL);
+}
+
 /* Hand the whole call, argv unchanged, to the Node.js implementation. Never returns. */
 static void __attribute__((noreturn)) hand_over(void) {
   char self[PATH_MAX];
@@ -322,18 +328,21 @@ static int report_not_found(const char *id, const char *root, const char *log_pa
  * when the container has startContainer hooks (Node.js waits for init-runelet to run them).
  */
 static bool start_enclave(const char *state_dir) {
-  char started[PATH_MAX], fifo[PATH_MAX], hooks[PATH_MAX];
+  char started[PATH_MAX], fifo[PATH_MAX], hooks[PATH_MAX], released[PATH_MAX];
   if (snprintf(started, sizeof(started), "%s/started", state_dir) >= (int)sizeof(started) ||
       snprintf(fifo, sizeof(fifo), "%s/control/start", state_dir) >= (int)sizeof(fifo) ||
-      snprintf(hooks, sizeof(hooks), "%s/start-hooks", state_dir) >= (int)sizeof(hooks))
+      snprintf(hooks, sizeof(hooks), "%s/start-hooks", state_dir) >= (int)sizeof(hooks) ||
+      snprintf(released, sizeof(released), "%s/control/released", state_dir) >= (int)sizeof(released))
     return false;
-  if (access(started, F_OK) == 0 || access(hooks, F_OK) == 0) return false;
+  /* released: init-runelet read a start byte already (from a start that was killed before its marker). */
+  if (access(started, F_OK) == 0 || access(hooks, F_OK) == 0 || access(released, F_OK) == 0) return false;
   int fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return false;
   char one = 1;
   ssize_t written = write(fd, &one, 1);
   close(fd);
   if (written != 1) return false;
+  fault_point("start:after-release");
   int marker = open(started, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (marker >= 0) close(marker);
   return true;
@@ -386,6 +395,33 @@ static void unregister_attestation(const char *state_dir) {
 
 static pid_t child_pid = -1;
 
+
+/*
+ * True when the container is registered with an inclavared that does not answer (killed, crashed): the
+ * launcher then hands the delete over, and Node.js starts the daemon again to unregister the container
+ * (src/rune/enclave/attestation.ts), so that a restarted daemon does not re-open a deleted container's socket.
+ */
+static bool attestation_unreachable(const char *state_dir) {
+  char path[PATH_MAX], text[PATH_MAX + 128];
+  if (snprintf(path, sizeof(path), "%s/attestation", state_dir) >= (int)sizeof(path)) return false;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, text, sizeof(text) - 1);
+  close(fd);
+  if (n <= 0) return false;
+  text[n] = '\0';
+  char *end = strchr(text, '\n');
+  if (end != NULL) *end = '\0';
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  if (strlen(text) >= sizeof(addr.sun_path)) return true;
+  strcpy(addr.sun_path, text);
+  int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) return true;
+  bool unreachable = connect(sock, (struct sockaddr *)&addr, sizeof(addr)) != 0;
+  close(sock);
+  return unreachable;
+}
+
 /*
  * Forwards a signal sent to rune (by kill(2)) to the backend, as runc itself forwards to the container.
  * Signals the kernel generated for the terminal (Ctrl-C: si_code SI_KERNEL) already reached the backend,
@@ -437,6 +473,7 @@ int main(int argc, char **argv) {
   if (argc > MAX_ARGS) hand_over();
   const char *fast = getenv("RUNE_FAST_PATH");
   if (fast != NULL && strcmp(fast, "0") == 0) hand_over();
+  fault_step = getenv("RUNE_FAULT");
 
   /* Global flags: the ones runc accepts, forwarded unchanged; --root and --backend are ours to resolve. */
   const char *root = DEFAULT_ROOT;
@@ -533,6 +570,7 @@ int main(int argc, char **argv) {
     if (!plain_bundle(p.bundle != NULL ? p.bundle : ".")) hand_over();
     if (mkdir(root, 0700) != 0 && errno != EEXIST) hand_over();
     if (mkdir(state_dir, 0700) != 0) hand_over(); /* exists: Node.js reports the duplicate id */
+    fault_point("create:after-claim");
   } else {
     char marker[PATH_MAX];
     struct stat st;
@@ -551,6 +589,7 @@ int main(int argc, char **argv) {
       if (strcmp(cmd, "start") == 0) return start_enclave(state_dir) ? 0 : (hand_over(), 1);
       if (strcmp(cmd, "state") == 0 || strcmp(cmd, "exec") == 0) hand_over();
     }
+    if (deletes && attestation_unreachable(state_dir)) hand_over();
   }
 
   /* backend --root ROOT/ID/runc GLOBALS CMD ARGS... */
@@ -565,6 +604,7 @@ int main(int argc, char **argv) {
 
   if (creates) {
     int rc = run_backend(backend, args);
+    if (rc == 0 && !runs) fault_point("create:after-backend-create");
     /* A failed create leaves nothing behind; so does a finished foreground run (runc deleted its state). */
     bool finished = runs && !p.detach && !p.keep;
     if ((rc != 0 || finished) && !backend_has_state(state_dir, id)) remove_state(state_dir);
@@ -573,7 +613,9 @@ int main(int argc, char **argv) {
   if (deletes) {
     int rc = run_backend(backend, args);
     if (!backend_has_state(state_dir, id)) {
+      fault_point("delete:after-backend-delete");
       unregister_attestation(state_dir);
+      fault_point("delete:after-unregister");
       remove_state(state_dir);
       /* runc reports an id it no longer knows as missing; rune knew it, so the delete did what was asked. */
       if (rc != 0) return 0;

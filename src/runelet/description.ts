@@ -88,6 +88,11 @@ export const CONTROL = {
    * are some): {"state":"running"} or {"state":"error","message":…}; `rune start` waits for it.
    */
   started: 'started',
+  /**
+   * Written by init-runelet as soon as it read the start byte: the container is started even when the `rune
+   * start` that wrote the byte was killed before it recorded so (docs/security.md "Fault injection").
+   */
+  released: 'released',
 } as const;
 
 /** init-runelet's report after PAL init. */

@@ -286,6 +286,8 @@ export async function makeOciImage(
 export interface PodmanEnvOptions {
   /** Default: {@link runtimeBinary}(). */
   runtimeBinary?: string;
+  /** More variables conmon (and so the runtime) gets, e.g. INCLAVARED_IDLE_EXIT. */
+  conmonEnv?: Record<string, string>;
 }
 
 /**
@@ -332,7 +334,7 @@ export async function podmanEnv(tmp: string, opts: PodmanEnvOptions = {}): Promi
     `volume_path = ${q(path.join(dirs.root, 'volumes'))}`,
     'lock_type = "file"',
     // podman hands conmon (and so the runtime) only these variables: keep rune's inclavared in the temp dir.
-    `conmon_env_vars = [${['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...Object.entries(inclavaredEnv(base)).map(([k, v]) => `${k}=${v}`)].map(q).join(', ')}]`,
+    `conmon_env_vars = [${['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...Object.entries({ ...inclavaredEnv(base), ...opts.conmonEnv }).map(([k, v]) => `${k}=${v}`)].map(q).join(', ')}]`,
     `runtime = ${q(name)}`,
     // Treat the runtime under test like runc (conmon passes --log-format=json to runtimes listed here).
     `runtime_supports_json = ["crun", "runc", "kata", "runsc", "youki", "krun", ${q(name)}]`,
@@ -453,7 +455,8 @@ export interface CgroupSnapshot {
   dirs: Map<string, Set<string>>;
 }
 
-async function cgroupParents(): Promise<string[]> {
+/** The cgroup hierarchies (mount points) and this process's own cgroup in each: where runtimes put containers. */
+export async function cgroupParents(): Promise<string[]> {
   const info = await readFile('/proc/self/mountinfo', 'utf8');
   const roots: string[] = [];
   for (const line of info.split('\n')) {

@@ -7,7 +7,12 @@
 import { runeError } from '../codes.ts';
 import { requestEvidence } from '../../attestation-socket/client.ts';
 import type { RuneContext } from '../context.ts';
-import { hostAttestationSocket } from '../enclave/attestation.ts';
+import { hostAttestationSocket, inclavaredLocation, readRegistration } from '../enclave/attestation.ts';
+import { ensureDaemon } from '../../attestation-socket/client.ts';
+import { INCLAVARED_ERROR_CODES } from '../../attestation-socket/codes.ts';
+import { InclavareError } from '../../errors/errors.ts';
+import { dirname, resolve } from 'node:path';
+import type { ContainerPaths } from '../state.ts';
 import type { EnclaveDescription } from '../../runelet/description.ts';
 import { findContainer, isEnclaveContainer } from '../state.ts';
 
@@ -28,6 +33,27 @@ export function parseReportData(hex: string | undefined): Buffer {
   return Buffer.from(hex, 'hex');
 }
 
+/**
+ * Asks the container's attestation socket; when nobody answers there (inclavared was killed or crashed),
+ * starts inclavared again, which re-opens every registered container's socket, and asks once more. Only the
+ * daemon this environment names is started (its data directory holds the platform key); otherwise the
+ * error says which daemon to start.
+ */
+async function requestEvidenceRecovering(ctx: RuneContext, paths: ContainerPaths, socket: string, reportData: Buffer): Promise<Awaited<ReturnType<typeof requestEvidence>>> {
+  try {
+    return await requestEvidence(socket, reportData);
+  } catch (err) {
+    const registration = readRegistration(ctx.sys, paths);
+    const location = inclavaredLocation(ctx.sys.env);
+    if (!(err instanceof InclavareError && err.code === INCLAVARED_ERROR_CODES.UNAVAILABLE) || registration === undefined) throw err;
+    if (resolve(dirname(registration.controlSocket)) !== resolve(location.root)) {
+      throw runeError('RUNE_ERR_NOT_ATTESTABLE', `Cannot attest the container: its attestation socket does not answer and inclavared under ${dirname(registration.controlSocket)} is not the one this environment names (INCLAVARED_ROOT); start that daemon`, { cause: err });
+    }
+    await ensureDaemon(location);
+    return requestEvidence(socket, reportData);
+  }
+}
+
 /** Gets evidence from a running enclave container. Returns the exit status. */
 export async function attest(args: AttestArgs, ctx: RuneContext): Promise<number> {
   const reportData = parseReportData(args.reportData);
@@ -40,7 +66,7 @@ export async function attest(args: AttestArgs, ctx: RuneContext): Promise<number
     );
   }
   const description = JSON.parse(ctx.sys.readFile(paths.enclaveFile).toString('utf8')) as EnclaveDescription;
-  const answer = await requestEvidence(socket, reportData);
+  const answer = await requestEvidenceRecovering(ctx, paths, socket, reportData);
   if (args.out !== undefined) ctx.sys.writeFile(args.out, answer.evidence, { mode: 0o644 });
   const padded = Buffer.concat([reportData, Buffer.alloc(64 - reportData.length)]).toString('hex');
   if (args.json) {

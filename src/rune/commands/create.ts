@@ -9,6 +9,7 @@ import { readEnclaveConfig } from '../enclave/config.ts';
 import { createEnclaveContainer } from '../enclave/lifecycle.ts';
 import { runEnclaveContainer } from '../enclave/run.ts';
 import { claimContainer, validateId } from '../state.ts';
+import { faultPoint } from '../../util/fault.ts';
 
 /** Flags of create and run that rune itself looks at (the rest pass through). */
 export interface CreateArgs extends CommandArgs {
@@ -32,11 +33,13 @@ export async function create(args: CreateArgs, ctx: RuneContext): Promise<number
   }
   const backend = findBackend(ctx.sys, ctx.backendFlag);
   const paths = claimContainer(ctx.sys, ctx.root, args.id);
+  faultPoint(ctx.sys.env.RUNE_FAULT, 'create:after-claim');
   let status = 1;
   try {
     const argv = backendArgs(paths.backendRoot, ctx.globals, args.raw);
     ctx.log.debug(`rune: ${backend} ${argv.join(' ')}`);
     status = await runBackend(ctx.sys, backend, argv, { extraFds: extraFds(args.preserveFds, ctx.sys.env) });
+    if (status === 0) faultPoint(ctx.sys.env.RUNE_FAULT, 'create:after-backend-create');
   } finally {
     const finished = args.run === true && !args.detach && !args.keep;
     if (status !== 0 || finished) removeStateIfGone(ctx.sys, paths, args.id);

@@ -11,6 +11,7 @@ import { extraFds, forwardToBackend, type CommandArgs, type RuneContext } from '
 import { cachedHostNode, initCommand } from '../enclave/bundle.ts';
 import { findContainer, isEnclaveContainer } from '../state.ts';
 import type { Sys } from '../../sys/sys.ts';
+import { faultPoint } from '../../util/fault.ts';
 
 /** The runelet command line that runs `argv` inside the enclave runtime. */
 export function runeletCommand(sys: Sys, argv: string[], root: string): string[] {
@@ -38,5 +39,6 @@ export async function exec(args: CommandArgs & { preserveFds?: string | undefine
       raw = raw.slice(0, raw.length - args.command.length).concat(runeletCommand(sys, args.command, ctx.root));
     }
   }
+  faultPoint(sys.env.RUNE_FAULT, 'exec:before-backend');
   return (await forwardToBackend({ id: args.id, raw }, ctx, { paths, extraFds: extraFds(args.preserveFds, sys.env) })).status;
 }

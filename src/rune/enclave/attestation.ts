@@ -9,11 +9,13 @@
  * under (a digest of rune's state directory: unique across rune roots and short enough for socket paths).
  */
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { InclavareError } from '../../errors/errors.ts';
 import { ensureDaemon, registerContainer, unregisterContainer } from '../../attestation-socket/client.ts';
+import { INCLAVARED_ERROR_CODES, inclavaredError } from '../../attestation-socket/codes.ts';
 import { daemonPaths, DEFAULT_DATA_DIR, DEFAULT_ROOT } from '../../attestation-socket/paths.ts';
 import type { Sys } from '../../sys/sys.ts';
+import { faultPoint } from '../../util/fault.ts';
 import type { ContainerPaths } from '../state.ts';
 
 /** An enclave container's registration with inclavared. */
@@ -32,14 +34,25 @@ export interface AttestationService {
   /** Registers container `id` (starting the daemon when needed); returns its control socket and the container's socket. */
   register(env: Readonly<Record<string, string | undefined>>, request: { id: string; measurement: string; tee: 'sim' | 'wasm' | 'tdx' | 'snp'; relay?: string }): Promise<{ controlSocket: string; socketDir: string; socket: string }>;
   /** Unregisters `key` at the daemon whose control socket is `controlSocket`; an unknown key is fine. */
-  unregister(controlSocket: string, key: string): Promise<void>;
+  unregister(env: Readonly<Record<string, string | undefined>>, controlSocket: string, key: string): Promise<void>;
+  /** The control socket `register` will use, known before registering (so that rune records it first). */
+  controlSocket?(env: Readonly<Record<string, string | undefined>>): string;
 }
 
+/**
+ * How long an inclavared that rune started stays without a registered container ($INCLAVARED_IDLE_EXIT, 0:
+ * for ever). rune runs under the engine's helper (conmon, a shim), which adopts the daemon as a subreaper; conmon
+ * waits for it before it exits (docs/troubleshooting.md).
+ */
+export const DEFAULT_IDLE_EXIT_SECONDS = 30;
+
 /** inclavared's location: $INCLAVARED_ROOT / $INCLAVARED_DATA_DIR, else the defaults. */
-export function inclavaredLocation(env: Readonly<Record<string, string | undefined>> = process.env): { root: string; dataDir: string; tsmPath?: string } {
+export function inclavaredLocation(env: Readonly<Record<string, string | undefined>> = process.env): { root: string; dataDir: string; tsmPath?: string; exitWhenIdleSeconds: number } {
+  const idle = Number(env.INCLAVARED_IDLE_EXIT || DEFAULT_IDLE_EXIT_SECONDS);
   return {
     root: env.INCLAVARED_ROOT || DEFAULT_ROOT,
     dataDir: env.INCLAVARED_DATA_DIR || DEFAULT_DATA_DIR,
+    exitWhenIdleSeconds: Number.isFinite(idle) && idle >= 0 ? idle : DEFAULT_IDLE_EXIT_SECONDS,
     ...(env.RUNE_TSM_PATH ? { tsmPath: env.RUNE_TSM_PATH } : {}),
   };
 }
@@ -49,15 +62,45 @@ export const inclavaredAttestation: AttestationService = {
   async register(env, request) {
     const location = inclavaredLocation(env);
     await ensureDaemon(location);
-    const socket = await registerContainer(location.root, request);
+    let socket: Awaited<ReturnType<typeof registerContainer>>;
+    try {
+      socket = await registerContainer(location.root, request);
+    } catch (err) {
+      if (!(err instanceof InclavareError && err.code === INCLAVARED_ERROR_CODES.UNAVAILABLE)) throw err;
+      // The daemon stopped meanwhile (idle, or killed): start one again and register once more.
+      await ensureDaemon(location);
+      socket = await registerContainer(location.root, request);
+    }
     return { controlSocket: daemonPaths(location.root).controlSocket, ...socket };
   },
-  async unregister(controlSocket, key) {
+  async unregister(env, controlSocket, key) {
+    const root = join(controlSocket, '..');
     try {
-      await unregisterContainer(join(controlSocket, '..'), key);
+      await unregisterContainer(root, key);
+      return;
+    } catch (err) {
+      if (err instanceof InclavareError && err.errorClass === 'not-found') return;
+      if (!(err instanceof InclavareError && err.code === INCLAVARED_ERROR_CODES.UNAVAILABLE)) throw err;
+      // The daemon is gone (killed, crashed): its registry still holds the container, and a restarted daemon
+      // would re-open its socket. Start it again, as create would, and unregister; only the daemon this
+      // environment names is started (its data directory holds the platform key).
+      if (resolve(inclavaredLocation(env).root) !== resolve(root)) {
+        throw inclavaredError(
+          INCLAVARED_ERROR_CODES.UNAVAILABLE,
+          `Cannot remove the attestation socket of container ${key}: inclavared under ${root} does not answer; start it (inclavared serve --root ${root}) and delete the container again`,
+          { cause: err },
+        );
+      }
+    }
+    await ensureDaemon(inclavaredLocation(env));
+    try {
+      await unregisterContainer(root, key);
     } catch (err) {
       if (!(err instanceof InclavareError && err.errorClass === 'not-found')) throw err;
     }
+  },
+  controlSocket(env) {
+    return daemonPaths(inclavaredLocation(env).root).controlSocket;
   },
 };
 
@@ -78,11 +121,20 @@ export async function registerAttestation(
   paths: ContainerPaths,
   options: { measurement: string; tee: 'sim' | 'wasm' | 'tdx' | 'snp'; service?: AttestationService | undefined; relay?: string },
 ): Promise<AttestationRegistration> {
-  const key = createHash('sha256').update(paths.dir).digest('hex').slice(0, 24);
+  const key = registrationKey(paths);
   const service = options.service ?? inclavaredAttestation;
+  // Recorded before registering: a rune killed while inclavared registers the container leaves the record
+  // that `rune delete` needs to unregister it (unregistering an unknown key is fine).
+  if (service.controlSocket !== undefined) sys.writeFileAtomic(registrationFile(paths), `${service.controlSocket(sys.env)}\n${key}\n`, { mode: 0o600 });
   const socket = await service.register(sys.env, { id: key, measurement: options.measurement, tee: options.tee, ...(options.relay !== undefined ? { relay: options.relay } : {}) });
+  faultPoint(sys.env.RUNE_FAULT, 'create:after-register');
   sys.writeFileAtomic(registrationFile(paths), `${socket.controlSocket}\n${key}\n`, { mode: 0o600 });
   return { key, ...socket };
+}
+
+/** The id a container is registered under: a digest of rune's state directory (unique across rune roots). */
+export function registrationKey(paths: ContainerPaths): string {
+  return createHash('sha256').update(paths.dir).digest('hex').slice(0, 24);
 }
 
 /** The container's registration, or undefined when it has none. */
@@ -102,7 +154,7 @@ export function readRegistration(sys: Sys, paths: ContainerPaths): { controlSock
 export async function unregisterAttestation(sys: Sys, paths: ContainerPaths, service: AttestationService = inclavaredAttestation): Promise<void> {
   const registration = readRegistration(sys, paths);
   if (registration === undefined) return;
-  await service.unregister(registration.controlSocket, registration.key);
+  await service.unregister(sys.env, registration.controlSocket, registration.key);
 }
 
 /** The attestation socket's host path of a registered container. */

@@ -30,10 +30,11 @@ import { CONTROL, type EnclaveDescription, type InitStatus, type OciHook, type S
 import { measureWorkload } from './measurement.ts';
 import { canRaiseHardLimits, ownHardLimits, planRlimits } from './rlimits.ts';
 import { findEntrypoint, type MountLike } from './rootfs-path.ts';
+import { faultPoint } from '../../util/fault.ts';
 
 
 /** Host paths of an enclave container's extra state. */
-export function enclavePaths(paths: ContainerPaths): { control: string; bundle: string; started: string; startHooks: string; fifo: string; status: string; exit: string; startStatus: string } {
+export function enclavePaths(paths: ContainerPaths): { control: string; bundle: string; started: string; startHooks: string; fifo: string; status: string; exit: string; startStatus: string; released: string } {
   const control = join(paths.dir, 'control');
   return {
     control,
@@ -45,6 +46,7 @@ export function enclavePaths(paths: ContainerPaths): { control: string; bundle: 
     status: join(control, CONTROL.status),
     exit: join(control, CONTROL.exit),
     startStatus: join(control, CONTROL.started),
+    released: join(control, CONTROL.released),
   };
 }
 
@@ -293,6 +295,7 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     throw runeError('RUNE_ERR_INSTALL', `Cannot create enclave container: ${initScript} is missing (rebuild rune with npm run build)`);
   }
   const paths = claimContainer(sys, ctx.root, id);
+  faultPoint(sys.env.RUNE_FAULT, 'create:after-claim');
   const ep = enclavePaths(paths);
   let created = false;
   try {
@@ -359,11 +362,13 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     const status = await runBackend(sys, backend, backendArgs(paths.backendRoot, ctx.globals, createArgs.filter((a) => !runFlags.has(a))), { extraFds: options.extraFds });
     if (status !== 0) throw runeError('RUNE_ERR_BACKEND', `Cannot create enclave container ${JSON.stringify(id)}: the backend runtime failed (exit status ${status}; its message is above)`);
     created = true;
+    faultPoint(sys.env.RUNE_FAULT, 'create:after-backend-create');
     // Start PID 1 now: init-runelet initialises the enclave runtime during create, then waits for `rune start`.
     phase('backend created');
     const started = captureBackend(sys, backend, backendArgs(paths.backendRoot, ctx.globals, ['start', id]));
     phase('init-runelet started');
     if (started.status !== 0) throw runeError('RUNE_ERR_BACKEND', `Cannot start init-runelet of ${JSON.stringify(id)}: ${started.stderr.trim()}`);
+    faultPoint(sys.env.RUNE_FAULT, 'create:after-init-start');
     const alive = (): boolean => backendRunning(sys, backend, paths, id);
     const init = await waitForInit(sys, ep.status, alive);
     if (init.state !== 'ready') {
@@ -411,14 +416,15 @@ export function makeMountPoint(sys: Sys, rootfs: string): void {
 export async function startEnclaveContainer(ctx: RuneContext, paths: ContainerPaths, id: string): Promise<number> {
   const sys = ctx.sys;
   const ep = enclavePaths(paths);
-  if (sys.stat(ep.started) !== undefined) {
+  if (sys.stat(ep.started) !== undefined || sys.stat(ep.released) !== undefined) {
     throw runeError('RUNE_ERR_WRONG_STATE', `Cannot start container ${JSON.stringify(id)}: it was already started`);
   }
   try {
     sys.writeFifo(ep.fifo, Buffer.from([1]));
   } catch (err) {
-    throw runeError('RUNE_ERR_WRONG_STATE', `Cannot start container ${JSON.stringify(id)}: its init-runelet is not waiting (it has stopped)`, { cause: err });
+    throw runeError('RUNE_ERR_WRONG_STATE', `Cannot start container ${JSON.stringify(id)}: its init-runelet is not waiting (it has stopped, or the create that started it did not finish); delete it with rune delete --force`, { cause: err });
   }
+  faultPoint(sys.env.RUNE_FAULT, 'start:after-release');
   const description = JSON.parse(sys.readFile(paths.enclaveFile).toString('utf8')) as EnclaveDescription;
   if (description.startContainer !== undefined) {
     const backend = findBackend(sys, ctx.backendFlag);
@@ -439,6 +445,8 @@ export async function startEnclaveContainer(ctx: RuneContext, paths: ContainerPa
 export function patchEnclaveState(sys: Sys, paths: ContainerPaths, state: Record<string, unknown>): Record<string, unknown> {
   const description = JSON.parse(sys.readFile(paths.enclaveFile).toString('utf8')) as EnclaveDescription;
   const patched: Record<string, unknown> = { ...state, bundle: description.bundle };
-  if (state.status === 'running' && sys.stat(enclavePaths(paths).started) === undefined) patched.status = 'created';
+  // Started: `rune start` recorded it, or init-runelet read the start byte (a start killed in between).
+  const ep = enclavePaths(paths);
+  if (state.status === 'running' && sys.stat(ep.started) === undefined && sys.stat(ep.released) === undefined) patched.status = 'created';
   return patched;
 }

@@ -6,7 +6,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
-import { existsSync, lstatSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseSimEvidence } from '../../../src/attestation/sim/parse.ts';
@@ -236,6 +236,50 @@ describe('inclavared daemon', () => {
     } finally {
       await d.close();
       rmSync(short, { recursive: true, force: true });
+    }
+  });
+
+  test('issue #16 - a restarted daemon removes socket directories its registry does not name (a crash between socket and registry)', async () => {
+    const other = tempDir();
+    const r = join(other, 'r');
+    let d = await startDaemon({ root: r, dataDir });
+    try {
+      await registerContainer(r, { id: 'kept', measurement: measurementOf('kept'), tee: 'sim' });
+      await d.close();
+      // What a daemon killed after opening a socket (before saving the registry) leaves.
+      mkdirSync(join(r, 'containers', 'half-done'));
+      writeFileSync(join(r, 'containers', 'half-done', 'attest.sock'), 'stale');
+      d = await startDaemon({ root: r, dataDir });
+      assert.deepEqual(readdirSync(join(r, 'containers')), ['kept']);
+      assert.equal((await requestTee(join(r, 'containers', 'kept', 'attest.sock'))).tee, 'sim');
+    } finally {
+      await d.close();
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+
+  test('issue #16 - closeIfIdle() stops only a daemon without registered containers, and a register after it is refused as unavailable', async () => {
+    const other = tempDir();
+    const r = join(other, 'r');
+    const d = await startDaemon({ root: r, dataDir });
+    try {
+      await registerContainer(r, { id: 'busy', measurement: measurementOf('busy'), tee: 'sim' });
+      assert.equal(await d.closeIfIdle(), false);
+      assert.equal((await requestTee(join(r, 'containers', 'busy', 'attest.sock'))).tee, 'sim');
+      await unregisterContainer(r, 'busy');
+      const racing = registerContainer(r, { id: 'late', measurement: measurementOf('late'), tee: 'sim' }).then(
+        () => 'registered',
+        (err: unknown) => (isInclavareError(err, INCLAVARED_ERROR_CODES.UNAVAILABLE) ? 'unavailable' : `other: ${String(err)}`),
+      );
+      const stopped = await d.closeIfIdle();
+      const outcome = await racing;
+      // The register either ran first (then the daemon was not idle) or was refused: never both.
+      assert.ok((outcome === 'registered' && !stopped) || (outcome === 'unavailable' && stopped), `${outcome}, stopped ${stopped}`);
+      if (!stopped) assert.equal(await d.closeIfIdle(), false);
+      else assert.ok(!existsSync(join(r, 'inclavared.pid')));
+    } finally {
+      await d.close();
+      rmSync(other, { recursive: true, force: true });
     }
   });
 });

@@ -117,7 +117,7 @@ export function fakeHost(options: FakeRuncOptions = {}): { sys: FakeSys; ctx: Ru
       const socketDir = `/run/inclavared/containers/${request.id}`;
       return Promise.resolve({ controlSocket: '/run/inclavared/control.sock', socketDir, socket: `${socketDir}/attest.sock` });
     },
-    unregister(_controlSocket, key) {
+    unregister(_env, _controlSocket, key) {
       attestation.unregistered.push(key);
       return Promise.resolve();
     },
