@@ -92,6 +92,7 @@ function runtimeOptions(): LoadEnclaveRuntimeOptions {
  */
 async function runWorkload(runtime: EnclaveRuntime, spec: PalProcessSpec, asPid1 = false): Promise<number> {
   const pid = await runtime.createProcess(spec);
+  mark('processCreated');
   const forward = (signal: NodeJS.Signals): void => {
     if (asPid1 && runtime.name === 'sim') {
       const children = [...ownChildren()];
@@ -130,11 +131,28 @@ async function startContainerHooks(description: EnclaveDescription): Promise<str
   return runStartContainerHooks(start.hooks, state, withHome(description.process.env), through);
 }
 
+/** The epoch ms of init-runelet's steps, written only when the description asks (RUNE_TIMINGS, benchmarks). */
+const marks: Record<string, number> = { processStart: performance.timeOrigin };
+const mark = (name: string): void => {
+  marks[name] = performance.timeOrigin + performance.now();
+};
+
+function writeTimings(description: EnclaveDescription): void {
+  if (description.timings === undefined) return;
+  try {
+    writeFileSync(description.timings, JSON.stringify({ id: description.id, runtime: description.runtime, marks }));
+  } catch (err) {
+    process.stderr.write(`init-runelet: cannot write ${description.timings}: ${describeError(err)}\n`);
+  }
+}
+
 async function init(description: EnclaveDescription): Promise<number> {
   let runtime: EnclaveRuntime;
   try {
     runtime = await loadEnclaveRuntime(description.runtime, runtimeOptions());
+    mark('runtimeLoaded');
     await runtime.init({ args: description.runtimeArgs, logLevel: description.logLevel as PalLogLevel, enclaveFd: -1, enclaveAddr: 0n });
+    mark('palInit');
   } catch (err) {
     const status: InitStatus = { state: 'error', message: describeError(err) };
     writeControl(CONTROL.status, status);
@@ -159,8 +177,10 @@ async function init(description: EnclaveDescription): Promise<number> {
   // on a FIFO (Linux fifo(7)); the read then waits on libuv's thread pool, leaving the event loop free.
   const fifo = await open(control(CONTROL.start), 'r+');
   const stopExiting = exitOnSignalsUntilStart(fifo.fd);
+  mark('ready');
   writeControl(CONTROL.status, { state: 'ready' } satisfies InitStatus);
   await fifo.read(Buffer.alloc(1), 0, 1);
+  mark('startSignal');
   // startContainer hooks run while a signal still ends init-runelet, as one ends runc's init while they run.
   const hookFailure = await startContainerHooks(description);
   stopExiting();
@@ -194,11 +214,14 @@ async function init(description: EnclaveDescription): Promise<number> {
     process.stderr.write(`init-runelet: ${describeError(err)}\n`);
     code = 1;
   }
+  mark('workloadExited');
   try {
     await runtime.destroy();
   } catch (err) {
     process.stderr.write(`init-runelet: ${describeError(err)}\n`);
   }
+  mark('destroyed');
+  writeTimings(description);
   stopReaper();
   writeControl(CONTROL.exit, { exitCode: code });
   return code;
@@ -226,6 +249,7 @@ async function main(): Promise<number> {
   }
   const args = process.argv.slice(2);
   if (args[0] === '--runelet') return runelet(description, args[1] === '--' ? args.slice(2) : args.slice(1));
+  mark('main');
   return init(description);
 }
 
