@@ -397,6 +397,16 @@ export class CacheSession implements ContentDigester {
     return digest;
   }
 
+  /** True when the file at `path` is on this session's volume (false when it cannot be stat'ed). */
+  async holds(path: string): Promise<boolean> {
+    if (this.#open === undefined) return true;
+    try {
+      return (await stat(path, { bigint: true })).dev === this.#open.volume.dev;
+    } catch {
+      return true;
+    }
+  }
+
   /** The digest of any file at `path` (the entrypoint): lstat, then {@link digest}. */
   async digestPath(path: Buffer): Promise<Buffer> {
     const st = await lstat(path, { bigint: true });

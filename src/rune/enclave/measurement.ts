@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { basename, posix } from 'node:path';
+import { basename, dirname, posix } from 'node:path';
 import type { Sys } from '../../sys/sys.ts';
 import { runeError } from '../codes.ts';
 import { resolveInRootfs, type MountLike } from './rootfs-path.ts';
@@ -135,9 +135,11 @@ export async function measureWorkload(w: WorkloadToMeasure, fs: MeasurementFs, o
   // A destination through a symlink in the rootfs is mounted where the link leads (runc resolves it inside).
   const excluded = exclusionList(destinations, (d) => `/${posix.relative(w.rootfs, resolveInRootfs(w.rootfs, d, fs))}`);
   const session = options.cache !== undefined ? await options.cache.session(w.rootfs) : undefined;
+  // An entrypoint on another file system (a volume) is looked up in that file system's volume.
+  const entrySession = session !== undefined && !(await session.holds(w.entrypoint.host)) ? await options.cache!.session(dirname(w.entrypoint.host)) : session;
   const [tree, entrypointDigest] = await Promise.all([
     treeDigest(w.rootfs, { excluded, reader: fs.tree, ...(session !== undefined ? { contents: session } : {}) }),
-    (session !== undefined ? session.digestPath(Buffer.from(w.entrypoint.host)) : fs.tree.hashFile(Buffer.from(w.entrypoint.host), 'sha384')).catch((err: unknown) => {
+    (entrySession !== undefined ? entrySession.digestPath(Buffer.from(w.entrypoint.host)) : fs.tree.hashFile(Buffer.from(w.entrypoint.host), 'sha384')).catch((err: unknown) => {
       throw runeError('RUNE_ERR_MEASUREMENT', `Cannot measure the entrypoint ${w.entrypoint.inContainer} (${w.entrypoint.host}): ${(err as Error).message}`, { cause: err });
     }),
   ]);
@@ -155,5 +157,6 @@ export async function measureWorkload(w: WorkloadToMeasure, fs: MeasurementFs, o
     ...(w.secrets !== undefined ? { secrets: { resources: w.secrets.resources, verdictdKey: w.secrets.verdictdKey } } : {}),
   };
   const cacheNote = session?.save();
+  if (entrySession !== session) entrySession?.save();
   return { measurement: computeMeasurement(input), input, tree, ...(session !== undefined ? { cache: { ...session.stats, ...(cacheNote !== undefined ? { note: cacheNote } : {}) } } : {}) };
 }
