@@ -100,7 +100,12 @@ export function modeConfs(base: NodeJS.ProcessEnv, modes: readonly Mode[], dir: 
   mkdirSync(dir, { recursive: true });
   for (const [i, mode] of modes.entries()) {
     const vars = Object.entries(mode.env ?? {}).map(([k, v]) => JSON.stringify(`${k}=${v}`));
-    const conf = vars.length === 0 ? text : text.replace(/^conmon_env_vars = \[(.*)\]$/m, (_, list: string) => `conmon_env_vars = [${list}, ${vars.join(', ')}]`);
+    const keys = Object.keys(mode.env ?? {});
+    // The mode's variables replace the base's of the same name (RUNE_CACHE_DIR is set for every test env).
+    const conf = text.replace(/^conmon_env_vars = \[(.*)\]$/m, (_, list: string) => {
+      const kept = (JSON.parse(`[${list}]`) as string[]).filter((e) => !keys.includes(e.slice(0, e.indexOf('='))));
+      return `conmon_env_vars = [${[...kept.map((e) => JSON.stringify(e)), ...vars].join(', ')}]`;
+    });
     const path = join(dir, `containers-${i}.conf`);
     writeFileSync(path, conf);
     out.set(mode.name, { ...base, CONTAINERS_CONF: path });

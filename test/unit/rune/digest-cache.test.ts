@@ -287,4 +287,22 @@ void describe('digest cache on other file systems (root: mounts)', { skip: !isRo
     const again = await measure(a, new DigestCache(config));
     assert.equal(again.measurement, cold.measurement);
   });
+
+  void test('an entrypoint on a volume of another file system (a wasm module) is cached in that file system\'s volume', async () => {
+    const lower = rootfs();
+    const base = join(tmp, 'ovl-entry');
+    for (const d of ['upper', 'work', 'merged']) mkdirSync(join(base, d), { recursive: true });
+    mount(['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${base}/upper,workdir=${base}/work`, join(base, 'merged')]);
+    const volume = join(tmp, 'module-volume');
+    mkdirSync(volume);
+    writeFileSync(join(volume, 'app.wasm'), Buffer.alloc(2_000_000, 9));
+    const w = { ...workload(join(base, 'merged')), entrypoint: { inContainer: '/w/app.wasm', host: join(volume, 'app.wasm') }, mounts: [{ destination: '/w', source: volume, type: 'bind' }] };
+    const config = cacheConfig();
+    const plain = await measureWorkload(w, sys);
+    await measureWorkload(w, sys, { cache: new DigestCache(config) });
+    assert.equal(new DigestCache(config).list().length, 2, 'one volume for the overlay, one for the module\'s file system');
+    const warm = await measureWorkload(w, sys, { cache: new DigestCache(config) });
+    assert.equal(warm.measurement, plain.measurement);
+    assert.equal(warm.input.entrypointDigest, plain.input.entrypointDigest);
+  });
 });
