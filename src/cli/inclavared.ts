@@ -1,6 +1,6 @@
 /**
  * inclavared's main: `serve` runs the host attestation daemon until SIGTERM/SIGINT; `platform-cert` prints
- * the platform certificate. Errors are one line, `inclavared: <message>`, and the exit status of their class.
+ * the platform certificate; `cache list|prune` shows and trims rune's digest cache. Errors are one line, `inclavared: <message>`, and the exit status of their class.
  */
 import { Command } from 'commander';
 import { describeError } from '../errors/errors.ts';
@@ -10,6 +10,8 @@ import { createDaemonLog } from '../inclavared/log.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_ROOT, DEFAULT_TSM_PATH } from '../attestation-socket/paths.ts';
 import { loadPlatformIdentity } from '../inclavared/platform-key.ts';
 import { INCLAVARED_ERROR_CODES, inclavaredError } from '../attestation-socket/codes.ts';
+import { cacheList, cachePrune, parseMaxMb, type CacheListFlags, type CachePruneFlags } from '../inclavared/cache-command.ts';
+import { DEFAULT_CACHE_DIR } from '../rune/enclave/digest-cache.ts';
 
 declare const RUNE_VERSION: string | undefined;
 const VERSION = typeof RUNE_VERSION === 'string' ? RUNE_VERSION : '0.0.0-dev';
@@ -113,7 +115,29 @@ function buildProgram(setResult: (r: Promise<number>) => void): Command {
         }),
       );
     });
+  addCacheCommand(program, setResult);
   return program;
+}
+
+/** `cache list|prune`: rune's digest cache (RUNE_CACHE_DIR when set, as rune uses it). */
+function addCacheCommand(program: Command, setResult: (r: Promise<number>) => void): void {
+  const cacheDir = process.env.RUNE_CACHE_DIR !== undefined && process.env.RUNE_CACHE_DIR !== '' ? process.env.RUNE_CACHE_DIR : DEFAULT_CACHE_DIR;
+  const cache = program.command('cache').description("show or trim rune's digest cache of rootfs file contents").exitOverride();
+  cache
+    .command('list')
+    .description('list the cache files: volume, entries, size, last use, state (ok, damaged, temporary)')
+    .option('--cache-dir <dir>', 'the cache directory (default: $RUNE_CACHE_DIR or /var/lib/inclavare/cache)', cacheDir)
+    .option('--json', 'print JSON')
+    .exitOverride()
+    .action((flags: CacheListFlags) => setResult(Promise.resolve().then(() => cacheList(flags))));
+  cache
+    .command('prune')
+    .description('remove damaged files and stale temporary files, then the least recently used volumes beyond the limit')
+    .option('--cache-dir <dir>', 'the cache directory (default: $RUNE_CACHE_DIR or /var/lib/inclavare/cache)', cacheDir)
+    .option('--max-mb <n>', 'keep at most this many MiB (default 256)', parseMaxMb)
+    .option('--all', 'remove everything')
+    .exitOverride()
+    .action((flags: CachePruneFlags) => setResult(Promise.resolve().then(() => cachePrune(flags))));
 }
 
 /** Runs inclavared with `argv` (without node and script); resolves to the exit status. */

@@ -94,6 +94,7 @@ function runtimeOptions(): LoadEnclaveRuntimeOptions {
  */
 async function runWorkload(runtime: EnclaveRuntime, spec: PalProcessSpec, asPid1 = false): Promise<number> {
   const pid = await runtime.createProcess(spec);
+  mark('processCreated');
   const forward = (signal: NodeJS.Signals): void => {
     if (asPid1 && runtime.name === 'sim') {
       const children = [...ownChildren()];
@@ -132,13 +133,30 @@ async function startContainerHooks(description: EnclaveDescription): Promise<str
   return runStartContainerHooks(start.hooks, state, withHome(description.process.env), through);
 }
 
+/** The epoch ms of init-runelet's steps, written only when the description asks (RUNE_TIMINGS, benchmarks). */
+const marks: Record<string, number> = { processStart: performance.timeOrigin };
+const mark = (name: string): void => {
+  marks[name] = performance.timeOrigin + performance.now();
+};
+
+function writeTimings(description: EnclaveDescription): void {
+  if (description.timings === undefined) return;
+  try {
+    writeFileSync(description.timings, JSON.stringify({ id: description.id, runtime: description.runtime, marks }));
+  } catch (err) {
+    process.stderr.write(`init-runelet: cannot write ${description.timings}: ${describeError(err)}\n`);
+  }
+}
+
 async function init(description: EnclaveDescription): Promise<number> {
   // The test hook (src/util/fault.ts): init-runelet's own env is fixed, so it reads the workload's.
   const fault = description.process.env.find((e) => e.startsWith('RUNE_FAULT='))?.slice('RUNE_FAULT='.length);
   let runtime: EnclaveRuntime;
   try {
     runtime = await loadEnclaveRuntime(description.runtime, runtimeOptions());
+    mark('runtimeLoaded');
     await runtime.init({ args: description.runtimeArgs, logLevel: description.logLevel as PalLogLevel, enclaveFd: -1, enclaveAddr: 0n });
+    mark('palInit');
   } catch (err) {
     const status: InitStatus = { state: 'error', message: describeError(err) };
     writeControl(CONTROL.status, status);
@@ -173,8 +191,10 @@ async function init(description: EnclaveDescription): Promise<number> {
   const fifo = await open(control(CONTROL.start), 'r+');
   const stopExiting = exitOnSignalsUntilStart(fifo.fd);
   faultPoint(fault, 'init-runelet:after-init');
+  mark('ready');
   writeControl(CONTROL.status, { state: 'ready' } satisfies InitStatus);
   await fifo.read(Buffer.alloc(1), 0, 1);
+  mark('startSignal');
   writeControl(CONTROL.released, {});
   faultPoint(fault, 'init-runelet:after-release');
   // startContainer hooks run while a signal still ends init-runelet, as one ends runc's init while they run.
@@ -211,12 +231,15 @@ async function init(description: EnclaveDescription): Promise<number> {
     process.stderr.write(`init-runelet: ${describeError(err)}\n`);
     code = 1;
   }
+  mark('workloadExited');
   execChannel?.close();
   try {
     await runtime.destroy();
   } catch (err) {
     process.stderr.write(`init-runelet: ${describeError(err)}\n`);
   }
+  mark('destroyed');
+  writeTimings(description);
   stopReaper();
   writeControl(CONTROL.exit, { exitCode: code });
   return code;
@@ -268,6 +291,7 @@ async function main(): Promise<number> {
   }
   const args = process.argv.slice(2);
   if (args[0] === '--runelet') return runelet(description, args[1] === '--' ? args.slice(2) : args.slice(1));
+  mark('main');
   return init(description);
 }
 

@@ -46,6 +46,11 @@ export interface EnclaveDescription {
    */
   startContainer?: StartContainerHooks;
   created: string;
+  /**
+   * Set when rune runs with RUNE_TIMINGS (benchmarks): init-runelet writes the times of its steps (epoch ms)
+   * as JSON to this file in the container (under /.rune/timings, a bind mount of that host directory).
+   */
+  timings?: string;
 }
 
 /** What init-runelet needs to fetch the container's secrets. */
@@ -111,6 +116,7 @@ export const IN_CONTAINER = {
   enclave: '/.rune/enclave.json',
   control: '/.rune/control',
   attestDir: '/.rune/attest',
+  timings: '/.rune/timings',
   attestSocket: '/.rune/attest/attest.sock',
   palDir: '/.rune/pal',
   modules: '/.rune/node_modules',

@@ -66,6 +66,19 @@ export interface TreeStat {
   minor: number;
   /** Identity of the inode (st_dev:st_ino), so that hard links are read once. */
   inode: string;
+  /** What the digest cache keys a file's content on (src/rune/enclave/digest-cache.ts); absent: never cached. */
+  identity?: FileIdentity;
+}
+
+/** stat(2)'s exact identity and times of a file (nanoseconds since the epoch). */
+export interface FileIdentity {
+  dev: bigint;
+  ino: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  /** Birth time (statx's btime; 0 where the file system has none). */
+  btimeNs: bigint;
 }
 
 /**

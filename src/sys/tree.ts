@@ -4,13 +4,13 @@
  * file never sits in memory whole.
  */
 import { createHash } from 'node:crypto';
-import { lstat, open, readdir, readlink } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
-import type { TreeReader, TreeStat } from './sys.ts';
+import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import type { FileIdentity, TreeReader, TreeStat } from './sys.ts';
 
 const CHUNK = 256 * 1024;
 
-function typeOf(st: Stats): TreeStat['type'] {
+function typeOf(st: BigIntStats): TreeStat['type'] {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'directory';
   if (st.isSymbolicLink()) return 'symlink';
@@ -27,29 +27,48 @@ export function splitDevice(rdev: number): { major: number; minor: number } {
   return { major: ((low >>> 8) & 0xfff) | ((high & 0xfffff000) >>> 0), minor: ((low & 0xff) | ((low >>> 12) & 0xfff00)) >>> 0 };
 }
 
-async function hashFile(path: Buffer, algorithm: string): Promise<Buffer> {
+/** The digest of what remains to be read from an open file, read in chunks. */
+export async function hashHandle(handle: FileHandle, algorithm: string): Promise<Buffer> {
   const hash = createHash(algorithm);
+  const buffer = Buffer.allocUnsafe(CHUNK);
+  for (;;) {
+    const { bytesRead } = await handle.read(buffer, 0, CHUNK, null);
+    if (bytesRead === 0) break;
+    hash.update(buffer.subarray(0, bytesRead));
+  }
+  return hash.digest();
+}
+
+async function hashFile(path: Buffer, algorithm: string): Promise<Buffer> {
   const handle = await open(path, 'r');
   try {
-    const buffer = Buffer.allocUnsafe(CHUNK);
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, CHUNK, null);
-      if (bytesRead === 0) break;
-      hash.update(buffer.subarray(0, bytesRead));
-    }
+    return await hashHandle(handle, algorithm);
   } finally {
     await handle.close();
   }
-  return hash.digest();
+}
+
+/** The identity the digest cache keys on, from a bigint stat. */
+export function identityOf(st: BigIntStats): FileIdentity {
+  return { dev: st.dev, ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, btimeNs: st.birthtimeNs };
 }
 
 /** The Linux implementation. */
 export const nodeTreeReader: TreeReader = {
   async lstat(path) {
-    const st = await lstat(path);
+    const st = await lstat(path, { bigint: true });
     const type = typeOf(st);
-    const device = type === 'char' || type === 'block' ? splitDevice(st.rdev) : { major: 0, minor: 0 };
-    return { type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: st.size, ...device, inode: `${st.dev}:${st.ino}` };
+    const device = type === 'char' || type === 'block' ? splitDevice(Number(st.rdev)) : { major: 0, minor: 0 };
+    return {
+      type,
+      mode: Number(st.mode & 0o7777n),
+      uid: Number(st.uid),
+      gid: Number(st.gid),
+      size: Number(st.size),
+      ...device,
+      inode: `${st.dev}:${st.ino}`,
+      ...(type === 'file' ? { identity: identityOf(st) } : {}),
+    };
   },
   readdir: (path) => readdir(path, { encoding: 'buffer' }),
   readlink: (path) => readlink(path, { encoding: 'buffer' }),

@@ -368,9 +368,9 @@ export async function podmanEnv(tmp: string, opts: PodmanEnvOptions = {}): Promi
   };
 }
 
-/** Environment that confines the inclavared rune starts (for enclave containers) to `dir`. */
-export function inclavaredEnv(dir: string): { INCLAVARED_ROOT: string; INCLAVARED_DATA_DIR: string } {
-  return { INCLAVARED_ROOT: path.join(dir, 'inclavared'), INCLAVARED_DATA_DIR: path.join(dir, 'inclavared-data') };
+/** Environment that confines the inclavared rune starts (for enclave containers), and rune's digest cache, to `dir`. */
+export function inclavaredEnv(dir: string): { INCLAVARED_ROOT: string; INCLAVARED_DATA_DIR: string; RUNE_CACHE_DIR: string } {
+  return { INCLAVARED_ROOT: path.join(dir, 'inclavared'), INCLAVARED_DATA_DIR: path.join(dir, 'inclavared-data'), RUNE_CACHE_DIR: path.join(dir, 'rune-cache') };
 }
 
 /** Stops the inclavared confined by {@link inclavaredEnv}, if one runs. */

@@ -110,6 +110,8 @@ export interface DerivedBundleSources {
   hookExec?: string | undefined;
   /** The container's process user (its own ids): with secrets, the /run/secrets tmpfs belongs to it. */
   secretsOwner?: { uid: number; gid: number } | undefined;
+  /** RUNE_TIMINGS's directory (benchmarks): mounted read-write at /.rune/timings. */
+  timingsDir?: string | undefined;
 }
 
 /** A mount destination with /var/run read as /run (images link one to the other). */
@@ -201,6 +203,7 @@ export function deriveConfig(original: OciConfig, bundle: string, sources: Deriv
   mounts.push(bind(sources.enclaveFile, IN_CONTAINER.enclave));
   mounts.push(bind(sources.controlDir, IN_CONTAINER.control, ['rbind', 'nosuid', 'nodev', 'noexec']));
   if (sources.attestDir !== undefined) mounts.push(bind(sources.attestDir, IN_CONTAINER.attestDir));
+  if (sources.timingsDir !== undefined) mounts.push(bind(sources.timingsDir, IN_CONTAINER.timings, ['rbind', 'nosuid', 'nodev', 'noexec']));
   if (sources.rlimitExec !== undefined) mounts.push(bind(sources.rlimitExec, IN_CONTAINER.rlimitExec));
   if (sources.palLibrary !== undefined) mounts.push(bind(sources.palLibrary, join(IN_CONTAINER.palDir, basename(sources.palLibrary))));
   for (const [name, dir] of Object.entries(sources.modules ?? {})) {

@@ -27,7 +27,9 @@ import { cachedHostNode, deriveConfig } from './bundle.ts';
 import { IN_CONTAINER } from '../../runelet/description.ts';
 import type { EnclaveConfig } from './config.ts';
 import { CONTROL, type EnclaveDescription, type InitStatus, type OciHook, type StartContainerHooks, type StartStatus } from '../../runelet/description.ts';
-import { measureWorkload } from './measurement.ts';
+import { measureWorkload, type WorkloadMeasurement } from './measurement.ts';
+import { DigestCache, digestCacheConfigFromEnv } from './digest-cache.ts';
+import { nodeTreeReader } from '../../sys/tree.ts';
 import { canRaiseHardLimits, ownHardLimits, planRlimits } from './rlimits.ts';
 import { findEntrypoint, type MountLike } from './rootfs-path.ts';
 import { faultPoint } from '../../util/fault.ts';
@@ -83,6 +85,8 @@ export interface PreparedEnclave {
   initRlimits: unknown;
   /** The host uid and gid of the container's process user (through the user namespace's mappings). */
   hostUser: { uid: number; gid: number };
+  /** What the rootfs measurement covered and how the digest cache served it. */
+  measured: { entries: number; bytes: number; cache?: WorkloadMeasurement['cache'] };
 }
 
 interface IdMapping {
@@ -117,8 +121,8 @@ function hostUserOf(config: OciConfig): { uid: number; gid: number } {
   return { uid, gid };
 }
 
-/** Validates the configuration against the bundle and computes the measurement (no side effects). */
-export async function prepareEnclave(sys: Sys, id: string, bundle: string, config: OciConfig, enclave: EnclaveConfig): Promise<PreparedEnclave> {
+/** Validates the configuration against the bundle and computes the measurement (no side effects but the digest cache's). */
+export async function prepareEnclave(sys: Sys, id: string, bundle: string, config: OciConfig, enclave: EnclaveConfig, options: { cache?: DigestCache } = {}): Promise<PreparedEnclave> {
   checkHostSupports(sys, enclave.type);
   const rootPath = config.root?.path ?? 'rootfs';
   const rootfs = rootPath.startsWith('/') ? rootPath : join(bundle, rootPath);
@@ -157,9 +161,10 @@ export async function prepareEnclave(sys: Sys, id: string, bundle: string, confi
     ownHard: hasRlimits ? ownHardLimits(sys.readFile('/proc/self/limits').toString('utf8')) : new Map(),
     canRaise: hasRlimits ? canRaiseHardLimits(sys.readFile('/proc/self/status').toString('utf8')) : true,
   });
-  const { measurement } = await measureWorkload(
+  const { measurement, tree, cache } = await measureWorkload(
     { type: enclave.type, runtime: enclave.runtime, runtimeArgs: enclave.runtimeArgs, rootfs, mounts, entrypoint: entry, args, env: enclave.workloadEnv, cwd, secrets: enclave.secrets },
     sys,
+    options,
   );
   const description: EnclaveDescription = {
     version: 1,
@@ -181,7 +186,7 @@ export async function prepareEnclave(sys: Sys, id: string, bundle: string, confi
     },
     created: sys.now().toISOString(),
   };
-  return { description, rootfs, initRlimits: rlimits.initRunelet, hostUser };
+  return { description, rootfs, initRlimits: rlimits.initRunelet, hostUser, measured: { entries: tree.entries, bytes: tree.bytes, ...(cache !== undefined ? { cache } : {}) } };
 }
 
 /** Replaces the engine's --bundle in create/run arguments with the derived bundle. */
@@ -281,12 +286,25 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
   const { id } = options;
   const t0 = performance.now();
   const phases: string[] = [];
-  const phase = (name: string): void => {
-    phases.push(`${name} ${(performance.now() - t0).toFixed(1)} ms`);
-  };
   const sys = ctx.sys;
-  const prepared = await prepareEnclave(sys, id, options.bundle, options.config, options.enclave);
+  // RUNE_TIMINGS=DIR (benchmarks, docs/benchmarks.md "Where enclave start time goes"): the epoch ms of each step.
+  const timingsDir = sys.env.RUNE_TIMINGS !== undefined && sys.env.RUNE_TIMINGS.startsWith('/') ? sys.env.RUNE_TIMINGS : undefined;
+  const marks: Record<string, number> = { processStart: performance.timeOrigin, createStart: performance.timeOrigin + t0 };
+  const phase = (name: string): void => {
+    const now = performance.now();
+    marks[name] = performance.timeOrigin + now;
+    phases.push(`${name} ${(now - t0).toFixed(1)} ms`);
+  };
+  // The digest cache works on the real file system only (not on a test's fake tree); RUNE_CACHE=off disables it.
+  const cacheConfig = sys.tree === nodeTreeReader ? digestCacheConfigFromEnv(sys.env) : undefined;
+  const prepared = await prepareEnclave(sys, id, options.bundle, options.config, options.enclave, cacheConfig !== undefined ? { cache: new DigestCache(cacheConfig) } : {});
   phase('measured');
+  const c = prepared.measured.cache;
+  ctx.log.debug(
+    `rune: measured ${prepared.measured.entries} paths, ${prepared.measured.bytes} bytes of content; digest cache ${
+      c === undefined ? 'off' : c.untrusted !== undefined ? `not used (${c.untrusted})` : `${c.hits} hits (${c.hitBytes} bytes), ${c.misses} hashed, ${c.recorded} recorded${c.note !== undefined ? ` (${c.note})` : ''}`
+    }`,
+  );
   const backend = findBackend(sys, ctx.backendFlag);
   const host = cachedHostNode(sys, join(ctx.root, '.host-node.json'));
   const dist = distDir(sys.env);
@@ -327,6 +345,7 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
       description.attestationSocket = join(IN_CONTAINER.attestDir, basename(registration.socket));
       if (secrets !== undefined) description.secrets = { resources: secrets.resources, verdictd: secrets.verdictd, verdictdKey: secrets.verdictdKey };
     }
+    if (timingsDir !== undefined) description.timings = join(IN_CONTAINER.timings, `${id}.init.json`);
     sys.writeFileAtomic(paths.enclaveFile, JSON.stringify(description, null, 2), { mode: 0o644 });
     if (startHooks !== undefined) sys.writeFileAtomic(ep.startHooks, `${startHooks.hooks.length}\n`, { mode: 0o644 });
     const modules: Record<string, string> = {};
@@ -352,6 +371,7 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
       palLibrary: description.runtimeHostPath,
       modules,
       secretsOwner: description.secrets !== undefined ? containerUser(options.config) : undefined,
+      timingsDir,
     });
     sys.mkdir(ep.bundle, { mode: 0o700 });
     sys.writeFileAtomic(join(ep.bundle, 'config.json'), JSON.stringify(derived), { mode: 0o644 });
@@ -376,6 +396,10 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
       throw runeError('RUNE_ERR_ENCLAVE_INIT', `Cannot create enclave container ${JSON.stringify(id)}: ${init.message}`);
     }
     phase('enclave runtime initialised');
+    if (timingsDir !== undefined) {
+      const m = prepared.measured;
+      sys.writeFileAtomic(join(timingsDir, `${id}.create.json`), JSON.stringify({ id, runtime: options.enclave.runtime, marks, measured: m }), { mode: 0o644 });
+    }
     ctx.log.debug(`rune: enclave container ${id} initialised (${description.type}/${description.runtime}, measurement ${description.measurement}); Node.js ready after ${t0.toFixed(0)} ms, then ${phases.join(', ')}`);
     return 0;
   } catch (err) {

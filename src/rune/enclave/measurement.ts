@@ -16,11 +16,12 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { basename, posix } from 'node:path';
+import { basename, dirname, posix } from 'node:path';
 import type { Sys } from '../../sys/sys.ts';
 import { runeError } from '../codes.ts';
 import { resolveInRootfs, type MountLike } from './rootfs-path.ts';
 import { exclusionList, treeDigest, type TreeDigest } from './tree-digest.ts';
+import type { CacheStats, DigestCache } from './digest-cache.ts';
 
 /** What a software enclave's measurement covers. */
 export interface MeasurementInput {
@@ -121,16 +122,24 @@ export interface WorkloadMeasurement {
   measurement: string;
   input: MeasurementInput;
   tree: TreeDigest;
+  /** How the digest cache served this measurement (when one was used). */
+  cache?: CacheStats & { note?: string };
 }
 
-/** Computes the measurement of a workload: the rootfs digest, the entrypoint's and runtime's digests. */
-export async function measureWorkload(w: WorkloadToMeasure, fs: MeasurementFs): Promise<WorkloadMeasurement> {
+/**
+ * Computes the measurement of a workload: the rootfs digest, the entrypoint's and runtime's digests. With a
+ * digest cache (./digest-cache.ts), unchanged files' digests come from it; the result is the same.
+ */
+export async function measureWorkload(w: WorkloadToMeasure, fs: MeasurementFs, options: { cache?: DigestCache } = {}): Promise<WorkloadMeasurement> {
   const destinations = w.mounts.map((m) => m.destination).filter((d): d is string => typeof d === 'string');
   // A destination through a symlink in the rootfs is mounted where the link leads (runc resolves it inside).
   const excluded = exclusionList(destinations, (d) => `/${posix.relative(w.rootfs, resolveInRootfs(w.rootfs, d, fs))}`);
+  const session = options.cache !== undefined ? await options.cache.session(w.rootfs) : undefined;
+  // An entrypoint on another file system (a volume) is looked up in that file system's volume.
+  const entrySession = session !== undefined && !(await session.holds(w.entrypoint.host)) ? await options.cache!.session(dirname(w.entrypoint.host)) : session;
   const [tree, entrypointDigest] = await Promise.all([
-    treeDigest(w.rootfs, { excluded, reader: fs.tree }),
-    fs.tree.hashFile(Buffer.from(w.entrypoint.host), 'sha384').catch((err: unknown) => {
+    treeDigest(w.rootfs, { excluded, reader: fs.tree, ...(session !== undefined ? { contents: session } : {}) }),
+    (entrySession !== undefined ? entrySession.digestPath(Buffer.from(w.entrypoint.host)) : fs.tree.hashFile(Buffer.from(w.entrypoint.host), 'sha384')).catch((err: unknown) => {
       throw runeError('RUNE_ERR_MEASUREMENT', `Cannot measure the entrypoint ${w.entrypoint.inContainer} (${w.entrypoint.host}): ${(err as Error).message}`, { cause: err });
     }),
   ]);
@@ -147,5 +156,7 @@ export async function measureWorkload(w: WorkloadToMeasure, fs: MeasurementFs): 
     excluded,
     ...(w.secrets !== undefined ? { secrets: { resources: w.secrets.resources, verdictdKey: w.secrets.verdictdKey } } : {}),
   };
-  return { measurement: computeMeasurement(input), input, tree };
+  const cacheNote = session?.save();
+  if (entrySession !== session) entrySession?.save();
+  return { measurement: computeMeasurement(input), input, tree, ...(session !== undefined ? { cache: { ...session.stats, ...(cacheNote !== undefined ? { note: cacheNote } : {}) } } : {}) };
 }

@@ -30,6 +30,8 @@ export interface TreeDigestOptions {
   reader: TreeReader;
   /** File-system calls in flight at once (default 32). */
   concurrency?: number;
+  /** Where regular files' digests come from (the digest cache, ./digest-cache.ts); default: reader.hashFile. */
+  contents?: { digest(path: Buffer, st: TreeStat): Promise<Buffer> };
 }
 
 /** What a tree digest covered. */
@@ -126,7 +128,8 @@ export async function treeDigest(root: string, options: TreeDigestOptions): Prom
           let content = inodes.get(st.inode);
           if (content === undefined) {
             bytes += st.size;
-            content = later(guard(path, () => reader.hashFile(hostPath, 'sha384')));
+            const contents = options.contents;
+            content = later(guard(path, () => (contents !== undefined ? contents.digest(hostPath, st) : reader.hashFile(hostPath, 'sha384'))));
             inodes.set(st.inode, content);
           }
           return later<Buffer>(content.then((c) => treeRecord(path, st, { content: c })));

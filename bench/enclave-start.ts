@@ -1,0 +1,105 @@
+/**
+ * Benchmark (issue #15 item 6): `podman run --rm` to exit of `sim` and `wasm` enclave containers against the
+ * plain runc container of the same image in the same run, over rootfs sizes (sim: busybox plus 1, 10, 100,
+ * 500 MB) and module sizes (wasm: 1, 10, 50 MB), in each mode of MODES: the digest cache off, cold (emptied
+ * before each run) and warm. Each round runs every mode once, in a rotating order; the figures are medians of
+ * the times and of the per-round ratios against plain/runc. Flatness: warm time at the largest size over warm
+ * time at the smallest.
+ *
+ * To add a mode (e.g. the enclave pool), append to MODES: a name, the runtime, the variables conmon hands rune
+ * (RUNE_*), and what to do before each run.
+ *
+ * Usage (root, after npm run build): node --import tsx bench/enclave-start.ts [--rounds N] [--sizes 1,10,100,500] [--wasm-sizes 1,10,50]
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { podmanEnv, podmanReset, removeTempDir, repoRoot, type OciImage } from '../test/support/fixtures.ts';
+import { writebackMarginNs } from '../src/rune/enclave/digest-cache.ts';
+import { arg, loadImage, makeSizedImage, makeSizedWasm, median, modeConfs, RUNC, timedRun, type Mode } from './start-support.ts';
+
+const RUNE = join(repoRoot, 'dist/rune');
+const ROUNDS = Number(arg('--rounds', '7'));
+const SIZES = arg('--sizes', '1,10,100,500').split(',').map(Number);
+const WASM_SIZES = arg('--wasm-sizes', '1,10,50').split(',').map(Number);
+
+async function main(): Promise<void> {
+  if (!existsSync(RUNE)) throw new Error('dist/rune is missing: run npm run build');
+  console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}; ${ROUNDS} rounds`);
+  const work = mkdtempSync(join(tmpdir(), 'enclave-start-'));
+  const base = await podmanEnv(join(work, 'podman'), { runtimeBinary: RUNE });
+  try {
+    const cacheDir = join(work, 'cache');
+    mkdirSync(cacheDir, { mode: 0o700 });
+    const MODES: Mode[] = [
+      { name: 'plain/runc', runtime: 'runc' },
+      { name: 'cache off', runtime: 'rune', env: { RUNE_CACHE: 'off' } },
+      { name: 'cache cold', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir }, before: () => rmSync(join(cacheDir, 'digests'), { recursive: true, force: true }) },
+      { name: 'cache warm', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir } },
+    ];
+    const envs = modeConfs(base, MODES, join(work, 'confs'));
+
+    const images = new Map<string, OciImage>();
+    for (const mb of SIZES) images.set(`sim-${mb}`, await makeSizedImage(join(work, `img-${mb}`), `docker.io/inclavare/pad${mb}:latest`, mb));
+    for (const mb of WASM_SIZES) {
+      images.set(`wasm-${mb}`, await makeSizedImage(join(work, `wimg-${mb}`), `docker.io/inclavare/wasm${mb}:latest`, 0, { '/app.wasm': { content: makeSizedWasm(mb), mode: 0o755 } }));
+    }
+    for (const image of images.values()) await loadImage(base, image);
+    const loaded = Date.now();
+    const margin = Number(writebackMarginNs() / 1_000_000n);
+    const wait = loaded + margin + 1000 - Date.now();
+    if (wait > 0) {
+      console.log(`waiting ${(wait / 1000).toFixed(0)} s for the digest cache's racy margin`);
+      await new Promise((r) => setTimeout(r, wait));
+    }
+
+    const kinds = [
+      { kind: 'sim', label: 'rootfs padding', sizes: SIZES, enclave: (mb: number) => ['--env', 'ENCLAVE_TYPE=sim', '--env', 'ENCLAVE_RUNTIME_PATH=sim', images.get(`sim-${mb}`)!.reference, 'true'], plain: (mb: number) => [images.get(`sim-${mb}`)!.reference, 'true'] },
+      // The plain container of a wasm image runs `true` from the same image: what a container start costs without the enclave.
+      { kind: 'wasm', label: 'module', sizes: WASM_SIZES, enclave: (mb: number) => ['--env', 'ENCLAVE_TYPE=sim', '--env', 'ENCLAVE_RUNTIME_PATH=wasm', images.get(`wasm-${mb}`)!.reference, '/app.wasm'], plain: (mb: number) => [images.get(`wasm-${mb}`)!.reference, 'true'] },
+    ];
+    for (const { kind, label, sizes, enclave, plain } of kinds) {
+      const results = new Map<number, Map<string, { ms: number[]; ratio: number[] }>>();
+      for (const mb of sizes) {
+        const byMode = new Map(MODES.map((m) => [m.name, { ms: [] as number[], ratio: [] as number[] }]));
+        const runOnce = (mode: Mode): number => {
+          mode.before?.();
+          const r = timedRun(envs.get(mode.name)!, mode.runtime === 'runc' ? RUNC : RUNE, work, mode.runtime === 'runc' ? plain(mb) : enclave(mb));
+          if (kind === 'wasm' && mode.runtime === 'rune' && r.stdout !== 'hello from wasm\n') throw new Error(`wasm ${mb} MB printed ${JSON.stringify(r.stdout.slice(0, 200))}`);
+          return r.ms;
+        };
+        for (const mode of MODES) runOnce(mode); // warm-up: page cache, Node.js, the digest cache filled
+        for (let round = 0; round < ROUNDS; round++) {
+          const order = MODES.map((_, i) => MODES[(i + round) % MODES.length]!);
+          const t = new Map<string, number>();
+          for (const mode of order) t.set(mode.name, runOnce(mode));
+          for (const mode of MODES) {
+            byMode.get(mode.name)!.ms.push(t.get(mode.name)!);
+            byMode.get(mode.name)!.ratio.push(t.get(mode.name)! / t.get('plain/runc')!);
+          }
+        }
+        results.set(mb, byMode);
+        console.log(`  ${kind} ${mb} MB done`);
+      }
+      console.log(`\n${kind}: podman run --rm to exit, median ms (median ratio to plain/runc), by ${label} size\n`);
+      console.log(`| ${label} | ${MODES.map((m) => m.name).join(' | ')} |`);
+      console.log(`|---|${MODES.map(() => '---').join('|')}|`);
+      for (const mb of sizes) {
+        const cells = MODES.map((m) => {
+          const r = results.get(mb)!.get(m.name)!;
+          return m.runtime === 'runc' ? `${median(r.ms).toFixed(0)}` : `${median(r.ms).toFixed(0)} (${median(r.ratio).toFixed(2)})`;
+        });
+        console.log(`| ${mb} MB | ${cells.join(' | ')} |`);
+      }
+      const first = sizes[0]!;
+      const last = sizes[sizes.length - 1]!;
+      const flat = MODES.map((m) => `${m.name} ${(median(results.get(last)!.get(m.name)!.ms) / median(results.get(first)!.get(m.name)!.ms)).toFixed(2)}`);
+      console.log(`\n${kind}: time at ${last} MB / time at ${first} MB: ${flat.join(', ')}`);
+    }
+  } finally {
+    await podmanReset(base);
+    await removeTempDir(work).catch(() => rmSync(work, { recursive: true, force: true }));
+  }
+}
+
+await main();
