@@ -9,6 +9,8 @@ import { startDaemon } from '../inclavared/daemon.ts';
 import { createDaemonLog } from '../inclavared/log.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_ROOT, DEFAULT_TSM_PATH } from '../attestation-socket/paths.ts';
 import { loadPlatformIdentity } from '../inclavared/platform-key.ts';
+import { DEFAULT_POOL_MEMORY_BYTES, parseMemory, parsePoolSizes, type PoolStatus } from '../inclavared/pool/manager.ts';
+import { poolRequest } from '../attestation-socket/client.ts';
 
 declare const RUNE_VERSION: string | undefined;
 const VERSION = typeof RUNE_VERSION === 'string' ? RUNE_VERSION : '0.0.0-dev';
@@ -19,6 +21,26 @@ interface ServeFlags {
   tsmPath: string;
   log?: string;
   debug?: boolean;
+  pool: string;
+  poolMemory: string;
+}
+
+/** `inclavared pool status`: the pool's keys and entries, as a table (or JSON). */
+async function poolStatus(flags: { root: string; json?: boolean }): Promise<number> {
+  const status = (await poolRequest(flags.root, 'GET', '/v1/pool')) as PoolStatus;
+  if (flags.json === true) {
+    process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
+    return 0;
+  }
+  const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(0)} MiB`;
+  const lines = [`pool: ${status.enabled ? 'on' : 'off'}, memory ${mib(status.memoryUsedBytes)} of ${mib(status.memoryCapBytes)}`, 'KEY       SIZE  READY  STARTING  SERVED  FAILED'];
+  for (const k of status.keys) lines.push(`${k.key.padEnd(8)}  ${String(k.size).padStart(4)}  ${String(k.ready).padStart(5)}  ${String(k.starting).padStart(8)}  ${String(k.served).padStart(6)}  ${String(k.failed).padStart(6)}`);
+  if (status.entries.length > 0) {
+    lines.push('', 'ENTRY         KEY       STATE     PID      RSS       CREATED');
+    for (const e of status.entries) lines.push(`${e.id}  ${e.key.padEnd(8)}  ${e.state.padEnd(8)}  ${String(e.pid).padEnd(7)}  ${(e.rssBytes !== undefined ? mib(e.rssBytes) : '-').padEnd(8)}  ${e.created}`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
 }
 
 /** Serves until SIGTERM or SIGINT, then closes every socket (the registry stays for the next start). */
@@ -34,7 +56,8 @@ async function serve(flags: ServeFlags): Promise<number> {
   process.once('SIGINT', signalled);
   // Started detached by rune: no terminal to hang up, but an operator's shell may go away.
   process.on('SIGHUP', () => {});
-  const daemon = await startDaemon({ root: flags.root, dataDir: flags.dataDir, tsmPath: flags.tsmPath, log });
+  const pool = { sizes: parsePoolSizes(flags.pool), memoryCapBytes: parseMemory(flags.poolMemory) };
+  const daemon = await startDaemon({ root: flags.root, dataDir: flags.dataDir, tsmPath: flags.tsmPath, log, pool });
   const signal = await stopRequest;
   log.info(`received ${signal}, stopping`);
   try {
@@ -61,9 +84,22 @@ function buildProgram(setResult: (r: Promise<number>) => void): Command {
     .option('--tsm-path <dir>', 'configfs-tsm report directory (TDX/SNP nodes)', DEFAULT_TSM_PATH)
     .option('--log <file>', 'log file (JSON lines; default stderr)')
     .option('--debug', 'log debug lines')
+    .option('--pool <sizes>', 'enclave pool: warm rune workers per key (sim, wasm, native) as KEY=N,..., or off (docs/enclave-pool.md)', 'sim=1,wasm=1')
+    .option('--pool-memory <size>', 'memory cap of the whole pool: MiB, or with M/G', String(DEFAULT_POOL_MEMORY_BYTES / 1024 / 1024))
     .exitOverride()
     .action((flags: ServeFlags) => {
       setResult(serve(flags));
+    });
+  program
+    .command('pool')
+    .description('the enclave pool of a running inclavared')
+    .command('status')
+    .description('print the pool: per key its size, ready and starting entries, how many it served; then each entry')
+    .option('--root <dir>', 'runtime state and sockets', DEFAULT_ROOT)
+    .option('--json', 'print the control API\'s answer as JSON')
+    .exitOverride()
+    .action((flags: { root: string; json?: boolean }) => {
+      setResult(poolStatus(flags));
     });
   program
     .command('platform-cert')
