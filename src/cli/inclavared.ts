@@ -9,7 +9,7 @@ import { startDaemon } from '../inclavared/daemon.ts';
 import { createDaemonLog } from '../inclavared/log.ts';
 import { DEFAULT_DATA_DIR, DEFAULT_ROOT, DEFAULT_TSM_PATH } from '../attestation-socket/paths.ts';
 import { loadPlatformIdentity } from '../inclavared/platform-key.ts';
-import { DEFAULT_POOL_MEMORY_BYTES, parseMemory, parsePoolSizes, type PoolStatus } from '../inclavared/pool/manager.ts';
+import { DEFAULT_POOL_MEMORY_BYTES, DEFAULT_POOL_SIZES, parseMemory, parsePoolSizes, type PoolStatus } from '../inclavared/pool/manager.ts';
 import { poolRequest } from '../attestation-socket/client.ts';
 
 declare const RUNE_VERSION: string | undefined;
@@ -84,7 +84,7 @@ function buildProgram(setResult: (r: Promise<number>) => void): Command {
     .option('--tsm-path <dir>', 'configfs-tsm report directory (TDX/SNP nodes)', DEFAULT_TSM_PATH)
     .option('--log <file>', 'log file (JSON lines; default stderr)')
     .option('--debug', 'log debug lines')
-    .option('--pool <sizes>', 'enclave pool: warm rune workers per key (sim, wasm, native) as KEY=N,..., or off (docs/enclave-pool.md)', 'sim=1,wasm=1')
+    .option('--pool <sizes>', 'enclave pool: warm rune workers per key (sim, wasm, native) as KEY=N,..., or off (docs/enclave-pool.md)', Object.entries(DEFAULT_POOL_SIZES).map(([k, n]) => `${k}=${n}`).join(','))
     .option('--pool-memory <size>', 'memory cap of the whole pool: MiB, or with M/G', String(DEFAULT_POOL_MEMORY_BYTES / 1024 / 1024))
     .exitOverride()
     .action((flags: ServeFlags) => {

@@ -22,7 +22,7 @@ import { loadPlatformIdentity, type PlatformIdentity } from './platform-key.ts';
 import { loadRegistry, saveRegistry } from './registry.ts';
 import type { RegisterRequest } from '../attestation-socket/requests.ts';
 import type { TsmFs } from '../attestation-socket/tsm.ts';
-import { DEFAULT_POOL_MEMORY_BYTES, DEFAULT_POOL_SIZES, PoolManager, type PoolConfig } from './pool/manager.ts';
+import { DEFAULT_POOL_MEMORY_BYTES, PoolManager, type PoolConfig } from './pool/manager.ts';
 import { distDir } from '../util/dist-dir.ts';
 import { join } from 'node:path';
 
@@ -51,7 +51,10 @@ export interface DaemonOptions {
   limits?: ServerLimits;
   /** Limit for producing one piece of evidence (ms). */
   evidenceTimeoutMs?: number;
-  /** The enclave pool (docs/enclave-pool.md). Default: on, DEFAULT_POOL_SIZES within DEFAULT_POOL_MEMORY_BYTES. */
+  /**
+   * The enclave pool (docs/enclave-pool.md). Default here: off (no sizes), so that programs and tests that
+   * embed the daemon start no workers; the `inclavared serve` command defaults to DEFAULT_POOL_SIZES.
+   */
   pool?: Partial<PoolConfig> & {
     /** How to start a worker, before its socket path. Default: this node and dist/rune-worker.mjs. */
     workerCommand?: string[];
@@ -126,7 +129,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const queue = new Queue();
   let control: Server | undefined;
   const pool = new PoolManager(
-    { sizes: { ...(options.pool?.sizes ?? DEFAULT_POOL_SIZES) }, memoryCapBytes: options.pool?.memoryCapBytes ?? DEFAULT_POOL_MEMORY_BYTES },
+    { sizes: { ...(options.pool?.sizes ?? {}) }, memoryCapBytes: options.pool?.memoryCapBytes ?? DEFAULT_POOL_MEMORY_BYTES },
     { root, workerCommand: options.pool?.workerCommand ?? [process.execPath, join(distDir(), 'rune-worker.mjs')], log },
   );
   const closeAll = async (): Promise<void> => {

@@ -11,7 +11,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { INCLAVARED_ERROR_CODES, inclavaredError } from '../../attestation-socket/codes.ts';
@@ -72,7 +72,12 @@ export interface PoolStatus {
 interface Worker extends PoolEntry {
   child: ChildProcess;
   socket: string;
+  /** The worker said a caller connected. */
+  connected?: boolean;
 }
+
+/** How long a taken entry may wait for its caller to connect before it is killed (the caller died). */
+export const CONNECT_TIMEOUT_MS = 10_000;
 
 function poolError(code: 'POOL_EMPTY' | 'POOL_NOT_FOUND' | 'BAD_REQUEST', message: string): Error {
   return inclavaredError(INCLAVARED_ERROR_CODES[code], message);
@@ -149,6 +154,7 @@ export class PoolManager {
   #again = false;
   #backoffUntil = 0;
   #measured = ASSUMED_WORKER_BYTES;
+  #sweeper: NodeJS.Timeout | undefined;
   readonly dir: { pool: string; ready: string; taken: string; pids: string };
 
   constructor(config: PoolConfig, env: PoolEnvironment) {
@@ -181,12 +187,15 @@ export class PoolManager {
     rmSync(this.dir.taken, { recursive: true, force: true });
     mkdirSync(this.dir.ready, { mode: 0o700 });
     mkdirSync(this.dir.taken, { mode: 0o700 });
+    this.#sweeper = setInterval(() => this.#sweep(), 2000);
+    this.#sweeper.unref();
     this.refill();
   }
 
   /** Stops every worker that was not taken, and stops refilling. */
   async close(): Promise<void> {
     this.#closing = true;
+    clearInterval(this.#sweeper);
     const waiting = [...this.#workers.values()].filter((w) => w.state !== 'picked');
     await Promise.all(waiting.map((w) => this.#stop(w)));
   }
@@ -227,6 +236,7 @@ export class PoolManager {
         continue;
       }
       w.state = 'picked';
+      this.#watch(w);
       setTimeout(() => this.refill(), REFILL_DELAY_MS).unref();
       return { id: w.id, key, socket: taken };
     }
@@ -305,6 +315,27 @@ export class PoolManager {
     }
   }
 
+  /** Kills a taken worker whose caller never connects (it died between the rename and the connect). */
+  #watch(w: Worker): void {
+    setTimeout(() => {
+      if (!w.connected && this.#workers.has(w.id)) {
+        this.#env.log.info(`pool: worker ${w.id} was taken but nobody connected within ${CONNECT_TIMEOUT_MS / 1000} s; stopping it`);
+        w.child.kill('SIGKILL');
+      }
+    }, CONNECT_TIMEOUT_MS).unref();
+  }
+
+  /** Ready workers whose socket a launcher renamed away: taken (the launcher connects, or the watchdog ends them). */
+  #sweep(): void {
+    for (const w of this.#workers.values()) {
+      if (w.state === 'ready' && !existsSync(w.socket)) {
+        w.state = 'picked';
+        this.#watch(w);
+        setTimeout(() => this.refill(), REFILL_DELAY_MS).unref();
+      }
+    }
+  }
+
   #waiting(key: string): number {
     return [...this.#workers.values()].filter((w) => w.key === key && w.state !== 'picked').length;
   }
@@ -362,6 +393,7 @@ export class PoolManager {
           resolve(true);
         } else if (line === 'picked') {
           worker.state = 'picked';
+          worker.connected = true;
           this.#served.set(key, (this.#served.get(key) ?? 0) + 1);
           setTimeout(() => this.refill(), REFILL_DELAY_MS).unref();
         }
