@@ -109,8 +109,8 @@ function workerPids(): number[] {
   return pids;
 }
 
-async function startDaemon(pool: string): Promise<void> {
-  daemon = spawn(process.execPath, [INCLAVARED, 'serve', '--root', ird, '--data-dir', dataDir, '--pool', pool, '--log', join(work, 'inclavared.log')], { stdio: 'ignore', detached: true });
+async function startDaemon(pool: string, extra: string[] = []): Promise<void> {
+  daemon = spawn(process.execPath, [INCLAVARED, 'serve', '--root', ird, '--data-dir', dataDir, '--pool', pool, '--log', join(work, 'inclavared.log'), ...extra], { stdio: 'ignore', detached: true });
   // A kill -9'd daemon leaves its control.sock: wait until the new one answers.
   await until('inclavared', () => poolRequest(ird, 'GET', '/v1/pool').then(() => true, () => false));
 }
@@ -260,5 +260,23 @@ describe('enclave pool', { timeout: 240_000 }, () => {
     const now = workerPids();
     assert.equal(now.length, 1);
     assert.ok(!old.includes(now[0]!));
+  });
+
+  test('the memory cap bounds the pool: no worker beyond it, and healthz says what is missing', async () => {
+    await stopDaemon();
+    await startDaemon('sim=4', ['--pool-memory', '100']);
+    await until('the pool to settle', async () => (await status()).keys[0]!.ready >= 1);
+    await sleep(3000);
+    const capped = await status();
+    assert.ok(capped.keys[0]!.ready < 4, `${capped.keys[0]!.ready} workers within 100 MiB`);
+    assert.ok(capped.memoryUsedBytes <= capped.memoryCapBytes);
+    const health = (await poolRequest(ird, 'GET', '/v1/pool/healthz')) as { ok: boolean; missing: Record<string, number> };
+    assert.equal(health.ok, false);
+    assert.equal(health.missing.sim, 4 - capped.keys[0]!.ready);
+    await stopDaemon();
+    await startDaemon('sim=2', ['--pool-memory', '1']);
+    await sleep(2000);
+    assert.equal((await status()).entries.length, 0);
+    assert.equal(workerPids().length, 0);
   });
 });
