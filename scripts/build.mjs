@@ -25,6 +25,8 @@ const entries = {
   'tee-tools': 'src/cli/tee-tools.ts',
   // The host attestation daemon (ensureDaemon() in src/attestation-socket/client.ts starts it beside rune.mjs).
   inclavared: 'src/cli/inclavared.ts',
+  // A warm rune worker of inclavared's enclave pool (src/inclavared/pool/worker.ts, docs/enclave-pool.md).
+  'rune-worker': 'src/inclavared/pool/worker.ts',
   // PID 1 of enclave containers, run by the host's node inside the container (see src/rune/enclave/bundle.ts).
   'init-runelet': 'src/init/init-runelet.ts',
   'rats-tls': 'src/cli/rats-tls.ts',

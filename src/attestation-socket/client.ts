@@ -271,3 +271,9 @@ export async function requestTee(socketPath: string): Promise<TeeAnswer> {
   }
   return { tee: value.tee, evidenceFormat: value.evidenceFormat };
 }
+
+/** One request to the control API's pool endpoints (docs/enclave-pool.md "API"); resolves to the answer's JSON. */
+export async function poolRequest(root: string, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<unknown> {
+  const res = await call(daemonPaths(root).controlSocket, method, path, body === undefined ? undefined : JSON.stringify(body));
+  return jsonOf(res, `${method} ${path} on inclavared's pool`);
+}

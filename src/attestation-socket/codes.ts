@@ -42,6 +42,10 @@ export const INCLAVARED_ERROR_CODES = Object.freeze({
   RELAY_FORBIDDEN: 'INCLAVARED_ERR_RELAY_FORBIDDEN',
   /** The registered verdictd address does not answer. */
   RELAY_UNREACHABLE: 'INCLAVARED_ERR_RELAY_UNREACHABLE',
+  /** The enclave pool has no warm entry for the key asked for (or is off): the caller takes the slow path. */
+  POOL_EMPTY: 'INCLAVARED_ERR_POOL_EMPTY',
+  /** No pool entry or key with this name. */
+  POOL_NOT_FOUND: 'INCLAVARED_ERR_POOL_NOT_FOUND',
 } as const);
 
 /** One of {@link INCLAVARED_ERROR_CODES}. */
@@ -70,6 +74,8 @@ export const inclavaredError = defineErrorCodes('INCLAVARED_ERR', {
   INCLAVARED_ERR_NO_RELAY: 'not-found',
   INCLAVARED_ERR_RELAY_FORBIDDEN: 'permission-denied',
   INCLAVARED_ERR_RELAY_UNREACHABLE: 'unavailable',
+  INCLAVARED_ERR_POOL_EMPTY: 'not-found',
+  INCLAVARED_ERR_POOL_NOT_FOUND: 'not-found',
 });
 
 /** A 400 for a request the API does not accept. */

@@ -12,6 +12,8 @@ import { loadPlatformIdentity } from '../inclavared/platform-key.ts';
 import { INCLAVARED_ERROR_CODES, inclavaredError } from '../attestation-socket/codes.ts';
 import { cacheList, cachePrune, parseMaxMb, type CacheListFlags, type CachePruneFlags } from '../inclavared/cache-command.ts';
 import { DEFAULT_CACHE_DIR } from '../rune/enclave/digest-cache.ts';
+import { DEFAULT_POOL_MEMORY_BYTES, DEFAULT_POOL_SIZES, parseMemory, parsePoolSizes, type PoolStatus } from '../inclavared/pool/manager.ts';
+import { poolRequest } from '../attestation-socket/client.ts';
 
 declare const RUNE_VERSION: string | undefined;
 const VERSION = typeof RUNE_VERSION === 'string' ? RUNE_VERSION : '0.0.0-dev';
@@ -23,6 +25,8 @@ interface ServeFlags {
   log?: string;
   debug?: boolean;
   exitWhenIdle?: string;
+  pool: string;
+  poolMemory: string;
 }
 
 /**
@@ -48,6 +52,24 @@ function exitWhenIdle(daemon: Awaited<ReturnType<typeof startDaemon>>, idleMs: n
   });
 }
 
+/** `inclavared pool status`: the pool's keys and entries, as a table (or JSON). */
+async function poolStatus(flags: { root: string; json?: boolean }): Promise<number> {
+  const status = (await poolRequest(flags.root, 'GET', '/v1/pool')) as PoolStatus;
+  if (flags.json === true) {
+    process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
+    return 0;
+  }
+  const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(0)} MiB`;
+  const lines = [`pool: ${status.enabled ? 'on' : 'off'}, memory ${mib(status.memoryUsedBytes)} of ${mib(status.memoryCapBytes)}`, 'KEY       SIZE  READY  STARTING  SERVED  FAILED'];
+  for (const k of status.keys) lines.push(`${k.key.padEnd(8)}  ${String(k.size).padStart(4)}  ${String(k.ready).padStart(5)}  ${String(k.starting).padStart(8)}  ${String(k.served).padStart(6)}  ${String(k.failed).padStart(6)}`);
+  if (status.entries.length > 0) {
+    lines.push('', 'ENTRY         KEY       STATE     PID      RSS       CREATED');
+    for (const e of status.entries) lines.push(`${e.id}  ${e.key.padEnd(8)}  ${e.state.padEnd(8)}  ${String(e.pid).padEnd(7)}  ${(e.rssBytes !== undefined ? mib(e.rssBytes) : '-').padEnd(8)}  ${e.created}`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}
+
 /** Serves until SIGTERM or SIGINT, then closes every socket (the registry stays for the next start). */
 async function serve(flags: ServeFlags): Promise<number> {
   const log = createDaemonLog({ path: flags.log, debug: flags.debug === true });
@@ -65,7 +87,8 @@ async function serve(flags: ServeFlags): Promise<number> {
   if (!(idleMs >= 0) || flags.exitWhenIdle === '') {
     throw inclavaredError(INCLAVARED_ERROR_CODES.BAD_REQUEST, `Invalid --exit-when-idle ${JSON.stringify(flags.exitWhenIdle)}: give a number of seconds (0: never)`);
   }
-  const daemon = await startDaemon({ root: flags.root, dataDir: flags.dataDir, tsmPath: flags.tsmPath, log });
+  const pool = { sizes: parsePoolSizes(flags.pool), memoryCapBytes: parseMemory(flags.poolMemory) };
+  const daemon = await startDaemon({ root: flags.root, dataDir: flags.dataDir, tsmPath: flags.tsmPath, log, pool });
   const idle = idleMs > 0 ? exitWhenIdle(daemon, idleMs) : new Promise<never>(() => {});
   const signal = await Promise.race([stopRequest, idle]);
   if (signal === 'idle') {
@@ -98,9 +121,22 @@ function buildProgram(setResult: (r: Promise<number>) => void): Command {
     .option('--log <file>', 'log file (JSON lines; default stderr)')
     .option('--debug', 'log debug lines')
     .option('--exit-when-idle <seconds>', 'stop after this long without a registered container (rune starts it on demand with 30)')
+    .option('--pool <sizes>', 'enclave pool: warm rune workers per key (sim, wasm, native) as KEY=N,..., or off (docs/enclave-pool.md)', Object.entries(DEFAULT_POOL_SIZES).map(([k, n]) => `${k}=${n}`).join(','))
+    .option('--pool-memory <size>', 'memory cap of the whole pool: MiB, or with M/G', String(DEFAULT_POOL_MEMORY_BYTES / 1024 / 1024))
     .exitOverride()
     .action((flags: ServeFlags) => {
       setResult(serve(flags));
+    });
+  program
+    .command('pool')
+    .description('the enclave pool of a running inclavared')
+    .command('status')
+    .description('print the pool: per key its size, ready and starting entries, how many it served; then each entry')
+    .option('--root <dir>', 'runtime state and sockets', DEFAULT_ROOT)
+    .option('--json', 'print the control API\'s answer as JSON')
+    .exitOverride()
+    .action((flags: { root: string; json?: boolean }) => {
+      setResult(poolStatus(flags));
     });
   program
     .command('platform-cert')

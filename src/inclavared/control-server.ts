@@ -7,12 +7,16 @@ import { noRoute } from './attest-server.ts';
 import type { JsonHandler, JsonResponse } from '../sys/json-http-server.ts';
 import { parseRegisterRequest, type RegisterRequest } from '../attestation-socket/requests.ts';
 import type { ContainerSocketPaths } from '../attestation-socket/paths.ts';
+import { badRequest } from '../attestation-socket/codes.ts';
+import type { PoolManager } from './pool/manager.ts';
 
 /** What the control API drives (the daemon). */
 export interface ControlApi {
   register(request: RegisterRequest): Promise<ContainerSocketPaths>;
   unregister(id: string): Promise<void>;
   platformCertPem(): string;
+  /** The enclave pool (docs/enclave-pool.md "API"). */
+  pool: Pick<PoolManager, 'list' | 'pick' | 'save' | 'delete' | 'healthz'>;
 }
 
 /** The control endpoints. */
@@ -20,7 +24,43 @@ export const CONTROL_ROUTES = Object.freeze({
   register: 'POST /v1/containers',
   unregister: 'DELETE /v1/containers/<id>',
   platformCert: 'GET /v1/platform-cert',
+  poolList: 'GET /v1/pool',
+  poolHealthz: 'GET /v1/pool/healthz',
+  poolPick: 'POST /v1/pool/pick',
+  poolSave: 'PUT /v1/pool/keys/<key>',
+  poolDeleteKey: 'DELETE /v1/pool/keys/<key>',
+  poolDeleteEntry: 'DELETE /v1/pool/entries/<id>',
 });
+
+const POOL_PATH = /^\/v1\/pool\/(keys|entries)\/([^/]+)$/;
+
+/** The body of a pool request: a JSON object with exactly `fields`. */
+function poolBody(body: Uint8Array, fields: string[]): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(body).toString('utf8'));
+  } catch {
+    throw badRequest('Cannot read the request: the body is not JSON');
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw badRequest('Cannot read the request: the body is not a JSON object');
+  const extra = Object.keys(value).filter((k) => !fields.includes(k));
+  if (extra.length > 0) throw badRequest(`Cannot read the request: unknown field ${extra[0]} (expected ${fields.join(', ')})`);
+  return value as Record<string, unknown>;
+}
+
+/** The pool's routes; undefined when the path is none of them. */
+async function poolRoute(api: ControlApi, method: string, path: string, body: Uint8Array): Promise<JsonResponse | undefined> {
+  if (path === '/v1/pool' && method === 'GET') return { status: 200, json: api.pool.list() };
+  if (path === '/v1/pool/healthz' && method === 'GET') return { status: 200, json: api.pool.healthz() };
+  if (path === '/v1/pool/pick' && method === 'POST') return { status: 200, json: api.pool.pick(poolBody(body, ['key']).key as string) };
+  const match = POOL_PATH.exec(path);
+  if (match === null) return undefined;
+  const name = match[2]!;
+  if (match[1] === 'keys' && method === 'PUT') return { status: 200, json: api.pool.save(name, poolBody(body, ['size']).size as number) };
+  if (method !== 'DELETE') return undefined;
+  await api.pool.delete(match[1] === 'keys' ? { key: name } : { id: name });
+  return { status: 200, json: {} };
+}
 
 const CONTAINER_PATH = /^\/v1\/containers\/([^/]+)$/;
 
@@ -43,6 +83,10 @@ export function controlHandler(api: ControlApi): JsonHandler {
       }
       await api.unregister(id);
       return { status: 200, json: {} };
+    }
+    if (path.startsWith('/v1/pool')) {
+      const answer = await poolRoute(api, method, path, body);
+      if (answer !== undefined) return answer;
     }
     if (method === 'GET' && path === '/v1/platform-cert') {
       return { status: 200, text: api.platformCertPem(), contentType: 'application/x-pem-file' };

@@ -23,6 +23,9 @@ import { loadPlatformIdentity, type PlatformIdentity } from './platform-key.ts';
 import { loadRegistry, saveRegistry } from './registry.ts';
 import type { RegisterRequest } from '../attestation-socket/requests.ts';
 import type { TsmFs } from '../attestation-socket/tsm.ts';
+import { DEFAULT_POOL_MEMORY_BYTES, PoolManager, type PoolConfig } from './pool/manager.ts';
+import { distDir } from '../util/dist-dir.ts';
+import { join } from 'node:path';
 
 /** The error codes both sockets answer with for what the HTTP layer itself rejects (docs/attestation-socket.md). */
 const SERVER_ERRORS = {
@@ -49,6 +52,14 @@ export interface DaemonOptions {
   limits?: ServerLimits;
   /** Limit for producing one piece of evidence (ms). */
   evidenceTimeoutMs?: number;
+  /**
+   * The enclave pool (docs/enclave-pool.md). Default here: off (no sizes), so that programs and tests that
+   * embed the daemon start no workers; the `inclavared serve` command defaults to DEFAULT_POOL_SIZES.
+   */
+  pool?: Partial<PoolConfig> & {
+    /** How to start a worker, before its socket path. Default: this node and dist/rune-worker.mjs. */
+    workerCommand?: string[];
+  };
 }
 
 /** A running daemon. */
@@ -57,6 +68,8 @@ export interface Daemon {
   readonly platform: PlatformIdentity;
   /** The registered containers. */
   containers(): ContainerRecord[];
+  /** The enclave pool. */
+  readonly pool: PoolManager;
   /** Stops serving: closes every socket (the registry stays, so the next daemon re-opens them). */
   close(): Promise<void>;
   /**
@@ -122,7 +135,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const records = new Map<string, ContainerRecord>();
   const queue = new Queue();
   let control: Server | undefined;
+  const pool = new PoolManager(
+    { sizes: { ...(options.pool?.sizes ?? {}) }, memoryCapBytes: options.pool?.memoryCapBytes ?? DEFAULT_POOL_MEMORY_BYTES },
+    { root, workerCommand: options.pool?.workerCommand ?? [process.execPath, join(distDir(), 'rune-worker.mjs')], log },
+  );
   const closeAll = async (): Promise<void> => {
+    await pool.close();
     await Promise.all([...servers.values(), ...(control ? [control] : [])].map((s) => closeServer(s)));
     servers.clear();
   };
@@ -227,6 +245,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           log.info(`unregistered container ${id}`);
         }),
       platformCertPem: (): string => platform.certPem,
+      pool,
     };
 
     // We hold the pid file, so a control socket that exists is a crashed daemon's.
@@ -234,6 +253,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     control = createJsonServer(controlHandler(api), { log, limits, ...SERVER_ERRORS });
     await listenUnix(control, paths.controlSocket, 0o600);
     log.info(`serving ${paths.controlSocket} with ${records.size} registered container(s)`);
+    pool.start();
 
     let closed: Promise<void> | undefined;
     const stop = async (): Promise<void> => {
@@ -246,6 +266,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       paths,
       platform,
       containers: () => [...records.values()],
+      pool,
       close: () => (closed ??= queue.run(stop)),
       closeIfIdle: () =>
         queue.run(async () => {

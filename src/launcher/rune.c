@@ -23,7 +23,9 @@
  *                          init-runelet to run them, which Node.js does (the launcher hands start over)
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
@@ -189,21 +191,22 @@ static bool valid_id(const char *id) {
  * mention of the enclave settings, or any \u escape (which could spell them), makes it false and the Node.js
  * implementation decides. Invalid JSON also goes to Node.js, which names the file and the position.
  */
-static bool plain_bundle(const char *bundle) {
+/* The bundle's config.json (malloc'd, *size_out bytes), or NULL when it cannot be read whole. */
+static char *read_config(const char *bundle, size_t *size_out) {
   char path[PATH_MAX];
-  if (snprintf(path, sizeof(path), "%s/config.json", bundle) >= (int)sizeof(path)) return false;
+  if (snprintf(path, sizeof(path), "%s/config.json", bundle) >= (int)sizeof(path)) return NULL;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
+  if (fd < 0) return NULL;
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > MAX_CONFIG_BYTES) {
     close(fd);
-    return false;
+    return NULL;
   }
   size_t size = (size_t)st.st_size;
   char *buf = malloc(size);
   if (buf == NULL) {
     close(fd);
-    return false;
+    return NULL;
   }
   size_t got = 0;
   while (got < size) {
@@ -213,9 +216,24 @@ static bool plain_bundle(const char *bundle) {
     got += (size_t)n;
   }
   close(fd);
+  if (got != size) {
+    free(buf);
+    return NULL;
+  }
+  *size_out = size;
+  return buf;
+}
+
+/*
+ * True when the bundle's config.json is valid JSON that cannot configure an enclave (see above).
+ */
+static bool plain_bundle(const char *bundle) {
+  size_t size = 0;
+  char *buf = read_config(bundle, &size);
+  if (buf == NULL) return false;
   size_t first = 0;
-  while (first < got && (buf[first] == ' ' || buf[first] == '\t' || buf[first] == '\n' || buf[first] == '\r')) first++;
-  bool plain = got == size && first < got && buf[first] == '{' && json_check(buf, size) && memmem(buf, size, "ENCLAVE_", 8) == NULL &&
+  while (first < size && (buf[first] == ' ' || buf[first] == '\t' || buf[first] == '\n' || buf[first] == '\r')) first++;
+  bool plain = first < size && buf[first] == '{' && json_check(buf, size) && memmem(buf, size, "ENCLAVE_", 8) == NULL &&
                memmem(buf, size, "\"enclave.", 9) == NULL && memmem(buf, size, "\\u", 2) == NULL;
   free(buf);
   return plain;
@@ -468,6 +486,201 @@ static int run_backend(const char *backend, char **args) {
   return 1;
 }
 
+/*
+ * The enclave pool (docs/enclave-pool.md): an enclave `create` is served by a warm rune worker of
+ * inclavared when one waits in INCLAVARED_ROOT/pool/ready/KEY/, instead of starting Node.js here. The worker
+ * runs rune's create; the backend runs it asks for come back here, so that runc runs with this process's
+ * stdio and fds and as a child of the engine's process (conmon is the subreaper of the container), exactly
+ * as without the pool. KEY is the enclave runtime named in config.json (sim, wasm, else native); it only
+ * chooses which warm worker serves, the worker reads the configuration itself. RUNE_POOL=0 turns it off.
+ */
+static const char *pool_key(const char *bundle) {
+  size_t size = 0;
+  char *buf = read_config(bundle, &size);
+  if (buf == NULL) return "sim";
+  const char *key = NULL;
+  const char *env = memmem(buf, size, "\"ENCLAVE_RUNTIME_PATH=", 22);
+  const char *value = NULL;
+  if (env != NULL) {
+    value = env + 22;
+  } else {
+    const char *ann = memmem(buf, size, "\"enclave.runtime.path\"", 22);
+    if (ann != NULL) {
+      const char *p = ann + 22;
+      while (p < buf + size && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ':')) p++;
+      if (p < buf + size && *p == '"') value = p + 1;
+    }
+  }
+  if (value != NULL) {
+    size_t left = (size_t)(buf + size - value);
+    if (left >= 5 && memcmp(value, "wasm\"", 5) == 0) key = "wasm";
+    else if (left >= 4 && memcmp(value, "sim\"", 4) == 0) key = "sim";
+    else key = "native";
+  }
+  free(buf);
+  return key != NULL ? key : "sim";
+}
+
+static bool write_full(int fd, const void *data, size_t size) {
+  const char *p = data;
+  while (size > 0) {
+    ssize_t n = write(fd, p, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    p += n;
+    size -= (size_t)n;
+  }
+  return true;
+}
+
+static bool read_full(int fd, void *data, size_t size) {
+  char *p = data;
+  while (size > 0) {
+    ssize_t n = read(fd, p, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    p += n;
+    size -= (size_t)n;
+  }
+  return true;
+}
+
+static bool send_frame(int fd, char type, const char *payload, uint32_t size) {
+  unsigned char head[5] = {(unsigned char)type, (unsigned char)(size >> 24), (unsigned char)(size >> 16), (unsigned char)(size >> 8), (unsigned char)size};
+  return write_full(fd, head, 5) && write_full(fd, payload, size);
+}
+
+/* Connects to a worker whose socket this process renamed; -1 when it does not answer (it died). */
+static int connect_worker(const char *path) {
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof(addr));
+  addr.sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof(addr.sun_path)) return -1;
+  strcpy(addr.sun_path, path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  /* Out of the way of --preserve-fds (3, 4, ...): the backend must not see it, and it is close-on-exec. */
+  int high = fcntl(fd, F_DUPFD_CLOEXEC, 200);
+  close(fd);
+  return high;
+}
+
+/* Takes a warm worker of KEY: renames its socket out of the ready directory (one caller wins), connects. */
+static int take_worker(const char *inclavared_root, const char *key) {
+  char ready[PATH_MAX], from[PATH_MAX], to[PATH_MAX];
+  if (snprintf(ready, sizeof(ready), "%s/pool/ready/%s", inclavared_root, key) >= (int)sizeof(ready)) return -1;
+  DIR *dir = opendir(ready);
+  if (dir == NULL) return -1;
+  int fd = -1;
+  struct dirent *e;
+  while (fd < 0 && (e = readdir(dir)) != NULL) {
+    size_t len = strlen(e->d_name);
+    if (len < 6 || strcmp(e->d_name + len - 5, ".sock") != 0) continue;
+    if (snprintf(from, sizeof(from), "%s/%s", ready, e->d_name) >= (int)sizeof(from) ||
+        snprintf(to, sizeof(to), "%s/pool/taken/%s", inclavared_root, e->d_name) >= (int)sizeof(to))
+      continue;
+    if (rename(from, to) != 0) continue; /* another caller took it */
+    fd = connect_worker(to);
+    if (fd < 0) unlink(to); /* a worker that died while waiting: try the next, else the slow path */
+  }
+  closedir(dir);
+  return fd;
+}
+
+/*
+ * Runs this create through a warm worker. Returns only when none could be taken (nothing was sent yet):
+ * the caller then hands over to Node.js (the slow path). Otherwise exits with the call's status.
+ */
+static void try_pool(const char *bundle) {
+  const char *off = getenv("RUNE_POOL");
+  if (off != NULL && strcmp(off, "0") == 0) return;
+  const char *inclavared_root = getenv("INCLAVARED_ROOT");
+  if (inclavared_root == NULL || inclavared_root[0] == '\0') inclavared_root = "/run/inclavared";
+  int fd = take_worker(inclavared_root, pool_key(bundle));
+  if (fd < 0) return;
+
+  char cwd[PATH_MAX];
+  if (getcwd(cwd, sizeof(cwd)) == NULL) {
+    close(fd);
+    return;
+  }
+  /* RUNEPOOL1 \0 cwd \0 argc \0 argv... \0 envc \0 env... \0, after a u32 length */
+  size_t cap = 4096, len = 4;
+  char *req = malloc(cap);
+  if (req == NULL) exit(1);
+#define PUT(str)                                                           \
+  do {                                                                     \
+    size_t n_ = strlen(str) + 1;                                           \
+    while (len + n_ > cap) {                                               \
+      cap *= 2;                                                            \
+      req = realloc(req, cap);                                             \
+      if (req == NULL) exit(1);                                            \
+    }                                                                      \
+    memcpy(req + len, str, n_);                                            \
+    len += n_;                                                             \
+  } while (0)
+  char count[32];
+  PUT("RUNEPOOL1");
+  PUT(cwd);
+  int argc = 0;
+  while (orig_argv[argc] != NULL) argc++;
+  snprintf(count, sizeof(count), "%d", argc - 1);
+  PUT(count);
+  for (int i = 1; i < argc; i++) PUT(orig_argv[i]);
+  extern char **environ;
+  int envc = 0;
+  while (environ[envc] != NULL) envc++;
+  snprintf(count, sizeof(count), "%d", envc);
+  PUT(count);
+  for (int i = 0; i < envc; i++) PUT(environ[i]);
+#undef PUT
+  uint32_t body = (uint32_t)(len - 4);
+  req[0] = (char)(body >> 24);
+  req[1] = (char)(body >> 16);
+  req[2] = (char)(body >> 8);
+  req[3] = (char)body;
+  if (!write_full(fd, req, len)) {
+    /* The worker stopped before it read the call: nothing happened yet, the slow path is safe. */
+    free(req);
+    close(fd);
+    return;
+  }
+  free(req);
+
+  for (;;) {
+    unsigned char head[5];
+    if (!read_full(fd, head, 5)) break;
+    uint32_t size = ((uint32_t)head[1] << 24) | ((uint32_t)head[2] << 16) | ((uint32_t)head[3] << 8) | head[4];
+    if (size > 16u * 1024 * 1024) break;
+    char *payload = malloc((size_t)size + 1);
+    if (payload == NULL || !read_full(fd, payload, size)) break;
+    payload[size] = '\0';
+    if (head[0] == 'o' || head[0] == 'e') {
+      write_full(head[0] == 'o' ? 1 : 2, payload, size);
+    } else if (head[0] == 'x') {
+      exit(atoi(payload));
+    } else if (head[0] == 'r') {
+      char *args[MAX_ARGS + 24];
+      int n = 0;
+      for (uint32_t at = 0; at < size && n < MAX_ARGS + 23; at += (uint32_t)strlen(payload + at) + 1) args[n++] = payload + at;
+      args[n] = NULL;
+      int rc = n > 0 ? run_backend(args[0], args) : 127;
+      char status[16];
+      int k = snprintf(status, sizeof(status), "%d", rc);
+      if (!send_frame(fd, 's', status, (uint32_t)k)) break;
+    } else {
+      break;
+    }
+    free(payload);
+  }
+  fprintf(stderr, "rune: the warm rune worker of inclavared's pool stopped before it finished this create (see inclavared's log)\n");
+  exit(1);
+}
+
 int main(int argc, char **argv) {
   orig_argv = argv;
   if (argc > MAX_ARGS) hand_over();
@@ -567,7 +780,10 @@ int main(int argc, char **argv) {
   if (backend == NULL) hand_over(); /* Node.js explains what is missing */
 
   if (creates) {
-    if (!plain_bundle(p.bundle != NULL ? p.bundle : ".")) hand_over();
+    if (!plain_bundle(p.bundle != NULL ? p.bundle : ".")) {
+      if (!runs) try_pool(p.bundle != NULL ? p.bundle : ".");
+      hand_over();
+    }
     if (mkdir(root, 0700) != 0 && errno != EEXIST) hand_over();
     if (mkdir(state_dir, 0700) != 0) hand_over(); /* exists: Node.js reports the duplicate id */
     fault_point("create:after-claim");
