@@ -45,9 +45,12 @@ export async function runDaemon(flags: ShimFlags, shimScript: string): Promise<v
   let done: () => void = () => undefined;
   const finished = new Promise<void>((resolve) => (done = resolve));
   const shutdown = (): void => {
+    log('shutting down', 'debug');
     server.close();
     rmSync(socket, { force: true });
-    void events.flush().then(() => {
+    // Events still queued get a moment; then the shim exits whatever containerd does with them.
+    void Promise.race([events.flush(), new Promise((r) => setTimeout(r, 2000))]).then(() => {
+      log('events flushed', 'debug');
       events.close();
       done();
     });

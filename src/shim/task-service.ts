@@ -31,6 +31,9 @@ interface Container {
   rootfsMounted: boolean;
   memoryCgroup: string;
   oomKills: bigint;
+  /** Resolves once TaskStart was queued (or the container will never start): TaskExit waits for it. */
+  started: Promise<void>;
+  markStarted: () => void;
 }
 
 /** What the service needs from its daemon. */
@@ -204,7 +207,9 @@ export class TaskService {
     }
     const stdio: StdioPaths = { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal };
     const init = new Proc(r.id, '', stdio);
-    const c: Container = { id: r.id, bundle, init, execs: new Map(), rootfsMounted: mounted, memoryCgroup: '', oomKills: 0n };
+    let markStarted: () => void = () => undefined;
+    const started = new Promise<void>((resolve) => (markStarted = resolve));
+    const c: Container = { id: r.id, bundle, init, execs: new Map(), rootfsMounted: mounted, memoryCgroup: '', oomKills: 0n, started, markStarted };
     this.#containers.set(r.id, c);
     init.onExit((p) => this.#initExited(c, p));
     const consoleSocket = r.terminal ? path.join(bundle, 'console.sock') : undefined;
@@ -231,7 +236,7 @@ export class TaskService {
       }
     }
     this.#checkOom(c);
-    void this.#opts.events.publish('TaskExit', { containerId: c.id, id: c.id, pid: p.pid, exitStatus: p.exitStatus, exitedAt: timestampOf(p.exitedAt ?? new Date()) });
+    void c.started.then(() => this.#opts.events.publish('TaskExit', { containerId: c.id, id: c.id, pid: p.pid, exitStatus: p.exitStatus, exitedAt: timestampOf(p.exitedAt ?? new Date()) }));
   }
 
   #checkOom(c: Container): void {
@@ -260,10 +265,16 @@ export class TaskService {
         c.memoryCgroup = mem;
         c.oomKills = oomKillCount(mem);
       }
-      await this.#runeOk(c, 'start', ['start', r.id]);
+      try {
+        await this.#runeOk(c, 'start', ['start', r.id]);
+      } catch (e) {
+        c.markStarted();
+        throw e;
+      }
       if (p.state === 'created') p.state = 'running';
       this.#watchOom();
       void this.#opts.events.publish('TaskStart', { containerId: r.id, pid: p.pid });
+      c.markStarted();
       return { pid: p.pid };
     }
     if (c.init.state === 'stopped') throw shimError('SHIM_ERR_STATE', `Cannot start exec ${r.execId}: container ${r.id} has stopped`);
@@ -292,6 +303,7 @@ export class TaskService {
       return answer;
     }
     const force = p.state === 'created';
+    c.markStarted();
     await this.#runeOk(c, 'delete', ['delete', ...(force ? ['--force'] : []), r.id]);
     if (force) {
       // A created process never ran: the runtime killed it; collect its exit through the monitor.
@@ -427,6 +439,7 @@ export class TaskService {
   }
 
   shutdown(r: { id: string; now: boolean }): Promise<Record<string, unknown>> {
+    this.#opts.log(`Shutdown ${r.id} now=${r.now} containers=${this.#containers.size}`);
     if (r.now || this.#containers.size === 0) setImmediate(() => this.#opts.onShutdown());
     return Promise.resolve({});
   }

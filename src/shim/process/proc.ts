@@ -11,7 +11,7 @@
  * side, the monitor's pipes on the other.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { constants, open as openCb } from 'node:fs';
+import { close as closeCb, constants, open as openCb } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 
@@ -81,6 +81,8 @@ export class Proc {
   #ctl: Socket | undefined;
   #stdinPipe: Writable | undefined;
   #stdinFifo: Socket | undefined;
+  /** The stdin fifo's open is waiting (in the thread pool) for containerd's writer. */
+  #stdinOpening = false;
   #outputDone: Promise<void> = Promise.resolve();
   #exited: Promise<void>;
   #resolveExited!: () => void;
@@ -138,8 +140,10 @@ export class Proc {
     if (wantIn && child.stdin) {
       this.#stdinPipe = child.stdin;
       child.stdin.on('error', () => undefined);
+      this.#stdinOpening = true;
       openReadFifo(stdio.stdin).then(
         (fifo) => {
+          this.#stdinOpening = false;
           this.#stdinFifo = fifo;
           fifo.on('error', () => undefined);
           if (this.#stdinPipe === undefined) {
@@ -148,7 +152,10 @@ export class Proc {
           }
           fifo.pipe(child.stdin!);
         },
-        () => this.closeStdin(),
+        () => {
+          this.#stdinOpening = false;
+          this.closeStdin();
+        },
       );
     }
 
@@ -224,6 +231,13 @@ export class Proc {
   closeStdin(): void {
     const pipe = this.#stdinPipe;
     this.#stdinPipe = undefined;
+    if (this.#stdinOpening) {
+      // Nobody opened the fifo's writing end: open it ourselves so the waiting open returns (a thread of
+      // libuv's pool would stay blocked, and the shim could not exit).
+      openCb(this.stdio.stdin, constants.O_WRONLY | constants.O_NONBLOCK, (err, fd) => {
+        if (!err) closeCb(fd, () => undefined);
+      });
+    }
     if (this.#stdinFifo) {
       this.#stdinFifo.unpipe();
       this.#stdinFifo.destroy();
