@@ -25,7 +25,7 @@ async function main(argv: readonly string[]): Promise<number> {
       process.exit(0);
       break;
     case 'delete':
-      process.stdout.write(await deleteAction(flags, script));
+      process.stdout.write(await deleteAction(flags));
       return 0;
     case '': {
       const { runDaemon } = await import('../shim/daemon.ts');

@@ -8,7 +8,8 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { describeError } from '../errors/errors.ts';
 import { shimError } from './codes.ts';
-import { loadConfig, type ShimConfig } from './config.ts';
+import { defaultConfig, loadConfig, type ShimConfig } from './config.ts';
+import { decodeRuntimeOptions } from './options.ts';
 import { EventPublisher } from './events.ts';
 import { shimSocketPath, type BundleRecord, type ShimFlags } from './manager.ts';
 import { TaskService } from './task-service.ts';
@@ -25,12 +26,27 @@ export async function runDaemon(flags: ShimFlags, shimScript: string): Promise<v
   } catch {
     record = undefined;
   }
-  const config: ShimConfig = record?.config ?? loadConfig('', shimDir);
-  const socket = record?.socket ?? shimSocketPath(flags.address, flags.namespace, flags.id);
+  // From the Node.js start: the resolved config. From the launcher's start: the options (hex); a config that
+  // does not load is reported by every Create (start could not, it does not read TOML).
+  let config: ShimConfig = defaultConfig(shimDir);
+  let configError: Error | undefined;
+  if (record) config = record.config;
+  else {
+    try {
+      config = loadConfig(decodeRuntimeOptions(Buffer.from(process.env.RUNE_SHIM_OPTIONS ?? '', 'hex')).configPath, shimDir);
+    } catch (e) {
+      configError = e as Error;
+    }
+  }
+  delete process.env.RUNE_SHIM_OPTIONS;
+  delete process.env.RUNE_SHIM_RECORD;
+  const socket = process.env.RUNE_SHIM_SOCKET ?? record?.socket ?? shimSocketPath(flags.address, flags.namespace, flags.id);
+  delete process.env.RUNE_SHIM_SOCKET;
   const threshold = flags.debug ? 0 : LEVELS[config.logLevel];
   const log = (msg: string, level: keyof typeof LEVELS = 'info'): void => {
     if (LEVELS[level] >= threshold) process.stderr.write(`${new Date().toISOString()} containerd-shim-rune-v2[${process.pid}] ${level}: ${msg}\n`);
   };
+  if (configError) log(describeError(configError), 'error');
   for (const key of config.ignored) log(`config ${config.source}: ${key} is ignored (no such part in this shim)`, 'warn');
   process.stderr.on('error', () => undefined);
 
@@ -55,7 +71,7 @@ export async function runDaemon(flags: ShimFlags, shimScript: string): Promise<v
       done();
     });
   };
-  const service = new TaskService({ namespace: flags.namespace, config, shimDir, events, log: (m) => log(m), onShutdown: shutdown });
+  const service = new TaskService({ namespace: flags.namespace, config, ...(configError ? { configError } : {}), shimDir, events, log: (m) => log(m), onShutdown: shutdown });
   serveTtrpc(server, service.handlers(), (m) => log(m, 'warn'));
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(shimError('SHIM_ERR_UNAVAILABLE', `Cannot serve on the socket handed over by start (fd 3): ${describeError(e)}`, { cause: e })));

@@ -25,8 +25,10 @@ import { decodeRuntimeOptions, encodeDeleteResponse } from './options.ts';
 export const SHIM_SOCKET_DIR = '/run/containerd/s';
 /** The annotation CRI sets on every container of a pod: the sandbox's id. */
 export const SANDBOX_ID_ANNOTATION = 'io.kubernetes.cri.sandbox-id';
-/** The file in each bundle where `start` records the resolved config for `delete` and the daemon. */
-export const BUNDLE_CONFIG_FILE = 'rune-shim.json';
+/** The file in each bundle where `start` records the shim's socket (for `delete`). */
+export const BUNDLE_SOCKET_FILE = 'rune-shim.socket';
+/** The file in each bundle where Create records rune's path, root and INCLAVARED_ROOT, one a line (for `delete`). */
+export const BUNDLE_ARGS_FILE = 'rune-shim.args';
 
 /** The flags containerd passes (Go flag syntax: -name value). */
 export interface ShimFlags {
@@ -122,6 +124,8 @@ function canConnect(socket: string): Promise<boolean> {
 }
 
 function readStdin(): Uint8Array {
+  // The launcher read stdin already when it handed start over.
+  if (process.env.RUNE_SHIM_OPTIONS !== undefined) return Buffer.from(process.env.RUNE_SHIM_OPTIONS, 'hex');
   try {
     return readFileSync(0);
   } catch {
@@ -146,7 +150,7 @@ export async function start(flags: ShimFlags, shimScript: string): Promise<strin
   const socket = shimSocketPath(flags.address, flags.namespace, group);
   const address = `unix://${socket}`;
   const record: BundleRecord = { config, socket, group };
-  writeFileSync(path.join(bundle, BUNDLE_CONFIG_FILE), JSON.stringify(record));
+  writeFileSync(path.join(bundle, BUNDLE_SOCKET_FILE), socket);
   if (existsSync(socket)) {
     if (await canConnect(socket)) {
       writeFileSync(path.join(bundle, 'address'), address);
@@ -206,19 +210,23 @@ export function runeEnv(config: ShimConfig): NodeJS.ProcessEnv {
 }
 
 /** `delete`: cleans up after a container whose shim is gone (or done); returns the DeleteResponse bytes. */
-export async function deleteAction(flags: ShimFlags, shimScript: string): Promise<Uint8Array> {
+export async function deleteAction(flags: ShimFlags): Promise<Uint8Array> {
   const bundle = flags.bundle !== '' ? flags.bundle : process.cwd();
-  let record: BundleRecord | undefined;
-  try {
-    record = JSON.parse(readFileSync(path.join(bundle, BUNDLE_CONFIG_FILE), 'utf8')) as BundleRecord;
-  } catch {
-    record = undefined;
+  const read = (name: string): string => {
+    try {
+      return readFileSync(path.join(bundle, name), 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const [runtime, root, inclavared] = read(BUNDLE_ARGS_FILE).split('\n');
+  if (runtime && root) {
+    const env = inclavared ? { ...process.env, INCLAVARED_ROOT: inclavared } : process.env;
+    spawnSync(runtime, ['--root', root, '--log', path.join(bundle, 'log.json'), '--log-format', 'json', 'delete', '--force', flags.id], { stdio: 'ignore', env, timeout: 30_000 });
   }
-  const config = record?.config ?? loadConfig('', path.dirname(shimScript));
-  spawnSync(config.runtime, runeArgs(config, flags.namespace, bundle, ['delete', '--force', flags.id]), { stdio: 'ignore', env: runeEnv(config), timeout: 30_000 });
   spawnSync('umount', ['-l', path.join(bundle, 'rootfs')], { stdio: 'ignore' });
-  const socket = record?.socket;
-  if (socket !== undefined && existsSync(socket) && !(await canConnect(socket))) {
+  const socket = read(BUNDLE_SOCKET_FILE);
+  if (socket.startsWith(`${SHIM_SOCKET_DIR}/`) && !socket.includes('..') && existsSync(socket) && !(await canConnect(socket))) {
     try {
       unlinkSync(socket);
     } catch {
@@ -226,4 +234,9 @@ export async function deleteAction(flags: ShimFlags, shimScript: string): Promis
     }
   }
   return encodeDeleteResponse(0, 128 + 9, new Date());
+}
+
+/** The lines of {@link BUNDLE_ARGS_FILE}. */
+export function bundleArgsText(config: ShimConfig, namespace: string): string {
+  return `${config.runtime}\n${path.join(config.root, namespace)}\n${config.inclavaredRoot}\n`;
 }

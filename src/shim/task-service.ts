@@ -10,7 +10,7 @@ import { describeError } from '../errors/errors.ts';
 import { shimError } from './codes.ts';
 import type { ShimConfig } from './config.ts';
 import type { EventPublisher } from './events.ts';
-import { runeArgs, runeEnv } from './manager.ts';
+import { BUNDLE_ARGS_FILE, bundleArgsText, runeArgs, runeEnv } from './manager.ts';
 import { runtimeOptionsOfAny } from './options.ts';
 import { Proc, STATUS, type StdioPaths } from './process/proc.ts';
 import { cgroupPaths, oomKillCount, readMetrics } from './stats.ts';
@@ -40,6 +40,8 @@ interface Container {
 export interface TaskServiceOptions {
   namespace: string;
   config: ShimConfig;
+  /** The config named by the options did not load: every Create fails with it. */
+  configError?: Error;
   /** The directory of the shim's files (rune-shim-monitor). */
   shimDir: string;
   events: EventPublisher;
@@ -179,6 +181,7 @@ export class TaskService {
   }
 
   async create(r: { id: string; bundle: string; rootfs: { type: string; source: string; options: string[] }[]; terminal: boolean; stdin: string; stdout: string; stderr: string; checkpoint: string; options?: AnyMessage }): Promise<Record<string, unknown>> {
+    if (this.#opts.configError) throw this.#opts.configError;
     if (!ID_RE.test(r.id)) throw shimError('SHIM_ERR_BAD_REQUEST', `Invalid container id ${JSON.stringify(r.id)}: use letters, digits, "_", "." and "-"`);
     if (this.#containers.has(r.id)) throw shimError('SHIM_ERR_ALREADY_EXISTS', `Container ${r.id} exists already in this shim`);
     if (r.checkpoint !== '') throw shimError('SHIM_ERR_NOT_IMPLEMENTED', 'Cannot restore from a checkpoint: containerd-shim-rune-v2 does not implement checkpoints');
@@ -194,6 +197,7 @@ export class TaskService {
       throw shimError('SHIM_ERR_BUNDLE', `Cannot create container ${r.id}: ${path.join(bundle, 'config.json')} is not JSON`, { cause: e });
     }
     this.#applyEnclaveDefaults(bundle, spec);
+    writeFileSync(path.join(bundle, BUNDLE_ARGS_FILE), bundleArgsText(this.#opts.config, this.#opts.namespace));
     const rootfs = path.join(bundle, 'rootfs');
     let mounted = false;
     for (const m of r.rootfs) {
@@ -439,7 +443,6 @@ export class TaskService {
   }
 
   shutdown(r: { id: string; now: boolean }): Promise<Record<string, unknown>> {
-    this.#opts.log(`Shutdown ${r.id} now=${r.now} containers=${this.#containers.size}`);
     if (r.now || this.#containers.size === 0) setImmediate(() => this.#opts.onShutdown());
     return Promise.resolve({});
   }

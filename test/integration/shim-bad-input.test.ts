@@ -60,7 +60,8 @@ void describe('containerd-shim-rune-v2 under bad input', { timeout: 120_000 }, (
     if (tmp !== '') await removeTempDir(tmp);
   });
 
-  void test('start refuses options that are no Any, runc\'s options, a missing or bad config, and a dir without config.json', async () => {
+  for (const impl of ['launcher (C)', 'Node.js'] as const) void test(`start (${impl}) refuses options that are no Any, runc's options, a missing or relative config, and a dir without config.json`, async () => {
+    const env = impl === 'Node.js' ? { ...process.env, RUNE_SHIM_NODE_ONLY: '1' } : process.env;
     const cases: [string, Buffer, string, RegExp][] = [
       ['garbage', Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]), bundle, /not a protobuf Any/],
       ['runc options', optionsAny('', 'containerd.runc.v1.Options'), bundle, /takes runtimeoptions\.v1\.Options.*ConfigPath/],
@@ -68,18 +69,34 @@ void describe('containerd-shim-rune-v2 under bad input', { timeout: 120_000 }, (
       ['relative config', optionsAny('rel.toml'), bundle, /must be absolute/],
       ['no bundle', optionsAny(path.join(tmp, 'shim.toml')), tmp, /Cannot read the bundle's config\.json/],
     ];
-    await writeFile(path.join(tmp, 'bad.toml'), 'log_level = "chatty"\n');
-    cases.push(['bad config', optionsAny(path.join(tmp, 'bad.toml')), bundle, /log_level must be one of/]);
     for (const [name, input, cwd, re] of cases) {
-      const r = await run(SHIM, shimArgs('pod0', 'start'), { input, cwd });
+      const r = await run(SHIM, shimArgs('pod0', 'start'), { input, cwd, env });
       assert.notEqual(r.code, 0, name);
       assert.match(r.stderr, re, name);
       assert.equal(r.stdout, '', name);
       assert.equal(existsSync(shimSocketPath(address, 'bad-input', 'pod0')), false, `${name}: a socket was left`);
     }
-    const usage = await run(SHIM, ['-namespace', 'x', 'start'], { cwd: bundle });
+    const usage = await run(SHIM, ['-namespace', 'x', 'start'], { cwd: bundle, env });
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /Missing -id/);
+  });
+
+  void test('a config that does not load: start succeeds (it reads no TOML), every Create fails naming the problem, Shutdown ends that shim', async () => {
+    await writeFile(path.join(tmp, 'bad.toml'), 'log_level = "chatty"\n');
+    const r = await run(SHIM, shimArgs('podbad', 'start'), { input: optionsAny(path.join(tmp, 'bad.toml')), cwd: bundle });
+    assert.equal(r.code, 0, r.stderr);
+    const pid = Number(await readFile(path.join(bundle, 'shim.pid'), 'utf8'));
+    const c = new TtrpcClient(r.stdout.replace('unix://', ''));
+    try {
+      const res = await status(c.call(TASK, 'Create', encodeMessage('CreateTaskRequest', { id: 'c1', bundle })));
+      assert.equal(res.code, 3);
+      assert.match(res.message, /Invalid shim config .*bad\.toml: log_level must be one of/);
+      await c.call(TASK, 'Shutdown', encodeMessage('ShutdownRequest', { id: 'podbad' }));
+    } finally {
+      c.close();
+    }
+    await waitFor('that shim to exit', () => !isAlive(pid));
+    assert.equal(existsSync(shimSocketPath(address, 'bad-input', 'podbad')), false);
   });
 
   void test('start with good options prints the socket address; a second start of the pod reuses it', async () => {
