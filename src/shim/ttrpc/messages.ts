@@ -3,20 +3,13 @@
  * .proto file is copied, nothing is generated): ttrpc's Request/Response, the shim task API
  * (containerd.task.v2, runtime/v2/task/shim_messages.proto in containerd 1.6), the task events
  * (containerd.events), the events service's ForwardRequest/Envelope, CRI's runtimeoptions.v1.Options and the
- * cgroups v1 Metrics that Stats answers. @bufbuild/protobuf encodes and decodes them from a FileDescriptorProto
- * built below, the same way src/verdictd/management/messages.ts does.
+ * cgroups v1 Metrics that Stats answers. A small table-driven codec (codec.ts) encodes and decodes them; the
+ * unit tests check it against @bufbuild/protobuf on the same table.
  *
  * All messages live in one private package: on the wire only field numbers and types count; the names
  * containerd knows them by are the type URLs of the Anys we send ({@link TYPE_URLS}).
  */
-import { create, createFileRegistry, fromBinary, toBinary, type DescMessage } from '@bufbuild/protobuf';
-import { FieldDescriptorProto_Label as Label, FieldDescriptorProto_Type as Type, FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
-
-const PACKAGE = 'inclavare.shim.wire';
-
-type Scalar = 'string' | 'bytes' | 'bool' | 'uint32' | 'int32' | 'int64' | 'uint64';
-/** One field: [name (snake_case), number, type (a scalar or a message name), repeated?]. */
-type FieldSpec = readonly [name: string, number: number, type: Scalar | `.${string}`, repeated?: 'repeated'];
+import { Codec, type FieldSpec } from './codec.ts';
 
 /** Every message: name → fields. */
 export const MESSAGE_FIELDS = {
@@ -137,57 +130,18 @@ export interface TimestampMessage {
   nanos: number;
 }
 
-const SCALAR_TYPES: Record<Scalar, Type> = {
-  string: Type.STRING, bytes: Type.BYTES, bool: Type.BOOL, uint32: Type.UINT32, int32: Type.INT32, int64: Type.INT64, uint64: Type.UINT64,
-};
-
-function camel(name: string): string {
-  return name.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
-}
-
-let registry: ReturnType<typeof createFileRegistry> | undefined;
-
-function descOf(name: MessageName): DescMessage {
-  registry ??= createFileRegistry(
-    create(FileDescriptorProtoSchema, {
-      name: 'inclavare/shim/wire.proto',
-      package: PACKAGE,
-      syntax: 'proto3',
-      messageType: Object.entries(MESSAGE_FIELDS).map(([mname, fields]) => ({
-        name: mname,
-        field: (fields as readonly FieldSpec[]).map(([fname, number, type, repeated]) => ({
-          name: fname,
-          number,
-          jsonName: camel(fname),
-          label: repeated === 'repeated' ? Label.REPEATED : Label.OPTIONAL,
-          ...(type.startsWith('.') ? { type: Type.MESSAGE, typeName: `.${PACKAGE}${type}` } : { type: SCALAR_TYPES[type as Scalar] }),
-        })),
-      })),
-    }),
-    () => undefined,
-  );
-  const desc = registry.getMessage(`${PACKAGE}.${name}`);
-  if (desc === undefined) throw new TypeError(`${name} is not declared`);
-  return desc;
-}
+let codec: Codec | undefined;
 
 /** Encodes a message given as a plain object with camelCase field names (absent fields take their defaults). */
 export function encodeMessage(name: MessageName, value: Record<string, unknown>): Uint8Array {
-  const desc = descOf(name);
-  return toBinary(desc, create(desc, value as never));
+  codec ??= new Codec(MESSAGE_FIELDS);
+  return codec.encode(name, value);
 }
 
 /** Decodes a message into a plain object; throws on bytes that are no such message. Unknown fields are dropped. */
 export function decodeMessage<T = Record<string, unknown>>(name: MessageName, bytes: Uint8Array): T {
-  return stripTypeNames(fromBinary(descOf(name), bytes, { readUnknownFields: false })) as T;
-}
-
-function stripTypeNames(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(stripTypeNames);
-  if (value === null || typeof value !== 'object' || value instanceof Uint8Array) return value;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) if (k !== '$typeName') out[k] = stripTypeNames(v);
-  return out;
+  codec ??= new Codec(MESSAGE_FIELDS);
+  return codec.decode<T>(name, bytes);
 }
 
 /** A Timestamp of `date` (milliseconds precision). */
