@@ -8,8 +8,10 @@
  *    and prints the medians and the ratios ours/runcb, ours/runc, runcb/runc.
  * 2. Where our shim's time goes: Node.js start of the lean entry (`containerd-shim-rune-v2 -v`), the daemon's
  *    module load, the events path taken (ttrpc Forward vs the publish binary).
- * 3. A pod's second container: a second `ctr run` into the same shim is not possible with ctr, so the
- *    per-pod start cost is reported as the sum of (1)'s start phases.
+ * 3. Through CRI, one pod per round with K short containers (create, start, wait for the exit, remove), runtime
+ *    handler "rune" (our shim) against "runc-shim" (runc's shim with BinaryName = rune), alternating: the
+ *    pod's total, and the median time of a container after the pod's first (our shim's start is paid once
+ *    per pod: the later containers reuse the running shim, and `start` is the C launcher's).
  *
  * Usage: node --import tsx bench/shim.ts [--rounds N]   (root; npm run build first)
  */
@@ -17,7 +19,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import path from 'node:path';
-import { startContainerd } from '../test/support/containerd.ts';
+import { randomUUID } from 'node:crypto';
+import { CRI_RUNTIME_HANDLER, RUNC_SHIM_HANDLER, startContainerd } from '../test/support/containerd.ts';
+import { CriClient, type PodSandboxConfig } from '../test/support/cri.ts';
 import { makeOciImage, makeTempDir, removeTempDir, repoRoot } from '../test/support/fixtures.ts';
 
 const roundsArg = process.argv.indexOf('--rounds');
@@ -73,6 +77,48 @@ try {
     `node -e 0: ${bare.toFixed(0)} ms; containerd-shim-rune-v2 -v (launcher + lean entry): ${entry.toFixed(0)} ms; daemon chunk load (node + import): ${daemonChunk.toFixed(0)} ms`,
   ];
   console.log(rows.join('\n'));
+
+  // 3. Pods through CRI.
+  await containerd.importImage(await makeOciImage(path.join(tmp, 'image-k8s'), { name: IMAGE, cmd: ['sh'] }), 'k8s.io');
+  const cri = new CriClient(containerd.address);
+  const K = 5;
+  const podRounds = Math.max(3, Math.floor(ROUNDS / 3));
+  const pod = async (handler: string): Promise<{ total: number; later: number[] }> => {
+    const t0 = performance.now();
+    const sandbox: PodSandboxConfig = {
+      metadata: { name: `bench-${handler}`, uid: randomUUID(), namespace: 'default', attempt: 0 },
+      linux: { securityContext: { namespaceOptions: { network: 'NODE', pid: 'POD', ipc: 'POD' } } },
+    };
+    const podId = await cri.runPodSandbox(sandbox, handler);
+    const later: number[] = [];
+    for (let k = 0; k < K; k++) {
+      const c0 = performance.now();
+      const id = await cri.createContainer(podId, { metadata: { name: `c${k}`, attempt: 0 }, image: { image: IMAGE }, command: ['true'], linux: { securityContext: { namespaceOptions: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' } } } }, sandbox);
+      await cri.startContainer(id);
+      while ((await cri.containerStatus(id)).state !== 'CONTAINER_EXITED') await new Promise((r) => setTimeout(r, 5));
+      await cri.removeContainer(id);
+      if (k > 0) later.push(performance.now() - c0);
+    }
+    await cri.stopPodSandbox(podId);
+    await cri.removePodSandbox(podId);
+    return { total: performance.now() - t0, later };
+  };
+  const pods: Record<string, { total: number[]; later: number[] }> = { [CRI_RUNTIME_HANDLER]: { total: [], later: [] }, [RUNC_SHIM_HANDLER]: { total: [], later: [] } };
+  for (let i = 0; i < podRounds; i++) {
+    for (const h of [CRI_RUNTIME_HANDLER, RUNC_SHIM_HANDLER]) {
+      const r = await pod(h);
+      pods[h]!.total.push(r.total);
+      pods[h]!.later.push(...r.later);
+    }
+  }
+  cri.close();
+  const ours = pods[CRI_RUNTIME_HANDLER]!;
+  const theirs = pods[RUNC_SHIM_HANDLER]!;
+  console.log([
+    `CRI, ${podRounds} pods each (sandbox + ${K} containers run to exit), alternating:`,
+    `pod total median ms: ours ${median(ours.total).toFixed(0)} | runc shim + rune ${median(theirs.total).toFixed(0)} | ratio ${(median(ours.total) / median(theirs.total)).toFixed(2)}x`,
+    `a container after the pod's first, median ms: ours ${median(ours.later).toFixed(0)} | runc shim + rune ${median(theirs.later).toFixed(0)} | ratio ${(median(ours.later) / median(theirs.later)).toFixed(2)}x`,
+  ].join('\n'));
 } finally {
   await containerd.stop();
   await removeTempDir(tmp);

@@ -25,6 +25,9 @@ import {
 /** Name of the CRI runtime handler that runs the runtime under test. */
 export const CRI_RUNTIME_HANDLER = 'rune';
 
+/** With {@link ContainerdOptions.shim}: a second CRI handler, the runtime under test through runc's shim. */
+export const RUNC_SHIM_HANDLER = 'runc-shim';
+
 /** Reference of the pause-like sandbox image {@link startContainerd} builds and imports. */
 export const SANDBOX_IMAGE = 'localhost/inclavare/pause:1';
 
@@ -122,6 +125,12 @@ function containerdConfig(dir: string, opts: ContainerdOptions): string {
         '  container_annotations = ["enclave.*"]',
         `[${rt}.options]`,
         `  ConfigPath = ${tomlString(opts.shim.configPath)}`,
+        // The same runtime through runc's shim (BinaryName), for comparisons (bench/shim.ts).
+        `[${cri}.containerd.runtimes.${RUNC_SHIM_HANDLER}]`,
+        '  runtime_type = "io.containerd.runc.v2"',
+        `[${cri}.containerd.runtimes.${RUNC_SHIM_HANDLER}.options]`,
+        `  BinaryName = ${tomlString(opts.runtimeBinary)}`,
+        `  Root = ${tomlString(path.join(dir, 'rune-root'))}`,
       ]
       : [
         `[${rt}]`,
