@@ -136,6 +136,15 @@ void describe('containerd-shim-rune-v2 through CRI (runtime handler "rune")', { 
     assert.match(inside.stdout.toString('utf8'), /\/\.rune\/init-runelet\.mjs/);
   });
 
+  void test('UpdateContainerResources reaches the running container (the shim\'s Update: rune update)', async () => {
+    const [plain] = containers as [string, string];
+    const limit = 96 * 1024 * 1024;
+    await client().updateContainerResources(plain, { memoryLimitInBytes: limit, cpuShares: 512 });
+    const res = await client().execSync(plain, ['cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes', '/sys/fs/cgroup/cpu/cpu.shares'], 20);
+    assert.equal(res.exitCode, 0, res.stderr.toString('utf8'));
+    assert.deepEqual(res.stdout.toString('utf8').trim().split('\n'), [String(limit), '512']);
+  });
+
   void test('StopContainer ends each with its trap\'s status; RemoveContainer removes them; the pod\'s shim stays', async () => {
     const [plain, enclave] = containers as [string, string];
     await client().stopContainer(plain, 10);
