@@ -106,7 +106,7 @@ void describe('containerd-shim-rune-v2 under ctr', { timeout: 300_000 }, () => {
     const args = ctrRun('sc-stdin', ['--rm'], ['sh', '-c', 'wc -c']);
     const r = await run('ctr', ['-a', cd().address, '-n', NS, ...args], { input: 'twelve bytes', timeoutMs: 60_000 });
     assert.equal(r.code, 0, describeRun('ctr', args, r));
-    assert.equal(r.stdout.trim(), '12');
+    assert.equal(r.stdout.trim(), '12', describeRun('ctr', args, r));
   });
 
   void test('ctr task exec/ps/pause/resume/metrics/kill on a detached plain container; execs die with the init', async () => {

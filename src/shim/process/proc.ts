@@ -173,7 +173,8 @@ export class Proc {
         if (this.exitedAt !== undefined) return;
         this.exitStatus = status;
         this.exitedAt = new Date();
-        const timeout = new Promise<void>((r) => setTimeout(r, 2000).unref());
+        // Orphans that share the pid namespace may hold the pipes: the exit is not held back more than 5 s.
+        const timeout = new Promise<void>((r) => setTimeout(r, 5000).unref());
         void Promise.race([this.#outputDone, timeout]).then(() => {
           this.state = 'stopped';
           outFifo?.end();
