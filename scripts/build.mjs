@@ -36,6 +36,8 @@ const entries = {
   verdict: 'src/cli/verdict.ts',
   // The ocicrypt key provider that unwraps layer keys in an attested enclave (docs/encrypted-images.md).
   'inclavare-keyprovider': 'src/cli/inclavare-keyprovider.ts',
+  // containerd's shim for io.containerd.rune.v2 (docs/shim.md); dist/containerd-shim-rune-v2 launches it.
+  'containerd-shim-rune-v2': 'src/cli/containerd-shim-rune-v2.ts',
 };
 
 await build({
@@ -133,4 +135,10 @@ execFileSync(cc, ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-D_FORTIF
 // on the host for most hooks, inside the container through the injected loader for startContainer.
 execFileSync(cc, ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong',
   '-o', join(dist, 'hook-exec'), join(root, 'src/init/hook-exec.c')], { stdio: 'inherit' });
-console.log(`built dist/rune (launcher), dist/rlimit-exec, dist/hook-exec, ${Object.keys(entries).map((n) => `dist/${n}.mjs`).join(', ')}, and dist/lib/{${Object.keys(libraries).join(',')}}.mjs with dist/types/`);
+// The shim's launcher (what containerd finds on PATH) and its process monitor (src/shim/monitor.c).
+execFileSync(cc, ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong',
+  `-DRUNE_NODE_PATH=${JSON.stringify(process.execPath)}`,
+  '-o', join(dist, 'containerd-shim-rune-v2'), join(root, 'src/shim/launcher.c')], { stdio: 'inherit' });
+execFileSync(cc, ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong',
+  '-o', join(dist, 'rune-shim-monitor'), join(root, 'src/shim/monitor.c')], { stdio: 'inherit' });
+console.log(`built dist/rune (launcher), dist/rlimit-exec, dist/hook-exec, dist/containerd-shim-rune-v2 (launcher), dist/rune-shim-monitor, ${Object.keys(entries).map((n) => `dist/${n}.mjs`).join(', ')}, and dist/lib/{${Object.keys(libraries).join(',')}}.mjs with dist/types/`);

@@ -227,6 +227,13 @@ function buildProgram(argv: string[], split: SplitArgv, setResult: SetResult, ma
     .command('update')
     .description('update the resource limits of a container (flags as runc update)')
     .argument('<container-id>')
+    // runc update's flags that take a value, declared so that the value is not taken for the container id
+    // (containerd's shims call `update --resources FILE|- ID`); all of them go to runc verbatim.
+    .option('-r, --resources <file>', 'LinuxResources JSON (- for stdin)')
+    .option('--blkio-weight <n>').option('--cpu-period <n>').option('--cpu-quota <n>').option('--cpu-share <n>')
+    .option('--cpu-rt-period <n>').option('--cpu-rt-runtime <n>').option('--cpuset-cpus <list>').option('--cpuset-mems <list>')
+    .option('--kernel-memory <n>').option('--kernel-memory-tcp <n>').option('--memory <n>').option('--memory-reservation <n>')
+    .option('--memory-swap <n>').option('--pids-limit <n>').option('--l3-cache-schema <s>').option('--mem-bw-schema <s>')
     .allowUnknownOption()
     .allowExcessArguments()
     .action((id: string) => {

@@ -25,6 +25,9 @@ import {
 /** Name of the CRI runtime handler that runs the runtime under test. */
 export const CRI_RUNTIME_HANDLER = 'rune';
 
+/** With {@link ContainerdOptions.shim}: a second CRI handler, the runtime under test through runc's shim. */
+export const RUNC_SHIM_HANDLER = 'runc-shim';
+
 /** Reference of the pause-like sandbox image {@link startContainerd} builds and imports. */
 export const SANDBOX_IMAGE = 'localhost/inclavare/pause:1';
 
@@ -34,6 +37,11 @@ export interface ContainerdOptions {
   runtimeBinary: string;
   /** containerd's log level; default "info". */
   logLevel?: string;
+  /**
+   * Run the "rune" CRI runtime through containerd-shim-rune-v2 (runtime_type io.containerd.rune.v2) with this
+   * dir (dist/) first on containerd's PATH, and this shim config (its `root` should be the runtime root).
+   */
+  shim?: { dir: string; configPath: string };
 }
 
 /** A containerd started by {@link startContainerd}. */
@@ -108,13 +116,31 @@ function containerdConfig(dir: string, opts: ContainerdOptions): string {
     `[${cri}.containerd]`,
     `  default_runtime_name = ${tomlString(CRI_RUNTIME_HANDLER)}`,
     '  snapshotter = "overlayfs"',
-    `[${rt}]`,
-    // The stock runc shim: with runtime_type io.containerd.runc.v2 CRI passes BinaryName/Root to it
-    // (a custom runtime_type would get them as runtimeoptions.v1.Options, which the runc shim rejects).
-    '  runtime_type = "io.containerd.runc.v2"',
-    `[${rt}.options]`,
-    `  BinaryName = ${tomlString(opts.runtimeBinary)}`,
-    `  Root = ${tomlString(path.join(dir, 'rune-root'))}`,
+    ...(opts.shim
+      ? [
+        `[${rt}]`,
+        // containerd-shim-rune-v2: CRI hands it the options as runtimeoptions.v1.Options{config_path}.
+        '  runtime_type = "io.containerd.rune.v2"',
+        '  pod_annotations = ["enclave.*"]',
+        '  container_annotations = ["enclave.*"]',
+        `[${rt}.options]`,
+        `  ConfigPath = ${tomlString(opts.shim.configPath)}`,
+        // The same runtime through runc's shim (BinaryName), for comparisons (bench/shim.ts).
+        `[${cri}.containerd.runtimes.${RUNC_SHIM_HANDLER}]`,
+        '  runtime_type = "io.containerd.runc.v2"',
+        `[${cri}.containerd.runtimes.${RUNC_SHIM_HANDLER}.options]`,
+        `  BinaryName = ${tomlString(opts.runtimeBinary)}`,
+        `  Root = ${tomlString(path.join(dir, 'rune-root'))}`,
+      ]
+      : [
+        `[${rt}]`,
+        // The stock runc shim: with runtime_type io.containerd.runc.v2 CRI passes BinaryName/Root to it
+        // (a custom runtime_type would get them as runtimeoptions.v1.Options, which the runc shim rejects).
+        '  runtime_type = "io.containerd.runc.v2"',
+        `[${rt}.options]`,
+        `  BinaryName = ${tomlString(opts.runtimeBinary)}`,
+        `  Root = ${tomlString(path.join(dir, 'rune-root'))}`,
+      ]),
     '',
   ].join('\n');
 }
@@ -142,7 +168,7 @@ export async function startContainerd(tmp: string, opts: ContainerdOptions): Pro
 
   const logFd = openSync(logFile, 'a');
   // The runtime inherits containerd's env through the shim: rune's inclavared stays in `dir`.
-  const env = { ...process.env, ...inclavaredEnv(dir) };
+  const env = { ...process.env, ...inclavaredEnv(dir), ...(opts.shim ? { PATH: `${opts.shim.dir}:${process.env.PATH ?? ''}` } : {}) };
   const daemon = spawn('containerd', ['--config', configPath], { stdio: ['ignore', logFd, logFd], env });
   closeSync(logFd);
   let daemonExit: string | undefined;

@@ -200,6 +200,11 @@ export class CriClient {
     return this.#call('ExecSync', { containerId, cmd, timeout: timeoutSeconds }, (timeoutSeconds + 30) * 1000);
   }
 
+  /** UpdateContainerResources (Linux): the limits the runtime applies to a running container. */
+  async updateContainerResources(containerId: string, linux: { memoryLimitInBytes?: number; cpuShares?: number; cpuQuota?: number; cpuPeriod?: number }): Promise<void> {
+    await this.#call('UpdateContainerResources', { containerId, linux }, 60_000);
+  }
+
   close(): void {
     this.#client.close();
   }
