@@ -34,6 +34,7 @@ const entries = {
   verdict: 'src/cli/verdict.ts',
   // The ocicrypt key provider that unwraps layer keys in an attested enclave (docs/encrypted-images.md).
   'inclavare-keyprovider': 'src/cli/inclavare-keyprovider.ts',
+  'inclavare-decoder': 'src/cli/inclavare-decoder.ts',
 };
 
 await build({
