@@ -123,8 +123,11 @@ export function parseJwe(input: unknown): ParsedJwe {
   if (general) {
     if (!Array.isArray(value.recipients) || value.recipients.length === 0) throw bad('"recipients" must be a non-empty array');
     if (value.recipients.length > MAX_JWE_RECIPIENTS) throw bad(`it has ${value.recipients.length} recipients, more than ${MAX_JWE_RECIPIENTS}`);
-    if (value.encrypted_key !== undefined || value.header !== undefined) throw bad('it mixes the general ("recipients") and flattened ("encrypted_key", "header") forms');
-    recipientHeaders = value.recipients.map((r: unknown, i: number) => {
+    // go-jose (ocicrypt) also writes the first recipient's "encrypted_key" and "header" at the top level of a
+    // general JWE; they are ignored here (the recipients array is what is decrypted).
+    const { encrypted_key: _key, header: _header, ...rest } = value;
+    value = rest;
+    recipientHeaders = (rest.recipients as unknown[]).map((r: unknown, i: number) => {
       if (!isObject(r)) throw bad(`recipient ${i} is not a JSON object`);
       b64urlField(r, 'encrypted_key', `recipient ${i}'s `, false);
       return headerOf(r.header, `recipient ${i}'s header`);

@@ -23,10 +23,11 @@ const dir = mkdtempSync(join(tmpdir(), 'verdictd-image-key-'));
 const platform = generateKeyPairSync('ed25519');
 
 /** The JWE annotation of each layer of `layout` after skopeo encrypted it to the PEM public key `pem`. */
-async function skopeoEncrypt(plainLayout: string, pem: string, name: string): Promise<string[]> {
-  writeFileSync(join(dir, `${name}.pem`), pem);
+async function skopeoEncrypt(plainLayout: string, pem: string | string[], name: string): Promise<string[]> {
+  const pems = typeof pem === 'string' ? [pem] : pem;
+  pems.forEach((p, i) => writeFileSync(join(dir, `${name}-${i}.pem`), p));
   const out = join(dir, name);
-  await runOk('skopeo', ['copy', '--encryption-key', `jwe:${join(dir, `${name}.pem`)}`, `oci:${plainLayout}:latest`, `oci:${out}:latest`], { timeoutMs: 120_000 });
+  await runOk('skopeo', ['copy', ...pems.flatMap((_p, i) => ['--encryption-key', `jwe:${join(dir, `${name}-${i}.pem`)}`]), `oci:${plainLayout}:latest`, `oci:${out}:latest`], { timeoutMs: 120_000 });
   return (await layoutLayers(out)).layers.map((l) => l.annotations![JWE_ANNOTATION]!);
 }
 
@@ -89,6 +90,17 @@ describe('EAA "Unwrap JWE" of layers skopeo encrypted to a verdictd image key', 
     // The annotation text itself (base64 of the JSON) is accepted too.
     assert.equal((await unwrap(jwes[0]!)).status, 'OK');
     assert.match(readFileSync(join(dir, 'store', 'audit.log'), 'utf8'), new RegExp(`"action":"release-key","kid":"${kid}".*"decision":"allow"`));
+  });
+
+  it('a JWE to several recipients (skopeo with two jwe: keys: general serialization) unwraps through the verdictd one', async () => {
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 3072 });
+    const [jwe] = await skopeoEncrypt(plainLayout, [rsa.publicKey.export({ type: 'spki', format: 'pem' }).toString(), imagePublicKeyPem(await store.getKey(kid))], 'two');
+    const parsed = parseJwe(jwe!);
+    assert.equal(parsed.general, true);
+    assert.deepEqual(parsed.recipients, ['RSA-OAEP', 'ECDH-ES+A256KW P-256']);
+    const answer = await unwrap(parsed.jwe);
+    assert.equal(answer.status, 'OK', JSON.stringify(answer));
+    assert.equal((answer.data as { kid: string }).kid, kid);
   });
 
   it('the policy denies another enclave: VERDICTD_ERR_POLICY_DENIED naming the rule, audited, nothing released', async () => {
