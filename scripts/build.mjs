@@ -38,6 +38,7 @@ const entries = {
   'inclavare-keyprovider': 'src/cli/inclavare-keyprovider.ts',
   // containerd's shim for io.containerd.rune.v2 (docs/shim.md); dist/containerd-shim-rune-v2 launches it.
   'containerd-shim-rune-v2': 'src/cli/containerd-shim-rune-v2.ts',
+  'inclavare-decoder': 'src/cli/inclavare-decoder.ts',
 };
 
 await build({

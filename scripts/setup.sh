@@ -28,6 +28,7 @@ PACKAGES=(
   iproute2 procps util-linux  # ip, ps/pkill, mount/unshare/nsenter/script used by rune and the tests
   ca-certificates openssl     # TLS roots; openssl s_client/s_server for RATS-TLS interop tests
   postgresql                  # verdictd's PostgreSQL store (replicas); its tests start their own cluster with initdb
+  docker-registry             # a loopback OCI registry the encrypted-images containerd e2e test starts itself
 )
 
 # 1. Prerequisites, before anything is changed.

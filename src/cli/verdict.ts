@@ -8,7 +8,7 @@ import { TEE_TYPES } from '../attestation/registry.ts';
 import { usage, type CommandResult, type ConnectionOptions } from '../verdict/connection.ts';
 import { auditRead, type AuditOptions } from '../verdict/audit.ts';
 import { identityGet } from '../verdict/identity.ts';
-import { KEY_FORMATS, keyCreate, keyDelete, keyGet, keyImport, keyList } from '../verdict/key.ts';
+import { KEY_FORMATS, keyCreate, keyDelete, keyGet, keyImport, keyList, keyPublic } from '../verdict/key.ts';
 import { policyDelete, policyGet, policyList, policySet, policyTest } from '../verdict/policy.ts';
 import { referenceDelete, referenceGet, referenceList, referenceSet, referenceSetFromImage, type ReferenceFromImageOptions } from '../verdict/reference.ts';
 import { resourceDelete, resourceGet, resourceList, resourceSet } from '../verdict/resource.ts';
@@ -93,6 +93,10 @@ function buildProgram(setStatus: SetResult, afterDashDash: readonly string[]): C
   leaf(key, 'delete', 'delete a key')
     .argument('<kid>', 'the key id (UUID)')
     .action((kid: string, _o, cmd: Command) => run(keyDelete(kid, opts(cmd))));
+  leaf(key, 'public', "print the PEM public key images are encrypted to for this key (its P-256 image key): skopeo copy --encryption-key jwe:<file>")
+    .argument('<kid>', 'the key id (UUID)')
+    .option('-o, --out <file>', 'write the PEM to FILE instead of stdout')
+    .action((kid: string, _o, cmd: Command) => run(keyPublic(kid, opts<{ out?: string }>(cmd))));
   jsonOption(leaf(key, 'import', 'import a key from FILE or stdin (-); prints its kid'))
     .argument('<file>', 'the key file, or - for stdin')
     .option('--kid <uuid>', 'the kid to store it under (default: a fresh UUIDv4)')

@@ -3,7 +3,8 @@
  * inclavare-keyprovider starts through rune, so its evidence carries the measurement of this very code (the
  * file, node, the args with verdictd's pin). It reads `{"verdictd":"HOST:PORT","blobs":[...]}` on stdin,
  * attests to verdictd over mutual RATS-TLS (evidence from the container's attestation socket, verdictd's key
- * checked against the pin), asks EAA `Decrypt`, and writes `{"plaintexts":["<b64>",...]}` on stdout. A refusal
+ * checked against the pin), asks EAA `Decrypt` (or, given `{"verdictd","jwe":{...}}`, `Unwrap JWE`: a layer
+ * encrypted with skopeo `jwe:` to a verdictd image key), and writes `{"plaintexts":["<b64>",...]}` on stdout. A refusal
  * is `{"error":"...","code":"..."}` on stdout and exit 1: the host side reports verdictd's own words.
  */
 import { connect as tcpConnect, type Socket } from 'node:net';
@@ -16,7 +17,9 @@ import type { DecryptBlob } from '../verdictd/key-provider/annotation.ts';
 /** What the host sends the enclave. */
 export interface EnclaveUnwrapRequest {
   verdictd: string;
-  blobs: DecryptBlob[];
+  blobs?: DecryptBlob[];
+  /** A JWE (JSON serialization) to one of verdictd's image keys: answered as one plaintext. */
+  jwe?: object;
 }
 
 /** What the enclave answers. */
@@ -41,7 +44,8 @@ export async function enclaveUnwrap(request: EnclaveUnwrapRequest, options: { ve
     const tunnel = await connectTcp(request.verdictd, options.timeoutMs);
     const session = await openVerdictdSession({ socketPath: options.socketPath, tee: 'sim', verdictd: request.verdictd, verdictdKey: options.verdictdKey, tunnel, timeoutMs: options.timeoutMs });
     try {
-      const plain = await session.eaa.decrypt(request.blobs, options.timeoutMs).catch((err: unknown) => {
+      const ask = request.jwe !== undefined ? session.eaa.unwrapJwe(request.jwe, options.timeoutMs).then((r) => [r.plaintext]) : session.eaa.decrypt(request.blobs ?? [], options.timeoutMs);
+      const plain = await ask.catch((err: unknown) => {
         if (err instanceof EaaRefusal) throw err;
         throw new Error(describeEaaFailure(err, session.eaa, 'enclave'), { cause: err });
       });
@@ -69,9 +73,10 @@ export async function enclaveMain(argv: readonly string[]): Promise<number> {
   let request: EnclaveUnwrapRequest;
   try {
     request = JSON.parse(Buffer.concat(chunks).toString('utf8')) as EnclaveUnwrapRequest;
-    if (typeof request.verdictd !== 'string' || !Array.isArray(request.blobs)) throw new Error('expected {verdictd, blobs}');
+    const hasJwe = typeof request.jwe === 'object' && request.jwe !== null;
+    if (typeof request.verdictd !== 'string' || Array.isArray(request.blobs) === hasJwe) throw new Error('expected {verdictd, blobs} or {verdictd, jwe}');
   } catch (err) {
-    reply({ error: `Cannot unwrap: the request is not {verdictd, blobs} JSON (${describeError(err)})`, code: 'KEYPROVIDER_ERR_REQUEST' });
+    reply({ error: `Cannot unwrap: the request is not {verdictd, blobs|jwe} JSON (${describeError(err)})`, code: 'KEYPROVIDER_ERR_REQUEST' });
     return 1;
   }
   const answer = await enclaveUnwrap(request, { verdictdKey, socketPath, timeoutMs: 30_000 });

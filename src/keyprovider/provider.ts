@@ -67,13 +67,15 @@ function runWithInput(cmd: string, args: string[], input: string, timeoutMs: num
  * KEYPROVIDER_ERR_REFUSED with verdictd's message (the failing rule); an enclave that does not run is
  * KEYPROVIDER_ERR_ENCLAVE with rune's.
  */
-export async function unwrapInEnclave(blobs: ReturnType<typeof decryptBlobOf>[], options: KeyProviderOptions): Promise<Buffer[]> {
+export async function unwrapInEnclave(what: ReturnType<typeof decryptBlobOf>[] | { jwe: object }, options: KeyProviderOptions): Promise<Buffer[]> {
+  const count = Array.isArray(what) ? what.length : 1;
+  const request = Array.isArray(what) ? { verdictd: options.verdictd, blobs: what } : { verdictd: options.verdictd, jwe: what.jwe };
   const id = `keyprovider-${process.pid}-${randomBytes(4).toString('hex')}`;
   const bundle = writeEnclaveBundle(join(options.stateDir, 'bundles', id), options);
   const root = join(options.stateDir, 'rune');
   let ran: Ran;
   try {
-    ran = await runWithInput(options.rune, ['--root', root, 'run', '--bundle', bundle, id], JSON.stringify({ verdictd: options.verdictd, blobs }), options.timeoutMs);
+    ran = await runWithInput(options.rune, ['--root', root, 'run', '--bundle', bundle, id], JSON.stringify(request), options.timeoutMs);
   } catch (err) {
     throw keyProviderError('KEYPROVIDER_ERR_ENCLAVE', `Cannot run the unwrapping enclave with ${options.rune}: ${describeError(err)}`, { cause: err });
   } finally {
@@ -86,7 +88,7 @@ export async function unwrapInEnclave(blobs: ReturnType<typeof decryptBlobOf>[],
   } catch {
     answer = undefined;
   }
-  if (answer !== undefined && 'plaintexts' in answer && Array.isArray(answer.plaintexts) && answer.plaintexts.length === blobs.length) {
+  if (answer !== undefined && 'plaintexts' in answer && Array.isArray(answer.plaintexts) && answer.plaintexts.length === count) {
     return answer.plaintexts.map((p) => Buffer.from(p, 'base64'));
   }
   if (answer !== undefined && 'error' in answer && typeof answer.error === 'string') {

@@ -78,3 +78,15 @@ export async function keyImport(file: string, options: ConnectionOptions & { kid
     return ok(options.json ? json({ status: r.status, ...(r.info ? keyJson(r.info) : { uuid: r.uuid }) }) : `${r.uuid}\n`);
   });
 }
+
+/** `key public KID`: the PEM public key of the key's image key (P-256), for `skopeo --encryption-key jwe:<file>`. */
+export function keyPublic(kid: string, options: ConnectionOptions & { out?: string }): Promise<CommandResult> {
+  return withClient(options, async (c) => {
+    const { pem } = await c.call('KeyManagerService/GetImagePublicKey', { uuid: kid });
+    if (options.out !== undefined) {
+      await writeFile(options.out, pem);
+      return ok('');
+    }
+    return ok(pem);
+  });
+}

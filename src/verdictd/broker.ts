@@ -230,6 +230,42 @@ export class Broker {
     return { target, value, verdict };
   }
 
+  /**
+   * Releases the stored key that `match` accepts (e.g. the key whose image key a JWE is encrypted to:
+   * image-key.ts), judged and audited as {@link release}. `match` sees each key's value inside verdictd and
+   * answers what it made of it (nothing leaves before the policy allows). When no key matches, the policy
+   * still judges first (a denied peer learns only the denial, audited without a kid); an allowed peer gets
+   * `notFound()`, audited as an error.
+   */
+  async releaseMatchingKey<T>(attestation: Attestation, match: (value: Uint8Array) => Promise<T | undefined>, notFound: () => Error): Promise<{ release: Release; result: T }> {
+    for (const info of await this.#store.listKeys()) {
+      const value = await this.#store.getKey(info.kid);
+      let result: T | undefined;
+      try {
+        result = await match(value);
+      } finally {
+        value.fill(0);
+      }
+      if (result !== undefined) {
+        const release = await this.release(attestation, { kind: 'key', kid: info.kid });
+        return { release, result };
+      }
+    }
+    const at = this.#now();
+    const base: AuditRecord = { time: at.toISOString(), peer: { ...attestation.peer, tee: attestation.claims.tee }, action: 'release-key', claimsDigest: attestation.claimsDigest, policy: this.#policy, decision: 'deny' };
+    const verdict = await this.decide(attestation);
+    if (!verdict.allow) {
+      const failedRules = verdict.failed.map((f) => ({ rule: f.rule, message: f.message, claims: f.claims, ...(f.error === undefined ? {} : { error: f.error }) }));
+      await this.#audit({ ...base, failedRules });
+      throw verdictdError('VERDICTD_ERR_POLICY_DENIED', `Cannot release a key: policy "${verdict.policy}" denies: ${describeFailures(verdict.failed)}`, {
+        details: { policy: verdict.policy, claimsDigest: verdict.claimsDigest, failed: verdict.failed },
+      });
+    }
+    const error = notFound();
+    await this.#audit({ ...base, decision: 'error', error: { code: codeOf(error), message: describeError(error) } });
+    throw error;
+  }
+
   /** evidence → claims → verdict → secret in one call (front ends that attest per request, e.g. the key provider). */
   async attestAndRelease(request: AttestRequest, target: ReleaseTarget): Promise<Release> {
     return this.release(await this.attest(request), target);

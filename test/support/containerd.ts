@@ -42,6 +42,12 @@ export interface ContainerdOptions {
    * dir (dist/) first on containerd's PATH, and this shim config (its `root` should be the runtime root).
    */
   shim?: { dir: string; configPath: string };
+  /** `[stream_processors.<id>]` entries (e.g. an image layer decoder), in this order. */
+  streamProcessors?: { id: string; accepts: string[]; returns: string; path: string; args?: string[]; env?: string[] }[];
+  /** The CRI plugin's `image_decryption.key_model` ("node": CRI pulls pass the layer descriptor to decoders). */
+  imageDecryptionKeyModel?: string;
+  /** CRI registry mirrors, host → endpoints (e.g. a plain-HTTP loopback registry). */
+  registryMirrors?: Record<string, string[]>;
 }
 
 /** A containerd started by {@link startContainerd}. */
@@ -141,6 +147,16 @@ function containerdConfig(dir: string, opts: ContainerdOptions): string {
         `  BinaryName = ${tomlString(opts.runtimeBinary)}`,
         `  Root = ${tomlString(path.join(dir, 'rune-root'))}`,
       ]),
+    ...(opts.imageDecryptionKeyModel === undefined ? [] : [`[${cri}.image_decryption]`, `  key_model = ${tomlString(opts.imageDecryptionKeyModel)}`]),
+    ...Object.entries(opts.registryMirrors ?? {}).flatMap(([host, endpoints]) => [`[${cri}.registry.mirrors.${tomlString(host)}]`, `  endpoint = [${endpoints.map(tomlString).join(', ')}]`]),
+    ...(opts.streamProcessors ?? []).flatMap((p) => [
+      `[stream_processors.${tomlString(p.id)}]`,
+      `  accepts = [${p.accepts.map(tomlString).join(', ')}]`,
+      `  returns = ${tomlString(p.returns)}`,
+      `  path = ${tomlString(p.path)}`,
+      `  args = [${(p.args ?? []).map(tomlString).join(', ')}]`,
+      `  env = [${(p.env ?? []).map(tomlString).join(', ')}]`,
+    ]),
     '',
   ].join('\n');
 }

@@ -209,3 +209,43 @@ export class CriClient {
     this.#client.close();
   }
 }
+
+let imageServiceCtor: grpc.ServiceClientConstructor | undefined;
+
+/** A CRI ImageService client on a unix socket (PullImage, RemoveImage). */
+export class CriImageClient {
+  readonly #client: grpc.Client;
+
+  constructor(socketPath: string) {
+    if (!imageServiceCtor) {
+      const def = protoLoader.loadSync(PROTO_PATH, { keepCase: false, longs: Number, enums: String, defaults: true });
+      const ctor = ((grpc.loadPackageDefinition(def).runtime as grpc.GrpcObject).v1 as grpc.GrpcObject).ImageService;
+      if (typeof ctor !== 'function') throw new Error(`Cannot load runtime.v1.ImageService from ${PROTO_PATH}`);
+      imageServiceCtor = ctor as grpc.ServiceClientConstructor;
+    }
+    this.#client = new imageServiceCtor(`unix://${socketPath}`, grpc.credentials.createInsecure());
+  }
+
+  #call<T>(method: string, req: object, timeoutMs: number): Promise<T> {
+    const fn = (this.#client as unknown as Record<string, UnaryMethod>)[method]!;
+    return new Promise<T>((resolve, reject) => {
+      fn.call(this.#client, req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
+        if (err) reject(new Error(`CRI ${method} failed: ${err.details || err.message}`, { cause: err }));
+        else resolve(res as T);
+      });
+    });
+  }
+
+  /** PullImage; resolves to the image ref (its id). The error's message is what containerd answered. */
+  async pullImage(image: string, timeoutMs = 180_000): Promise<string> {
+    return (await this.#call<{ imageRef: string }>('PullImage', { image: { image } }, timeoutMs)).imageRef;
+  }
+
+  async removeImage(image: string): Promise<void> {
+    await this.#call('RemoveImage', { image: { image } }, 60_000);
+  }
+
+  close(): void {
+    this.#client.close();
+  }
+}

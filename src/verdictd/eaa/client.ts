@@ -141,6 +141,17 @@ export class EaaClient {
     });
   }
 
+  /**
+   * `Unwrap JWE`: the plaintext of a JWE encrypted to one of verdictd's image keys (a layer's
+   * org.opencontainers.image.enc.keys.jwe), and the kid whose image key it was. A refusal throws {@link EaaRefusal}.
+   */
+  async unwrapJwe(jwe: object, timeoutMs = 30_000): Promise<{ kid: string; plaintext: Buffer }> {
+    const answer = await this.request({ command: 'Unwrap JWE', jwe }, timeoutMs);
+    const data = answer.data as { kid?: unknown; plaintext?: unknown } | undefined;
+    if (typeof data?.kid !== 'string' || typeof data.plaintext !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(data.plaintext)) throw protocolError('"Unwrap JWE" answered without {kid, plaintext}');
+    return { kid: data.kid, plaintext: Buffer.from(data.plaintext, 'base64') };
+  }
+
   /** `Get Resource Info` then `Get Resource`: the resource's bytes. */
   async getResource(path: string, timeoutMs = 30_000): Promise<Buffer> {
     const info = await this.request({ command: 'Get Resource Info', name: path }, timeoutMs);

@@ -8,6 +8,7 @@ import { createDecipheriv } from 'node:crypto';
 import { describeError, isInclavareError } from '../../errors/errors.ts';
 import type { Attestation, Broker, ReleaseTarget } from '../broker.ts';
 import { verdictdError } from '../codes.ts';
+import { hasImageKeyRecipient, IMAGE_KEY_ALG, imagePrivateKey, parseJwe, tryDecryptJwe } from '../image-key.ts';
 
 /** The protocol version `version` answers. */
 export const EAA_VERSION = 'v1';
@@ -28,7 +29,7 @@ export interface EaaContext {
 }
 
 /** The commands this verdictd serves. */
-export const EAA_COMMANDS = ['version', 'echo', 'Get KEK', 'Decrypt', 'Get Resource Info', 'Get Resource'] as const;
+export const EAA_COMMANDS = ['version', 'echo', 'Get KEK', 'Decrypt', 'Unwrap JWE', 'Get Resource Info', 'Get Resource'] as const;
 /** Commands of the original Verdictd that this one does not serve (their content is a resource here). */
 const ORIGINAL_ONLY = ['Get Policy', 'Get Sigstore Config', 'Get GPG Keyring', 'Get Cosign Key', 'Get Credential'];
 
@@ -99,6 +100,8 @@ export async function runCommand(text: string, ctx: EaaContext): Promise<EaaAnsw
         return await getKek(request, ctx);
       case 'Decrypt':
         return await decrypt(request, ctx);
+      case 'Unwrap JWE':
+        return await unwrapJwe(request, ctx);
       case 'Get Resource Info':
         return await getResourceInfo(request, ctx);
       case 'Get Resource':
@@ -170,6 +173,30 @@ async function decrypt(request: Record<string, unknown>, ctx: EaaContext): Promi
     data[blob.encrypted_data] = plain.toString('base64');
   }
   return { body: okReply(data), close: false, summary: `Decrypt with ${blobs.map((b) => b.kid).join(', ')}` };
+}
+
+/**
+ * `Unwrap JWE` (this verdictd's own): `{"command":"Unwrap JWE","jwe":<JWE JSON object, or the annotation's
+ * base64>}`, the JWE ocicrypt writes for `skopeo --encryption-key jwe:<image key>` into a layer's
+ * `org.opencontainers.image.enc.keys.jwe`. verdictd finds the stored key whose image key (image-key.ts) it is
+ * encrypted to, judges and audits the release of that key (broker), and answers `{"status":"OK",
+ * "data":{"kid":"<kid>","plaintext":"<b64>"}}`: the layer's private options. A JWE for no key of this verdictd
+ * is VERDICTD_ERR_NOT_FOUND naming its recipients.
+ */
+async function unwrapJwe(request: Record<string, unknown>, ctx: EaaContext): Promise<EaaAnswer> {
+  if (request.jwe === undefined) throw malformed('"Unwrap JWE" needs "jwe": the JWE (JSON serialization) of a layer\'s org.opencontainers.image.enc.keys.jwe annotation');
+  const parsed = parseJwe(request.jwe);
+  if (!hasImageKeyRecipient(parsed)) {
+    throw verdictdError('VERDICTD_ERR_DECRYPT', `Cannot unwrap the JWE: none of its recipients (${parsed.recipients.join(', ')}) can be a verdictd image key, which takes ${IMAGE_KEY_ALG} on P-256; encrypt with skopeo --encryption-key jwe:<the PEM \`verdict key public <kid>\` prints>`);
+  }
+  const { release, result } = await ctx.broker.releaseMatchingKey(
+    ctx.attestation,
+    (value) => tryDecryptJwe(parsed, imagePrivateKey(value)),
+    () => verdictdError('VERDICTD_ERR_NOT_FOUND', `Cannot unwrap the JWE: it is encrypted to no image key of this verdictd (its recipients: ${parsed.recipients.join(', ')}), or it was altered; \`verdict key public <kid>\` prints the keys images should be encrypted to`),
+  );
+  release.value.fill(0);
+  if (release.target.kind !== 'key') throw verdictdError('VERDICTD_ERR_INTERNAL', 'Cannot unwrap the JWE: a key release gave no key');
+  return { body: okReply({ kid: release.target.kid, plaintext: result.toString('base64') }), close: false, summary: `Unwrap JWE with ${release.target.kid}` };
 }
 
 /** `Get Resource Info`: `name` is the resource path; the answer is the length of the base64 `Get Resource` sends (eaa_kbc sizes its buffer with it). */

@@ -39,6 +39,9 @@ export const MESSAGE_FIELDS = {
   // `uuid` empty: a fresh UUIDv4, as CreateKey.
   ImportKeyRequest: [['key', 1, 'bytes'], ['uuid', 2, 'string']],
   ImportKeyResponse: [['status', 1, 'string'], ['uuid', 2, 'string'], ['info', 3, '.KeyInfo']],
+  // The P-256 image key of a stored key (image-key.ts), PEM SubjectPublicKeyInfo.
+  GetImagePublicKeyRequest: [['uuid', 1, 'string']],
+  GetImagePublicKeyResponse: [['pem', 1, 'string']],
   // --- resources (ResourceService) ---
   ResourceInfo: [['path', 1, 'string'], ['size', 2, 'uint32'], ['updated_at', 3, 'string']],
   SetResourceRequest: [['path', 1, 'string'], ['data', 2, 'bytes']],
@@ -130,6 +133,7 @@ export const SERVICES = {
     DeleteKey: ['DeleteKeyRequest', 'DeleteKeyResponse'],
     ListKeys: ['ListKeysRequest', 'ListKeysResponse'],
     ImportKey: ['ImportKeyRequest', 'ImportKeyResponse'],
+    GetImagePublicKey: ['GetImagePublicKeyRequest', 'GetImagePublicKeyResponse'],
   },
   ResourceService: {
     SetResource: ['SetResourceRequest', 'SetResourceResponse'],
@@ -188,6 +192,8 @@ export interface Messages {
   ListKeysResponse: { keys: KeyInfoMessage[] };
   ImportKeyRequest: { key: Uint8Array; uuid: string };
   ImportKeyResponse: { status: string; uuid: string; info?: KeyInfoMessage };
+  GetImagePublicKeyRequest: { uuid: string };
+  GetImagePublicKeyResponse: { pem: string };
   ResourceInfo: ResourceInfoMessage;
   SetResourceRequest: { path: string; data: Uint8Array };
   SetResourceResponse: { info?: ResourceInfoMessage };

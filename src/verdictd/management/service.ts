@@ -17,6 +17,7 @@ import { describeError, isInclavareError } from '../../errors/errors.ts';
 import type { Broker, BrokerVerdict } from '../broker.ts';
 import { claimsDigest } from '../canonical-json.ts';
 import { verdictdError } from '../codes.ts';
+import { imagePublicKeyPem } from '../image-key.ts';
 import type { VerdictdIdentity } from '../identity.ts';
 import { BUILTIN_POLICIES } from '../policy/builtin.ts';
 import { compilePolicy, evaluatePolicy } from '../policy/policy.ts';
@@ -204,6 +205,15 @@ export function createManagementService(options: ManagementServiceOptions): Mana
         () => store.importKey(req.key, req.uuid === '' ? {} : { kid: req.uuid }),
       );
       return { status: 'OK', uuid: info.kid, info: keyInfo(info) };
+    },
+
+    'KeyManagerService/GetImagePublicKey': async (req) => {
+      const key = await store.getKey(req.uuid);
+      try {
+        return { pem: imagePublicKeyPem(key) };
+      } finally {
+        key.fill(0);
+      }
     },
 
     // --- resources ---
