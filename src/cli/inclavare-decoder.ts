@@ -5,44 +5,24 @@
  * CRI client (crictl, kubelet) sees: the one error line goes there, and to --log.
  */
 import { Command } from 'commander';
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { appendFileSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { decodeLayer, enclaveUnwrapper } from '../decoder/decoder.ts';
 import { decoderError } from '../decoder/codes.ts';
 import { parsePayload } from '../decoder/payload.ts';
 import type { KeyProviderOptions } from '../keyprovider/provider.ts';
-import { parsePin } from '../rats-tls/pin.ts';
+import { enclaveUnwrapOptions, type EnclaveUnwrapFlags } from '../keyprovider/cli-options.ts';
 import { runProgram, type SetResult } from './run-program.ts';
 
 declare const RUNE_VERSION: string | undefined;
 const VERSION = typeof RUNE_VERSION === 'string' ? RUNE_VERSION : '0.0.0-dev';
 
-interface Flags {
-  verdictd: string;
-  verdictdKey?: string;
-  stateDir: string;
-  rune?: string;
-  enclaveFile?: string;
-  timeout: string;
-  log?: string;
-}
+type Flags = EnclaveUnwrapFlags;
 
 const here = dirname(resolve(process.argv[1] ?? '.'));
 
 function optionsOf(flags: Flags): KeyProviderOptions {
-  const pin = parsePin(flags.verdictdKey ?? process.env.INCLAVARE_VERDICTD_KEY ?? '');
-  if (pin === undefined) throw decoderError('DECODER_ERR_USAGE', 'Cannot unwrap without knowing which verdictd to trust: give --verdictd-key sha256:<hex> (`verdict identity` prints it)');
-  const timeout = Number(flags.timeout);
-  if (!(timeout > 0)) throw decoderError('DECODER_ERR_USAGE', `Cannot use --timeout ${JSON.stringify(flags.timeout)}: give seconds > 0`);
-  mkdirSync(flags.stateDir, { recursive: true, mode: 0o700 });
-  return {
-    verdictd: flags.verdictd,
-    verdictdKey: pin,
-    stateDir: resolve(flags.stateDir),
-    rune: flags.rune ?? join(here, 'rune'),
-    enclaveFile: flags.enclaveFile ?? join(here, 'keyprovider-enclave.mjs'),
-    timeoutMs: timeout * 1000,
-  };
+  return enclaveUnwrapOptions(flags, here, (message) => decoderError('DECODER_ERR_USAGE', message));
 }
 
 /** fd 3's content (containerd's payload), or empty when fd 3 is not open. */

@@ -7,9 +7,9 @@
  * The error line therefore also goes to the parent's stderr (skopeo's, podman's) when ours is /dev/null.
  */
 import { Command } from 'commander';
-import { appendFileSync, closeSync, fstatSync, mkdirSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, fstatSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { parsePin } from '../rats-tls/pin.ts';
+import { enclaveUnwrapOptions, type EnclaveUnwrapFlags } from '../keyprovider/cli-options.ts';
 import { keyProviderError } from '../keyprovider/codes.ts';
 import { writeEnclaveBundle } from '../keyprovider/bundle.ts';
 import { serveKeyProviderRequest, type KeyProviderOptions } from '../keyprovider/provider.ts';
@@ -19,32 +19,12 @@ import { runProgram, type SetResult } from './run-program.ts';
 declare const RUNE_VERSION: string | undefined;
 const VERSION = typeof RUNE_VERSION === 'string' ? RUNE_VERSION : '0.0.0-dev';
 
-interface Flags {
-  verdictd: string;
-  verdictdKey?: string;
-  stateDir: string;
-  rune?: string;
-  enclaveFile?: string;
-  timeout: string;
-  log?: string;
-}
+type Flags = EnclaveUnwrapFlags;
 
 const here = dirname(resolve(process.argv[1] ?? '.'));
 
 function optionsOf(flags: Flags): KeyProviderOptions {
-  const pin = parsePin(flags.verdictdKey ?? process.env.INCLAVARE_VERDICTD_KEY ?? '');
-  if (pin === undefined) throw keyProviderError('KEYPROVIDER_ERR_USAGE', 'Cannot unwrap without knowing which verdictd to trust: give --verdictd-key sha256:<hex> (`verdict identity` prints it)');
-  const timeout = Number(flags.timeout);
-  if (!(timeout > 0)) throw keyProviderError('KEYPROVIDER_ERR_USAGE', `Cannot use --timeout ${JSON.stringify(flags.timeout)}: give seconds > 0`);
-  mkdirSync(flags.stateDir, { recursive: true, mode: 0o700 });
-  return {
-    verdictd: flags.verdictd,
-    verdictdKey: pin,
-    stateDir: resolve(flags.stateDir),
-    rune: flags.rune ?? join(here, 'rune'),
-    enclaveFile: flags.enclaveFile ?? join(here, 'keyprovider-enclave.mjs'),
-    timeoutMs: timeout * 1000,
-  };
+  return enclaveUnwrapOptions(flags, here, (message) => keyProviderError('KEYPROVIDER_ERR_USAGE', message));
 }
 
 async function readStdin(): Promise<Buffer> {
