@@ -54,6 +54,8 @@ import { handleManagementCall } from '../../src/verdictd/management/server.ts';
 import { createManagementService, type ManagementService } from '../../src/verdictd/management/service.ts';
 import { openEmbeddedStore, type EmbeddedStore } from '../../src/verdictd/store/embedded.ts';
 import { pemDecodeAll } from '../../src/x509/pem.ts';
+import { encodeFrame, FRAME_REQUEST, FrameReader as TtrpcFrameReader } from '../../src/shim/ttrpc/framing.ts';
+import { decodeMessage as decodeTtrpcMessage, encodeMessage as encodeTtrpcMessage, type MessageName as TtrpcMessageName } from '../../src/shim/ttrpc/messages.ts';
 import { loadIntelVectors, VECTORS_ROOT } from '../support/intel-vectors.ts';
 import { loadSnpVectorFiles, snpInputs } from '../support/snp-vectors.ts';
 import { derMutator, GENERIC_MUTATORS, jsonMutator, OracleViolation, utf8, type FuzzTarget, type Mutator, type TargetInstance } from './engine.ts';
@@ -788,7 +790,61 @@ const kbsTarget: FuzzTarget = {
   },
 };
 
-/** Every target, in the order scripts/fuzz.sh runs them. The containerd shim's ttrpc frames: add a target here when its parser lands. */
+
+// ---------------------------------------------------------------------------------------------------------
+// containerd shim
+
+const TTRPC_REQUESTS: TtrpcMessageName[] = ['CreateTaskRequest', 'DeleteRequest', 'ExecProcessRequest', 'ResizePtyRequest', 'StateRequest', 'KillRequest', 'CloseIORequest', 'PidsRequest', 'CheckpointTaskRequest', 'UpdateTaskRequest', 'StartRequest', 'WaitRequest', 'StatsRequest', 'ConnectRequest', 'ShutdownRequest', 'PauseRequest', 'ResumeRequest'];
+
+/**
+ * The containerd shim's ttrpc input (src/shim/ttrpc/): [split] ‖ a byte stream of frames, fed to FrameReader
+ * in two chunks cut at `split`, each request frame's payload decoded as a ttrpc Request and its payload as the
+ * task message its method names (or one chosen by the stream id). The codec rejects malformed protobuf with a
+ * RangeError, which the server turns into an error status (serveConnection): that is a rejection here; any
+ * other exception is a finding.
+ */
+const ttrpcTarget: FuzzTarget = {
+  name: 'ttrpc',
+  description: "containerd shim ttrpc frames (FrameReader, 10-byte headers, oversize skipping) and the Request/task messages of the shim's codec",
+  async setup() {
+    const request = (method: string, name: TtrpcMessageName, value: Record<string, unknown>, id: number): Buffer =>
+      encodeFrame(id, FRAME_REQUEST, encodeTtrpcMessage('Request', { service: 'containerd.task.v2.Task', method, payload: encodeTtrpcMessage(name, value), timeout_nano: 5_000_000_000n, metadata: [{ key: 'k', value: 'v' }] }));
+    const create = request('Create', 'CreateTaskRequest', { id: 'c1', bundle: '/run/bundle', rootfs: [{ type: 'overlay', source: 'overlay', target: '', options: ['lowerdir=/a'] }], terminal: false, stdin: '/s/in', stdout: '/s/out', stderr: '/s/err' }, 1);
+    const kill = request('Kill', 'KillRequest', { id: 'c1', exec_id: '', signal: 15, all: true }, 3);
+    const resize = request('ResizePty', 'ResizePtyRequest', { id: 'c1', exec_id: 'e1', width: 80, height: 24 }, 5);
+    return {
+      seeds: [Buffer.concat([Buffer.of(7), create]), Buffer.concat([Buffer.of(20), kill, resize]), Buffer.concat([Buffer.of(0), create.subarray(0, 30)])],
+      maxLength: 65536,
+      run(input) {
+        if (input.length === 0) return 'empty';
+        const stream = input.subarray(1);
+        const cut = Math.min(stream.length, input[0]! * 4);
+        const reader = new TtrpcFrameReader(32768);
+        const events = [...reader.push(stream.subarray(0, cut)), ...reader.push(stream.subarray(cut))];
+        let outcome = `frames:${Math.min(events.length, 4)}`;
+        for (const event of events) {
+          if (event.kind === 'oversize') {
+            outcome += ':oversize';
+            continue;
+          }
+          try {
+            const req = decodeTtrpcMessage<{ method?: string; payload?: Uint8Array }>('Request', event.frame.payload);
+            const byMethod = TTRPC_REQUESTS.find((m) => m === `${req.method ?? ''}Request` || m === `${req.method ?? ''}TaskRequest` || m === `${req.method ?? ''}ProcessRequest`);
+            decodeTtrpcMessage(byMethod ?? TTRPC_REQUESTS[event.frame.streamId % TTRPC_REQUESTS.length]!, req.payload ?? new Uint8Array());
+            outcome += ':decoded';
+          } catch (err) {
+            if (!(err instanceof RangeError)) throw err;
+            outcome += ':rejected';
+          }
+        }
+        return outcome;
+      },
+      dictionary: [Uint8Array.of(0, 0, 0, 0), Uint8Array.of(0xff, 0xff, 0xff, 0xff), Uint8Array.of(0, 0, 0x80, 0x01), utf8('containerd.task.v2.Task'), utf8('Create'), Uint8Array.of(0x0a), Uint8Array.of(0x12), Uint8Array.of(0x1a)],
+    };
+  },
+};
+
+/** Every target, in the order scripts/fuzz.sh runs them. */
 export const TARGETS: readonly FuzzTarget[] = [
   intelTarget('intel-sgx'),
   intelTarget('intel-tdx'),
@@ -805,6 +861,7 @@ export const TARGETS: readonly FuzzTarget[] = [
   managementTarget,
   keyProviderTarget,
   kbsTarget,
+  ttrpcTarget,
 ];
 
 export function targetNamed(name: string): FuzzTarget | undefined {
