@@ -27,7 +27,6 @@ import { CONTROL, IN_CONTAINER, type EnclaveDescription, type InitStatus, type S
 import { ownChildren, startReaper } from './reaper.ts';
 import { handlesSignal } from './signals.ts';
 import { runStartContainerHooks } from './start-hooks.ts';
-import { fetchSecrets } from './secrets.ts';
 import { rlimitArg } from '../pal/sim/runtime.ts';
 import { execInPid1, serveExecChannel, sharesInstance } from './exec-channel.ts';
 import { faultPoint } from '../util/fault.ts';
@@ -165,6 +164,8 @@ async function init(description: EnclaveDescription): Promise<number> {
   if (description.secrets !== undefined) {
     // During create, inside the enclave runtime: a denial fails `rune create`, before anything runs.
     try {
+      // Loaded only here: RATS-TLS and X.509 are most of init-runelet's code, and most containers have no secrets.
+      const { fetchSecrets } = await import('./secrets.ts');
       await fetchSecrets(description.secrets, {
         socketPath: description.attestationSocket ?? IN_CONTAINER.attestSocket,
         tee: description.type === 'tdx' || description.type === 'snp' ? description.type : 'sim',

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
-import type { BigIntStats } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import type { FileIdentity, TreeReader, TreeStat } from './sys.ts';
 
 const CHUNK = 256 * 1024;
@@ -54,23 +54,29 @@ export function identityOf(st: BigIntStats): FileIdentity {
 }
 
 /** The Linux implementation. */
+function treeStatOf(st: BigIntStats): TreeStat {
+  const type = typeOf(st);
+  const device = type === 'char' || type === 'block' ? splitDevice(Number(st.rdev)) : { major: 0, minor: 0 };
+  return {
+    type,
+    mode: Number(st.mode & 0o7777n),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    size: Number(st.size),
+    ...device,
+    inode: `${st.dev}:${st.ino}`,
+    ...(type === 'file' ? { identity: identityOf(st) } : {}),
+  };
+}
+
 export const nodeTreeReader: TreeReader = {
-  async lstat(path) {
-    const st = await lstat(path, { bigint: true });
-    const type = typeOf(st);
-    const device = type === 'char' || type === 'block' ? splitDevice(Number(st.rdev)) : { major: 0, minor: 0 };
-    return {
-      type,
-      mode: Number(st.mode & 0o7777n),
-      uid: Number(st.uid),
-      gid: Number(st.gid),
-      size: Number(st.size),
-      ...device,
-      inode: `${st.dev}:${st.ino}`,
-      ...(type === 'file' ? { identity: identityOf(st) } : {}),
-    };
-  },
+  lstat: async (path) => treeStatOf(await lstat(path, { bigint: true })),
   readdir: (path) => readdir(path, { encoding: 'buffer' }),
   readlink: (path) => readlink(path, { encoding: 'buffer' }),
   hashFile,
+  sync: {
+    lstat: (path) => treeStatOf(lstatSync(path, { bigint: true })),
+    readdir: (path) => readdirSync(path, { encoding: 'buffer' }),
+    readlink: (path) => readlinkSync(path, { encoding: 'buffer' }),
+  },
 };

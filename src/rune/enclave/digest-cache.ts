@@ -160,6 +160,8 @@ export interface CacheStats {
 /** What treeDigest asks of a cache: a regular file's SHA-384 (from the cache or hashed). */
 export interface ContentDigester {
   digest(path: Buffer, st: TreeStat): Promise<Buffer>;
+  /** The digest when it can be had without reading the file (a cache hit), else undefined (then call digest). */
+  cached?(path: Buffer, st: TreeStat): Buffer | undefined;
 }
 
 /** The volume a root is on, or why it has none the cache trusts. */
@@ -364,6 +366,18 @@ export class CacheSession implements ContentDigester {
     return [id.ino, id.size, id.mtimeNs, id.ctimeNs, id.btimeNs].every((v) => v >= 0n && v <= U64_MAX);
   }
 
+  /** The cached digest when the file's key matches a record exactly (counted as a hit), else undefined. */
+  cached(path: Buffer, st: TreeStat): Buffer | undefined {
+    const id = st.identity;
+    if (!this.#cacheable(path, id)) return undefined;
+    const r = this.#byIno.get(id.ino);
+    if (r === undefined || r.size !== id.size || r.mtimeNs !== id.mtimeNs || r.ctimeNs !== id.ctimeNs || r.btimeNs !== id.btimeNs) return undefined;
+    this.stats.hits++;
+    this.stats.hitBytes += Number(id.size);
+    this.#used.set(id.ino, r);
+    return r.digest;
+  }
+
   /** The SHA-384 of a regular file's content: from the cache when its key matches, else read and hashed. */
   async digest(path: Buffer, st: TreeStat): Promise<Buffer> {
     const id = st.identity;
@@ -371,13 +385,8 @@ export class CacheSession implements ContentDigester {
       this.stats.misses++;
       return (await this.#hash(path)).digest;
     }
-    const r = this.#byIno.get(id.ino);
-    if (r !== undefined && r.size === id.size && r.mtimeNs === id.mtimeNs && r.ctimeNs === id.ctimeNs && r.btimeNs === id.btimeNs) {
-      this.stats.hits++;
-      this.stats.hitBytes += Number(id.size);
-      this.#used.set(id.ino, r);
-      return r.digest;
-    }
+    const hit = this.cached(path, st);
+    if (hit !== undefined) return hit;
     this.stats.misses++;
     const { digest, before, after } = await this.#hash(path);
     // Recorded only when the file did not change while it was read and did not change recently.

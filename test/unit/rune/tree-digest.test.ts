@@ -150,3 +150,70 @@ test('treeDigest() equals an independent Python implementation of the documented
     rmSync(a, { recursive: true, force: true });
   }
 });
+
+test('issue #15 - the synchronous metadata walk and the asynchronous one give the same digest, entries and bytes on random trees', async () => {
+  const { default: fc } = await import('fast-check');
+  const asyncOnly = { ...nodeTreeReader, sync: undefined };
+  const name = fc.stringMatching(/^[a-z\u00e9.-]{1,6}$/).filter((n) => n !== '.' && n !== '..');
+  type Spec = { name: string; kind: 'file' | 'dir' | 'link' | 'hardlink'; size: number; mode: number };
+  const entry = fc.record({ name, kind: fc.constantFrom('file', 'dir', 'link', 'hardlink'), size: fc.integer({ min: 0, max: 70_000 }), mode: fc.constantFrom(0o644, 0o755, 0o4755, 0o600) }) as fc.Arbitrary<Spec>;
+  await fc.assert(
+    fc.asyncProperty(fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), entry), { maxLength: 25 }), async (specs) => {
+      const dir = mkdtempSync(join(tmpdir(), 'tree-sync-'));
+      try {
+        const dirs = [dir];
+        let firstFile: string | undefined;
+        for (const [parent, spec] of specs) {
+          const p = join(dirs[parent % dirs.length]!, spec.name);
+          try {
+            if (spec.kind === 'dir') {
+              mkdirSync(p, { mode: 0o755 });
+              dirs.push(p);
+            } else if (spec.kind === 'link') symlinkSync(`../${spec.name}`, p);
+            else if (spec.kind === 'hardlink' && firstFile !== undefined) linkSync(firstFile, p);
+            else {
+              writeFileSync(p, Buffer.alloc(spec.size, spec.name), { mode: spec.mode });
+              chmodSync(p, spec.mode);
+              firstFile ??= p;
+            }
+          } catch {
+            // the name exists already: skip this entry
+          }
+        }
+        const excluded = exclusionList(['/x']);
+        const viaSync = await treeDigest(dir, { excluded, reader: nodeTreeReader });
+        const viaAsync = await treeDigest(dir, { excluded, reader: asyncOnly });
+        assert.deepEqual(viaSync, viaAsync);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }),
+    { numRuns: 60 },
+  );
+});
+
+test('issue #15 - both walks name the path that cannot be read, and a cache hit answers without reading', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tree-err-'));
+  try {
+    baseTree(dir);
+    const failing = (which: 'sync' | 'async') => ({
+      ...nodeTreeReader,
+      ...(which === 'async' ? { sync: undefined } : {}),
+      hashFile: async (p: Buffer, a: string) => (p.toString().endsWith('/etc/passwd') ? Promise.reject(new Error('EIO: i/o error')) : nodeTreeReader.hashFile(p, a)),
+    });
+    for (const which of ['sync', 'async'] as const) {
+      await assert.rejects(treeDigest(dir, { excluded: [], reader: failing(which) }), (e: Error) => e.message.includes('/etc/passwd cannot be read (EIO: i/o error)'), which);
+    }
+    const real = await treeDigest(dir, { excluded: [], reader: nodeTreeReader });
+    let reads = 0;
+    const contents = {
+      digest: (p: Buffer) => { reads++; return nodeTreeReader.hashFile(p, 'sha384'); },
+      cached: (p: Buffer) => (p.toString().endsWith('/bin/tool') ? execFileSync('sha384sum', [p.toString()], { encoding: 'utf8' }).slice(0, 96) : undefined),
+    };
+    const withHits = await treeDigest(dir, { excluded: [], reader: nodeTreeReader, contents: { digest: contents.digest, cached: (p) => { const h = contents.cached(p); return h === undefined ? undefined : Buffer.from(h, 'hex'); } } });
+    assert.equal(withHits.digest, real.digest);
+    assert.equal(reads, 2, 'bin/tool came from the cache; run.sh and passwd were read');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
