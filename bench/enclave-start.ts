@@ -1,20 +1,25 @@
 /**
  * Benchmark (issue #15 item 6): `podman run --rm` to exit of `sim` and `wasm` enclave containers against the
  * plain runc container of the same image in the same run, over rootfs sizes (sim: busybox plus 1, 10, 100,
- * 500 MB) and module sizes (wasm: 1, 10, 50 MB), in each mode of MODES: the digest cache off, cold (emptied
- * before each run) and warm. Each round runs every mode once, in a rotating order; the figures are medians of
- * the times and of the per-round ratios against plain/runc. Flatness: warm time at the largest size over warm
- * time at the smallest.
+ * 500 MB) and module sizes (wasm: 1, 10, 50 MB), in each mode of MODES: without the digest cache and the
+ * enclave pool (RUNE_CACHE=off, RUNE_POOL=0), cold (cache emptied before each run, no pool: a first start),
+ * the cache warm without the pool, and both warm (inclavared's pool has a worker of the container's kind
+ * ready before each run). Each round runs every mode once, in a rotating order; the figures are medians of
+ * the times and of the per-round ratios against plain/runc. Flatness: time at the largest size over time at
+ * the smallest.
  *
- * To add a mode (e.g. the enclave pool), append to MODES: a name, the runtime, the variables conmon hands rune
- * (RUNE_*), and what to do before each run.
+ * To add a mode, append to MODES: a name, the runtime, the variables conmon hands rune (RUNE_*), and what to
+ * do before each run.
  *
  * Usage (root, after npm run build): node --import tsx bench/enclave-start.ts [--rounds N] [--sizes 1,10,100,500] [--wasm-sizes 1,10,50]
  */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { podmanEnv, podmanReset, removeTempDir, repoRoot, type OciImage } from '../test/support/fixtures.ts';
+import { inclavaredEnv, podmanEnv, podmanReset, removeTempDir, repoRoot, type OciImage } from '../test/support/fixtures.ts';
+import { poolRequest } from '../src/attestation-socket/client.ts';
+import type { PoolStatus } from '../src/inclavared/pool/manager.ts';
 import { writebackMarginNs } from '../src/rune/enclave/digest-cache.ts';
 import { arg, loadImage, makeSizedImage, makeSizedWasm, median, modeConfs, RUNC, timedRun, type Mode } from './start-support.ts';
 
@@ -28,14 +33,29 @@ async function main(): Promise<void> {
   console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}; ${ROUNDS} rounds`);
   const work = mkdtempSync(join(tmpdir(), 'enclave-start-'));
   const base = await podmanEnv(join(work, 'podman'), { runtimeBinary: RUNE });
+  let stopDaemon = (): void => undefined;
   try {
     const cacheDir = join(work, 'cache');
     mkdirSync(cacheDir, { mode: 0o700 });
+    // inclavared with the pool (one warm worker per kind), where podman's conmon hands rune INCLAVARED_ROOT.
+    const located = inclavaredEnv(join(work, 'podman', 'podman'));
+    const ird = located.INCLAVARED_ROOT;
+    const daemon = spawn(process.execPath, [join(repoRoot, 'dist/inclavared.mjs'), 'serve', '--root', ird, '--data-dir', located.INCLAVARED_DATA_DIR, '--pool', 'sim=1,wasm=1'], { stdio: 'ignore' });
+    stopDaemon = () => daemon.kill('SIGTERM');
+    const poolReady = async (kind: string): Promise<void> => {
+      for (let i = 0; i < 300; i++) {
+        const s = (await poolRequest(ird, 'GET', '/v1/pool').catch(() => undefined)) as PoolStatus | undefined;
+        if ((s?.keys.find((k) => k.key === kind)?.ready ?? 0) >= 1) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`inclavared's pool has no ${kind} worker ready after 15 s`);
+    };
     const MODES: Mode[] = [
       { name: 'plain/runc', runtime: 'runc' },
-      { name: 'cache off', runtime: 'rune', env: { RUNE_CACHE: 'off' } },
-      { name: 'cache cold', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir }, before: () => rmSync(join(cacheDir, 'digests'), { recursive: true, force: true }) },
-      { name: 'cache warm', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir } },
+      { name: 'no cache, no pool', runtime: 'rune', env: { RUNE_CACHE: 'off', RUNE_POOL: '0' } },
+      { name: 'cold', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir, RUNE_POOL: '0' }, before: () => rmSync(join(cacheDir, 'digests'), { recursive: true, force: true }) },
+      { name: 'cache warm, no pool', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir, RUNE_POOL: '0' } },
+      { name: 'cache + pool warm', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir }, before: poolReady },
     ];
     const envs = modeConfs(base, MODES, join(work, 'confs'));
 
@@ -62,17 +82,17 @@ async function main(): Promise<void> {
       const results = new Map<number, Map<string, { ms: number[]; ratio: number[] }>>();
       for (const mb of sizes) {
         const byMode = new Map(MODES.map((m) => [m.name, { ms: [] as number[], ratio: [] as number[] }]));
-        const runOnce = (mode: Mode): number => {
-          mode.before?.();
+        const runOnce = async (mode: Mode): Promise<number> => {
+          await mode.before?.(kind);
           const r = timedRun(envs.get(mode.name)!, mode.runtime === 'runc' ? RUNC : RUNE, work, mode.runtime === 'runc' ? plain(mb) : enclave(mb));
           if (kind === 'wasm' && mode.runtime === 'rune' && r.stdout !== 'hello from wasm\n') throw new Error(`wasm ${mb} MB printed ${JSON.stringify(r.stdout.slice(0, 200))}`);
           return r.ms;
         };
-        for (const mode of MODES) runOnce(mode); // warm-up: page cache, Node.js, the digest cache filled
+        for (const mode of MODES) await runOnce(mode); // warm-up: page cache, Node.js, the digest cache filled
         for (let round = 0; round < ROUNDS; round++) {
           const order = MODES.map((_, i) => MODES[(i + round) % MODES.length]!);
           const t = new Map<string, number>();
-          for (const mode of order) t.set(mode.name, runOnce(mode));
+          for (const mode of order) t.set(mode.name, await runOnce(mode));
           for (const mode of MODES) {
             byMode.get(mode.name)!.ms.push(t.get(mode.name)!);
             byMode.get(mode.name)!.ratio.push(t.get(mode.name)! / t.get('plain/runc')!);
@@ -97,6 +117,7 @@ async function main(): Promise<void> {
       console.log(`\n${kind}: time at ${last} MB / time at ${first} MB: ${flat.join(', ')}`);
     }
   } finally {
+    stopDaemon();
     await podmanReset(base);
     await removeTempDir(work).catch(() => rmSync(work, { recursive: true, force: true }));
   }

@@ -89,8 +89,8 @@ export interface Mode {
   runtime: 'runc' | 'rune';
   /** Variables for rune (through conmon_env_vars). */
   env?: Record<string, string>;
-  /** Called before each run (e.g. emptying the cache for a cold run). */
-  before?: () => void;
+  /** Called before each run with the kind of container (sim, wasm): e.g. emptying the cache for a cold run, waiting for the pool. */
+  before?: (kind: string) => void | Promise<void>;
 }
 
 /** A containers.conf per mode: the base one with the mode's variables added to conmon_env_vars. */

@@ -4,6 +4,7 @@
  * implementation of the documented encoding (Python, docs/enclave-containers.md) gives the same digest.
  */
 import { test } from 'node:test';
+import fc from 'fast-check';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, cpSync, linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -152,7 +153,6 @@ test('treeDigest() equals an independent Python implementation of the documented
 });
 
 test('issue #15 - the synchronous metadata walk and the asynchronous one give the same digest, entries and bytes on random trees', async () => {
-  const { default: fc } = await import('fast-check');
   const asyncOnly = { ...nodeTreeReader, sync: undefined };
   const name = fc.stringMatching(/^[a-z\u00e9.-]{1,6}$/).filter((n) => n !== '.' && n !== '..');
   type Spec = { name: string; kind: 'file' | 'dir' | 'link' | 'hardlink'; size: number; mode: number };
