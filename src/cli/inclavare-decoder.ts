@@ -11,7 +11,7 @@ import { decodeLayer, enclaveUnwrapper } from '../decoder/decoder.ts';
 import { decoderError } from '../decoder/codes.ts';
 import { parsePayload } from '../decoder/payload.ts';
 import type { KeyProviderOptions } from '../keyprovider/provider.ts';
-import { enclaveUnwrapOptions, type EnclaveUnwrapFlags } from '../keyprovider/cli-options.ts';
+import { enclaveUnwrapOptions, withEnclaveUnwrapFlags, type EnclaveUnwrapFlags } from '../keyprovider/cli-options.ts';
 import { runProgram, type SetResult } from './run-program.ts';
 
 declare const RUNE_VERSION: string | undefined;
@@ -36,28 +36,24 @@ function readPayload(): Buffer {
 }
 
 function buildProgram(setResult: SetResult): Command {
-  return new Command('inclavare-decoder')
-    .description(
-      [
-        'containerd stream processor for ocicrypt-encrypted image layers (in place of imgcrypt\'s ctd-decoder).',
-        '',
-        'containerd runs it per layer: the encrypted layer on stdin, its media type in STREAM_PROCESSOR_MEDIATYPE, the layer',
-        'descriptor (imgcrypt\'s Payload; CRI image_decryption key_model = "node") on fd 3; the plain layer goes to stdout.',
-        'The layer key (the org.opencontainers.image.enc.keys.jwe annotation: skopeo --encryption-key jwe:<verdictd image key>,',
-        'or a verdictd provider annotation) is unwrapped in a short-lived sim enclave that attests to verdictd (as',
-        'inclavare-keyprovider does; `inclavare-keyprovider measure` prints its measurement). The layer\'s HMAC is checked',
-        'before any plaintext is written. See docs/encrypted-images.md.',
-      ].join('\n'),
-    )
-    .version(VERSION, '-V, --version', 'print the version')
-    .helpOption('-h, --help', 'show help')
-    .option('--verdictd <addr>', "verdictd's EAA address as the host reaches it", '127.0.0.1:1234')
-    .option('--verdictd-key <pin>', "the pin of verdictd's key, sha256:<hex> (default $INCLAVARE_VERDICTD_KEY)")
-    .option('--state-dir <dir>', 'bundles, the enclave rootfs, rune state and the spooled ciphertext', '/var/lib/inclavare-decoder')
-    .option('--rune <path>', 'the rune binary (default: beside this program)')
-    .option('--enclave-file <file>', "the enclave's workload (default: keyprovider-enclave.mjs beside this program)")
-    .option('--timeout <seconds>', 'limit of one unwrap', '60')
-    .option('--log <file>', 'append error lines here too')
+  return withEnclaveUnwrapFlags(
+    new Command('inclavare-decoder')
+      .description(
+        [
+          'containerd stream processor for ocicrypt-encrypted image layers (in place of imgcrypt\'s ctd-decoder).',
+          '',
+          'containerd runs it per layer: the encrypted layer on stdin, its media type in STREAM_PROCESSOR_MEDIATYPE, the layer',
+          'descriptor (imgcrypt\'s Payload; CRI image_decryption key_model = "node") on fd 3; the plain layer goes to stdout.',
+          'The layer key (the org.opencontainers.image.enc.keys.jwe annotation: skopeo --encryption-key jwe:<verdictd image key>,',
+          'or a verdictd provider annotation) is unwrapped in a short-lived sim enclave that attests to verdictd (as',
+          'inclavare-keyprovider does; `inclavare-keyprovider measure` prints its measurement). The layer\'s HMAC is checked',
+          'before any plaintext is written. See docs/encrypted-images.md.',
+        ].join('\n'),
+      )
+      .version(VERSION, '-V, --version', 'print the version')
+      .helpOption('-h, --help', 'show help'),
+      { stateDir: '/var/lib/inclavare-decoder', stateDirHelp: 'bundles, the enclave rootfs, rune state and the spooled ciphertext', logHelp: 'append error lines here too' },
+  )
     .exitOverride()
     .configureOutput({ outputError: () => {} })
     .action(async (flags: Flags) => {

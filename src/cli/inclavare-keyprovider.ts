@@ -9,7 +9,7 @@
 import { Command } from 'commander';
 import { appendFileSync, closeSync, fstatSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { enclaveUnwrapOptions, type EnclaveUnwrapFlags } from '../keyprovider/cli-options.ts';
+import { enclaveUnwrapOptions, withEnclaveUnwrapFlags, type EnclaveUnwrapFlags } from '../keyprovider/cli-options.ts';
 import { keyProviderError } from '../keyprovider/codes.ts';
 import { writeEnclaveBundle } from '../keyprovider/bundle.ts';
 import { serveKeyProviderRequest, type KeyProviderOptions } from '../keyprovider/provider.ts';
@@ -61,29 +61,25 @@ function report(line: string, logFile: string | undefined): void {
 }
 
 function buildProgram(setResult: SetResult): Command {
-  const program = new Command('inclavare-keyprovider')
-    .description(
-      [
-        'ocicrypt key provider (cmd) that unwraps layer keys of encrypted images inside an attested sim enclave.',
-        '',
-        'ocicrypt (skopeo, podman, containerd imgcrypt) runs it with a keyunwrap request on stdin. It starts a short-lived',
-        'sim enclave container through rune; the enclave attests to verdictd over mutual RATS-TLS (verdictd checked against',
-        '--verdictd-key) and asks EAA "Decrypt" for the layer key; verdictd\'s policy judges the enclave\'s measurement',
-        '(`inclavare-keyprovider measure` prints it). The layer key is answered on stdout. Wrapping is verdictd\'s job',
-        '(provider:verdictd:<kid>, gRPC on its --client-api). Register it in OCICRYPT_KEYPROVIDER_CONFIG, e.g.',
-        '  {"key-providers":{"attestation-agent":{"cmd":{"path":"/usr/local/bin/inclavare-keyprovider","args":["--verdictd-key","sha256:…"]}}}}',
-        'under the provider name the image was encrypted with. See docs/encrypted-images.md.',
-      ].join('\n'),
-    )
-    .version(VERSION, '-V, --version', 'print the version')
-    .helpOption('-h, --help', 'show help')
-    .option('--verdictd <addr>', "verdictd's EAA address as the host reaches it", '127.0.0.1:1234')
-    .option('--verdictd-key <pin>', "the pin of verdictd's key, sha256:<hex> (default $INCLAVARE_VERDICTD_KEY)")
-    .option('--state-dir <dir>', 'bundles, the enclave rootfs and rune state', '/var/lib/inclavare-keyprovider')
-    .option('--rune <path>', 'the rune binary (default: beside this program)')
-    .option('--enclave-file <file>', "the enclave's workload (default: keyprovider-enclave.mjs beside this program)")
-    .option('--timeout <seconds>', 'limit of one unwrap', '60')
-    .option('--log <file>', 'append error lines here too (ocicrypt discards a provider\'s stderr)')
+  const program = withEnclaveUnwrapFlags(
+    new Command('inclavare-keyprovider')
+      .description(
+        [
+          'ocicrypt key provider (cmd) that unwraps layer keys of encrypted images inside an attested sim enclave.',
+          '',
+          'ocicrypt (skopeo, podman, containerd imgcrypt) runs it with a keyunwrap request on stdin. It starts a short-lived',
+          'sim enclave container through rune; the enclave attests to verdictd over mutual RATS-TLS (verdictd checked against',
+          '--verdictd-key) and asks EAA "Decrypt" for the layer key; verdictd\'s policy judges the enclave\'s measurement',
+          '(`inclavare-keyprovider measure` prints it). The layer key is answered on stdout. Wrapping is verdictd\'s job',
+          '(provider:verdictd:<kid>, gRPC on its --client-api). Register it in OCICRYPT_KEYPROVIDER_CONFIG, e.g.',
+          '  {"key-providers":{"attestation-agent":{"cmd":{"path":"/usr/local/bin/inclavare-keyprovider","args":["--verdictd-key","sha256:…"]}}}}',
+          'under the provider name the image was encrypted with. See docs/encrypted-images.md.',
+        ].join('\n'),
+      )
+      .version(VERSION, '-V, --version', 'print the version')
+      .helpOption('-h, --help', 'show help'),
+      { stateDir: '/var/lib/inclavare-keyprovider', stateDirHelp: 'bundles, the enclave rootfs and rune state', logHelp: "append error lines here too (ocicrypt discards a provider's stderr)" },
+  )
     .exitOverride()
     .configureOutput({ outputError: () => {} })
     .action(async (flags: Flags) => {

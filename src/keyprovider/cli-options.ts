@@ -2,6 +2,7 @@
  * The flags shared by the programs that unwrap layer keys in a sim enclave (inclavare-keyprovider and
  * inclavare-decoder), turned into KeyProviderOptions; `usage` makes each program's own usage error.
  */
+import type { Command } from 'commander';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parsePin } from '../rats-tls/pin.ts';
@@ -33,4 +34,17 @@ export function enclaveUnwrapOptions(flags: EnclaveUnwrapFlags, here: string, us
     enclaveFile: flags.enclaveFile ?? join(here, 'keyprovider-enclave.mjs'),
     timeoutMs: timeout * 1000,
   };
+}
+
+/** Adds the shared flags to `command` (returned for chaining); the texts that differ are the program's. */
+export function withEnclaveUnwrapFlags<C extends Command>(command: C, own: { stateDir: string; stateDirHelp: string; logHelp: string }): C {
+  command
+    .option('--verdictd <addr>', "verdictd's EAA address as the host reaches it", '127.0.0.1:1234')
+    .option('--verdictd-key <pin>', "the pin of verdictd's key, sha256:<hex> (default $INCLAVARE_VERDICTD_KEY)")
+    .option('--state-dir <dir>', own.stateDirHelp, own.stateDir)
+    .option('--rune <path>', 'the rune binary (default: beside this program)')
+    .option('--enclave-file <file>', "the enclave's workload (default: keyprovider-enclave.mjs beside this program)")
+    .option('--timeout <seconds>', 'limit of one unwrap', '60')
+    .option('--log <file>', own.logHelp);
+  return command;
 }
