@@ -13,15 +13,12 @@
  *
  * Usage (root, after npm run build): node --import tsx bench/enclave-start.ts [--rounds N] [--sizes 1,10,100,500] [--wasm-sizes 1,10,50]
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inclavaredEnv, podmanEnv, podmanReset, removeTempDir, repoRoot, type OciImage } from '../test/support/fixtures.ts';
-import { poolRequest } from '../src/attestation-socket/client.ts';
-import type { PoolStatus } from '../src/inclavared/pool/manager.ts';
+import { podmanEnv, podmanReset, removeTempDir, repoRoot, type OciImage } from '../test/support/fixtures.ts';
 import { writebackMarginNs } from '../src/rune/enclave/digest-cache.ts';
-import { arg, loadImage, makeSizedImage, makeSizedWasm, median, modeConfs, RUNC, timedRun, type Mode } from './start-support.ts';
+import { arg, loadImage, makeSizedImage, makeSizedWasm, median, modeConfs, RUNC, startPoolDaemon, timedRun, type Mode } from './start-support.ts';
 
 const RUNE = join(repoRoot, 'dist/rune');
 const ROUNDS = Number(arg('--rounds', '7'));
@@ -37,25 +34,14 @@ async function main(): Promise<void> {
   try {
     const cacheDir = join(work, 'cache');
     mkdirSync(cacheDir, { mode: 0o700 });
-    // inclavared with the pool (one warm worker per kind), where podman's conmon hands rune INCLAVARED_ROOT.
-    const located = inclavaredEnv(join(work, 'podman', 'podman'));
-    const ird = located.INCLAVARED_ROOT;
-    const daemon = spawn(process.execPath, [join(repoRoot, 'dist/inclavared.mjs'), 'serve', '--root', ird, '--data-dir', located.INCLAVARED_DATA_DIR, '--pool', 'sim=1,wasm=1'], { stdio: 'ignore' });
-    stopDaemon = () => daemon.kill('SIGTERM');
-    const poolReady = async (kind: string): Promise<void> => {
-      for (let i = 0; i < 300; i++) {
-        const s = (await poolRequest(ird, 'GET', '/v1/pool').catch(() => undefined)) as PoolStatus | undefined;
-        if ((s?.keys.find((k) => k.key === kind)?.ready ?? 0) >= 1) return;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      throw new Error(`inclavared's pool has no ${kind} worker ready after 15 s`);
-    };
+    const pool = startPoolDaemon(join(work, 'podman'));
+    stopDaemon = pool.stop;
     const MODES: Mode[] = [
       { name: 'plain/runc', runtime: 'runc' },
       { name: 'no cache, no pool', runtime: 'rune', env: { RUNE_CACHE: 'off', RUNE_POOL: '0' } },
       { name: 'cold', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir, RUNE_POOL: '0' }, before: () => rmSync(join(cacheDir, 'digests'), { recursive: true, force: true }) },
       { name: 'cache warm, no pool', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir, RUNE_POOL: '0' } },
-      { name: 'cache + pool warm', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir }, before: poolReady },
+      { name: 'cache + pool warm', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir }, before: pool.ready },
     ];
     const envs = modeConfs(base, MODES, join(work, 'confs'));
 

@@ -18,7 +18,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { podmanEnv, podmanReset, removeTempDir, repoRoot, type OciImage } from '../test/support/fixtures.ts';
 import { writebackMarginNs } from '../src/rune/enclave/digest-cache.ts';
-import { arg, loadImage, makeSizedImage, makeSizedWasm, median, modeConfs, readTimings, steps, timedRun, type Mode } from './start-support.ts';
+import { arg, loadImage, makeSizedImage, makeSizedWasm, median, modeConfs, readTimings, startPoolDaemon, steps, timedRun, type Mode } from './start-support.ts';
 
 const RUNE = join(repoRoot, 'dist/rune');
 const ROUNDS = Number(arg('--rounds', '5'));
@@ -30,13 +30,17 @@ async function main(): Promise<void> {
   console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}; ${ROUNDS} rounds`);
   const work = mkdtempSync(join(tmpdir(), 'start-breakdown-'));
   const base = await podmanEnv(join(work, 'podman'), { runtimeBinary: RUNE });
+  let stopDaemon = (): void => undefined;
   try {
     const cacheDir = join(work, 'cache');
     const timings = join(work, 'timings');
     mkdirSync(timings, { recursive: true });
+    const pool = startPoolDaemon(join(work, 'podman'));
+    stopDaemon = pool.stop;
     const modes: Mode[] = [
-      { name: 'cache off', runtime: 'rune', env: { RUNE_CACHE: 'off', RUNE_TIMINGS: timings } },
-      { name: 'cache warm', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir, RUNE_TIMINGS: timings } },
+      { name: 'cache off', runtime: 'rune', env: { RUNE_CACHE: 'off', RUNE_POOL: '0', RUNE_TIMINGS: timings } },
+      { name: 'cache warm', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir, RUNE_POOL: '0', RUNE_TIMINGS: timings } },
+      { name: 'cache + pool warm', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir, RUNE_TIMINGS: timings }, before: pool.ready },
     ];
     const envs = modeConfs(base, modes, join(work, 'confs'));
 
@@ -79,15 +83,17 @@ async function main(): Promise<void> {
         const rootfsMb = new Map<number, number>();
         for (const mb of sizes) {
           // One run first: Node.js and the page cache warm, and in "cache warm" the cache filled.
+          await mode.before?.(kind);
           timedRun(env, RUNE, work, args(mb));
           const acc: Record<string, number[]> = {};
           for (let r = 0; r < ROUNDS; r++) {
+            await mode.before?.(kind);
             const run = timedRun(env, RUNE, work, args(mb));
             if (!expect.test(run.stdout)) throw new Error(`${kind} ${mb} MB printed ${JSON.stringify(run.stdout.slice(0, 200))}`);
             const t = readTimings(timings, run.id);
             if (t === undefined) throw new Error(`no RUNE_TIMINGS files for ${run.id}`);
             rootfsMb.set(mb, t.create.measured.bytes / (1024 * 1024));
-            if (mode.name === 'cache warm' && r === 0) {
+            if (mode.name !== 'cache off' && r === 0) {
               const c = t.create.measured.cache;
               console.log(`  ${kind} ${mb} MB warm: cache ${c === undefined ? 'off' : c.untrusted ?? `${c.hits} hits, ${c.misses} hashed`}`);
             }
@@ -106,6 +112,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
+    stopDaemon();
     await podmanReset(base);
     await removeTempDir(work).catch(() => rmSync(work, { recursive: true, force: true }));
   }

@@ -4,11 +4,13 @@
  * hands rune - RUNE_CACHE, RUNE_CACHE_DIR, RUNE_TIMINGS - differ per mode on one storage), timed `podman run
  * --rm` runs, and the step timings rune and init-runelet write with RUNE_TIMINGS.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeOciImage, podmanLoadImage, type OciImage } from '../test/support/fixtures.ts';
+import { inclavaredEnv, makeOciImage, podmanLoadImage, repoRoot, type OciImage } from '../test/support/fixtures.ts';
+import { poolRequest } from '../src/attestation-socket/client.ts';
+import type { PoolStatus } from '../src/inclavared/pool/manager.ts';
 
 export const RUNC = '/usr/sbin/runc';
 
@@ -176,4 +178,24 @@ export function steps(run: RunResult, t: StepTimings): Record<string, number> {
     'exit to podman done': d(i.workloadExited, run.endEpochMs),
     total: run.ms,
   };
+}
+
+/**
+ * inclavared with the enclave pool (one warm worker per kind: sim, wasm, native) where podmanEnv(`podmanDir`) tells conmon to find
+ * it; `ready(kind)` waits until a worker of that kind waits (call it before a run that should be pool-served).
+ */
+export function startPoolDaemon(podmanDir: string): { ready: (kind: string) => Promise<void>; stop: () => void } {
+  const located = inclavaredEnv(join(podmanDir, 'podman'));
+  const root = located.INCLAVARED_ROOT;
+  const daemon = spawn(process.execPath, [join(repoRoot, 'dist/inclavared.mjs'), 'serve', '--root', root, '--data-dir', located.INCLAVARED_DATA_DIR, '--pool', 'sim=1,wasm=1,native=1'], { stdio: 'ignore' });
+  const ready = async (kind: string): Promise<void> => {
+    const key = kind.startsWith('native') ? 'native' : kind;
+    for (let i = 0; i < 300; i++) {
+      const s = (await poolRequest(root, 'GET', '/v1/pool').catch(() => undefined)) as PoolStatus | undefined;
+      if ((s?.keys.find((k) => k.key === key)?.ready ?? 0) >= 1) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`inclavared's pool has no ${key} worker ready after 15 s`);
+  };
+  return { ready, stop: () => void daemon.kill('SIGTERM') };
 }

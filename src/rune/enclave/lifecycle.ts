@@ -289,7 +289,9 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
   const sys = ctx.sys;
   // RUNE_TIMINGS=DIR (benchmarks, docs/benchmarks.md "Where enclave start time goes"): the epoch ms of each step.
   const timingsDir = sys.env.RUNE_TIMINGS !== undefined && sys.env.RUNE_TIMINGS.startsWith('/') ? sys.env.RUNE_TIMINGS : undefined;
-  const marks: Record<string, number> = { processStart: performance.timeOrigin, createStart: performance.timeOrigin + t0 };
+  // A pool worker (src/inclavared/pool/worker.ts) says when the call reached it: its process started earlier.
+  const callStart = Number(sys.env.RUNE_TIMINGS_CALL_START);
+  const marks: Record<string, number> = { processStart: callStart > 0 ? callStart : performance.timeOrigin, createStart: performance.timeOrigin + t0 };
   const phase = (name: string): void => {
     const now = performance.now();
     marks[name] = performance.timeOrigin + now;

@@ -1,0 +1,32 @@
+/**
+ * issue #15 - a pool worker's warm-up (src/rune/enclave/warm-up.ts) measures a tree through a throw-away digest
+ * cache: it leaves nothing behind, never throws, and does not change what a later measurement gives.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { warmMeasurement } from '../../../src/rune/enclave/warm-up.ts';
+import { exclusionList, treeDigest } from '../../../src/rune/enclave/tree-digest.ts';
+import { nodeTreeReader } from '../../../src/sys/tree.ts';
+
+const leftovers = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('rune-warm-'));
+
+test('warmMeasurement() leaves no temporary directory, never throws, and a measurement after it is unchanged', async () => {
+  const before = leftovers();
+  const tree = mkdtempSync(join(tmpdir(), 'warm-tree-'));
+  try {
+    mkdirSync(join(tree, 'a/big'), { recursive: true });
+    writeFileSync(join(tree, 'a/one'), 'one\n');
+    writeFileSync(join(tree, 'a/big/skipped'), Buffer.alloc(100_000, 1));
+    const excluded = exclusionList([]);
+    const digest = (await treeDigest(tree, { excluded, reader: nodeTreeReader })).digest;
+    await warmMeasurement(tree, { skip: ['/a/big'], rounds: 3 });
+    await warmMeasurement(join(tree, 'missing'));
+    assert.deepEqual(leftovers(), before);
+    assert.equal((await treeDigest(tree, { excluded, reader: nodeTreeReader })).digest, digest);
+  } finally {
+    rmSync(tree, { recursive: true, force: true });
+  }
+});
