@@ -29,6 +29,7 @@ PACKAGES=(
   ca-certificates openssl     # TLS roots; openssl s_client/s_server for RATS-TLS interop tests
   postgresql                  # verdictd's PostgreSQL store (replicas); its tests start their own cluster with initdb
   docker-registry             # a loopback OCI registry the encrypted-images containerd e2e test starts itself
+  strace                      # tests that check which system calls a write makes (no fsync for runtime state)
 )
 
 # 1. Prerequisites, before anything is changed.

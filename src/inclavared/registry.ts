@@ -74,7 +74,7 @@ export function loadRegistry(stateFile: string): ContainerRecord[] {
   return records;
 }
 
-/** Replaces the registry with `records`, atomically and durably. */
+/** Replaces the registry with `records`, atomically (not fsync'd: ROOT is runtime state, see writeFileAtomic's `durable`). */
 export function saveRegistry(stateFile: string, records: Iterable<ContainerRecord>): void {
   const containers: StoredContainer[] = [...records].map((r) => ({
     id: r.id,
@@ -84,7 +84,7 @@ export function saveRegistry(stateFile: string, records: Iterable<ContainerRecor
   }));
   const text = `${JSON.stringify({ version: REGISTRY_VERSION, containers }, null, 2)}\n`;
   try {
-    writeFileAtomic(stateFile, text, { mode: 0o600 });
+    writeFileAtomic(stateFile, text, { mode: 0o600, durable: false });
   } catch (err) {
     throw stateError(`Cannot write the registry ${stateFile}`, err);
   }

@@ -107,7 +107,7 @@ export function linuxSys(): Sys {
       writeFileSync(path, data, { mode: options.mode ?? 0o600, flag: options.exclusive ? 'wx' : 'w' });
     },
     writeFileAtomic(path, data, options = {}) {
-      writeFileAtomic(path, data, { mode: options.mode ?? 0o600 });
+      writeFileAtomic(path, data, { mode: options.mode ?? 0o600, durable: false });
     },
     appendFile(path, data, options = {}) {
       appendFileSync(path, data, { mode: options.mode ?? 0o600 });

@@ -138,7 +138,10 @@ export interface Sys {
   readDir(path: string): DirEntry[];
   /** Writes a file in place (O_CREAT|O_TRUNC, or O_EXCL with `exclusive`). */
   writeFile(path: string, data: string | Uint8Array, options?: WriteOptions): void;
-  /** Replaces a file atomically and durably (temporary file, fsync, rename, fsync of the directory). */
+  /**
+   * Replaces a file atomically (temporary file, rename): a crash leaves the old file or the new one. Not
+   * fsync'd: rune writes only runtime state with it, which lives as long as the boot (as runc's state.json).
+   */
   writeFileAtomic(path: string, data: string | Uint8Array, options?: { mode?: number }): void;
   appendFile(path: string, data: string, options?: { mode?: number }): void;
   /** mkdir(2) with `mode`; `recursive` makes missing parents and accepts an existing directory. */
