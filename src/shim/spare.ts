@@ -101,7 +101,7 @@ export function parseHandoff(body: Uint8Array): Handoff {
 }
 
 /** Reads one request from `conn`: its length, then its body; bounded in size and time. */
-export function readHandoff(conn: Socket, timeoutMs = HANDOFF_TIMEOUT_MS): Promise<Handoff> {
+export function readHandoff(conn: Socket, timeoutMs = HANDOFF_TIMEOUT_MS, first?: Buffer): Promise<Handoff> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let got = 0;
@@ -136,6 +136,8 @@ export function readHandoff(conn: Socket, timeoutMs = HANDOFF_TIMEOUT_MS): Promi
     conn.on('data', onData);
     conn.once('end', onEnd);
     conn.once('error', onEnd);
+    if (first) onData(first);
+    conn.resume();
   });
 }
 
@@ -237,8 +239,24 @@ export async function runSpare(shimScript: string, address: string, control: str
   }, 1000);
   process.on('SIGTERM', quit);
 
-  const conn = await new Promise<Socket>((resolve) => server.once('connection', resolve));
-  // One handoff per spare: nobody else may connect from now on.
+  // One handoff per spare: the first connection that sends a byte takes it, and the control socket closes at
+  // once; a later one is answered "error busy" (its start then starts a daemon itself). A connection that
+  // sends nothing (a liveness probe) takes nothing.
+  let taken = false;
+  const [conn, first] = await new Promise<[Socket, Buffer]>((resolve) => {
+    server.on('connection', (c: Socket) => {
+      c.on('error', () => undefined);
+      c.once('data', (chunk: Buffer) => {
+        if (taken) {
+          c.end('error busy: this spare was taken by another start\n');
+          return;
+        }
+        taken = true;
+        c.pause();
+        resolve([c, chunk]);
+      });
+    });
+  });
   server.close();
   clearTimeout(idle);
   clearInterval(watch);
@@ -249,7 +267,7 @@ export async function runSpare(shimScript: string, address: string, control: str
   };
   let h: Handoff;
   try {
-    h = await readHandoff(conn);
+    h = await readHandoff(conn, HANDOFF_TIMEOUT_MS, first);
   } catch (e) {
     reply(`error ${describeError(e)}`);
     setTimeout(() => process.exit(1), 100).unref();
