@@ -104,7 +104,7 @@ export async function runDaemon(flags: ShimFlags, shimScript: string, opts: Daem
   const service = new TaskService({ namespace: flags.namespace, config, ...(configError ? { configError } : {}), shimDir, events, log: (m) => log(m), onShutdown: shutdown });
   // The next spare: once the first container started (or a moment after serving), niced, if the config
   // allows it, the launcher named one, containerd still runs and the .mjs is the one this daemon runs.
-  let spareTimer: NodeJS.Timeout | undefined;
+  let spareTimer: NodeJS.Timeout | undefined = undefined;
   let spareStarted = false;
   const spawnSpare = (): void => {
     if (spareStarted) return;
