@@ -40,11 +40,16 @@ function median(values: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
+let logFile = '';
+
 function timed(cmd: string, args: string[], env?: NodeJS.ProcessEnv): number {
   const t0 = process.hrtime.bigint();
   const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr.toString()}`);
+  if (r.status !== 0) {
+    const log = logFile ? readFileSync(logFile, 'utf8').split('\n').slice(-40).join('\n') : '';
+    throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr.toString()}\ncontainerd's log:\n${log}`);
+  }
   return ms;
 }
 
@@ -54,6 +59,7 @@ writeFileSync(configPath, `root = ${JSON.stringify(path.join(tmp, 'containerd', 
 const noSpareConfig = path.join(tmp, 'shim-nospare.toml');
 writeFileSync(noSpareConfig, `root = ${JSON.stringify(path.join(tmp, 'containerd', 'rune-root'))}\nspare = false\n`);
 const containerd = await startContainerd(tmp, { runtimeBinary: path.join(DIST, 'rune'), shim: { dir: DIST, configPath } });
+logFile = containerd.logFile;
 try {
   await containerd.importImage(await makeOciImage(path.join(tmp, 'image'), { name: IMAGE, cmd: ['sh'] }), 'default');
   const fifo = path.join(tmp, 'fifo');
@@ -113,7 +119,8 @@ try {
     for (const [name, args] of Object.entries(variants)) {
       const spare = await prepare(name);
       times[name]!.push(timed('ctr', args(`b-${name}-${i}`)));
-      if (name === 'ours' && !isAlive(spare)) handedOver++;
+      // Used: the spare became a shim (its title changed) or already exited with the container.
+      if (name === 'ours' && (!isAlive(spare) || !readFileSync(`/proc/${spare}/cmdline`, 'utf8').startsWith(`${SPARE_ARGV0}\0`))) handedOver++;
     }
   }
   await killSpares();
