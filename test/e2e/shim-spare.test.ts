@@ -5,7 +5,7 @@
 // never used; a spare whose containerd's socket is gone exits; nothing is left behind.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, readFileSync, statSync, utimesSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
@@ -130,6 +130,11 @@ void describe('containerd-shim-rune-v2: the spare daemon', { timeout: 300_000 },
     assert.equal(existsSync(spare.control), false, 'the spare kept its control socket after the handoff');
     const title = (await listProcesses()).find((p) => p.pid === spare.pid)?.argv ?? [];
     assert.deepEqual(title.slice(0, 5), ['containerd-shim-rune-v2', '-namespace', NS, '-id', 'sp-2'], title.join(' '));
+    // It gave up the spare's nice value: every thread back at 0.
+    for (const tid of readdirSync(`/proc/${spare.pid}/task`)) {
+      const st = readFileSync(`/proc/${spare.pid}/task/${tid}/stat`, 'utf8');
+      assert.equal(st.slice(st.lastIndexOf(')') + 2).split(' ')[16], '0', `thread ${tid} still niced`);
+    }
     const next = await readySpare();
     assert.notEqual(next.pid, spare.pid);
     // The handed-over shim serves exec, and ends as a shim does.
