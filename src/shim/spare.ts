@@ -17,7 +17,7 @@
  * longer its own, and on SIGTERM.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, constants, existsSync, lstatSync, mkdirSync, openSync, readdirSync, statSync, writeSync } from 'node:fs';
+import { chmodSync, constants, existsSync, lstatSync, mkdirSync, openSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { setPriority } from 'node:os';
 import path from 'node:path';
@@ -167,8 +167,22 @@ function canConnect(socket: string): Promise<boolean> {
   });
 }
 
-/** Sets the nice value of every thread of this process (setpriority acts on one thread on Linux). */
+/**
+ * Sets the nice value of the autogroup of `pid` (a session of its own: with sched_autogroup_enabled the
+ * scheduler shares the CPU between sessions first, so a thread's nice value alone does not let a spare yield
+ * to the containers being started).
+ */
+function niceAutogroup(pid: number | 'self', value: number): void {
+  try {
+    writeFileSync(`/proc/${pid}/autogroup`, String(value));
+  } catch {
+    // no autogroups (CONFIG_SCHED_AUTOGROUP off) or not allowed
+  }
+}
+
+/** Sets the nice value of every thread of this process (setpriority acts on one thread on Linux) and of its autogroup. */
 function niceAll(value: number): void {
+  niceAutogroup('self', value);
   let tids: string[] = [];
   try {
     tids = readdirSync('/proc/self/task');
@@ -338,6 +352,7 @@ export function startSpare(shimScript: string, address: string, control: string)
     } catch {
       // not allowed: it starts at our priority
     }
+    niceAutogroup(child.pid, SPARE_NICE); // its session (detached) is its autogroup
   }
   child.unref();
   return child.pid;

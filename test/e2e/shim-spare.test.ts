@@ -125,12 +125,16 @@ void describe('containerd-shim-rune-v2: the spare daemon', { timeout: 300_000 },
     assert.equal(sock.mode & 0o777, 0o600);
     assert.equal(path.dirname(spare.control), SPARE_DIR);
 
+    // It waits niced, and so does its session's autogroup (which the scheduler weighs against other sessions).
+    const autogroup = (pid: number): string => (existsSync(`/proc/${pid}/autogroup`) ? readFileSync(`/proc/${pid}/autogroup`, 'utf8') : 'none');
+    assert.match(autogroup(spare.pid), /nice 10|none/);
     await cd().ctrOk(runArgs('sp-2', ['-d'], ['sh', '-c', 'sleep 1000']), { namespace: NS, timeoutMs: 60_000 });
     assert.equal(await shimPid('sp-2'), spare.pid, 'the second shim is not the former spare');
     assert.equal(existsSync(spare.control), false, 'the spare kept its control socket after the handoff');
     const title = (await listProcesses()).find((p) => p.pid === spare.pid)?.argv ?? [];
     assert.deepEqual(title.slice(0, 5), ['containerd-shim-rune-v2', '-namespace', NS, '-id', 'sp-2'], title.join(' '));
-    // It gave up the spare's nice value: every thread back at 0.
+    // It gave up the spare's nice value: every thread and its autogroup back at 0.
+    assert.match(autogroup(spare.pid), /nice 0|none/);
     for (const tid of readdirSync(`/proc/${spare.pid}/task`)) {
       const st = readFileSync(`/proc/${spare.pid}/task/${tid}/stat`, 'utf8');
       assert.equal(st.slice(st.lastIndexOf(')') + 2).split(' ')[16], '0', `thread ${tid} still niced`);
