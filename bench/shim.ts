@@ -4,7 +4,8 @@
  * 1. `ctr run --rm` of a plain container to its exit, alternating, N rounds:
  *      ours   --runtime io.containerd.rune.v2 (our shim, rune), a spare daemon waiting (docs/shim.md): its
  *             start hands the shim to the spare, no Node.js start
- *      nospare  the same with `spare = false` and no spare waiting: start fork+execs Node.js
+ *      handoff  handed to a waiting spare, with `spare = false`: the shim starts no next spare during the run
+ *      nospare  `spare = false` and no spare waiting: start fork+execs Node.js
  *             (untimed between the runs: the spare is left to finish booting before the next timed run,
  *             killed before `nospare`, and made again by an untimed run before `ours`)
  *      runcb  --runtime io.containerd.runc.v2 --runc-binary dist/rune (runc's shim with BinaryName=rune)
@@ -78,7 +79,7 @@ try {
       }
     });
   const spareBoot: number[] = [];
-  let handedOver = 0;
+  let handedOver = 0; // ours and handoff rounds whose shim was the spare
   const ensureSpare = async (): Promise<number> => {
     if (!(await spares()).some((s) => s.ready)) timed('ctr', [...base, '--runtime', 'io.containerd.rune.v2', '--runtime-config-path', configPath, IMAGE, `mk-${Date.now()}`, 'true']);
     let pid = 0;
@@ -99,13 +100,15 @@ try {
   };
   const variants: Record<string, (id: string) => string[]> = {
     ours: (id) => [...base, '--runtime', 'io.containerd.rune.v2', '--runtime-config-path', configPath, IMAGE, id, 'true'],
+    // Handed to a waiting spare, but with `spare = false` the shim starts no next spare during the run.
+    handoff: (id) => [...base, '--runtime', 'io.containerd.rune.v2', '--runtime-config-path', noSpareConfig, IMAGE, id, 'true'],
     nospare: (id) => [...base, '--runtime', 'io.containerd.rune.v2', '--runtime-config-path', noSpareConfig, IMAGE, id, 'true'],
     runcb: (id) => [...base, '--runtime', 'io.containerd.runc.v2', '--runc-binary', path.join(DIST, 'rune'), '--runc-root', containerd.runtimeRoot, IMAGE, id, 'true'],
     runc: (id) => [...base, '--runtime', 'io.containerd.runc.v2', IMAGE, id, 'true'],
   };
-  const times: Record<string, number[]> = { ours: [], nospare: [], runcb: [], runc: [] };
+  const times: Record<string, number[]> = { ours: [], handoff: [], nospare: [], runcb: [], runc: [] };
   const prepare = async (name: string): Promise<number> => {
-    if (name === 'ours') return ensureSpare();
+    if (name === 'ours' || name === 'handoff') return ensureSpare();
     if (name === 'nospare') await killSpares();
     else await ensureSpare(); // the spare made by `ours` boots before the next timed run, not during it
     return 0;
@@ -120,7 +123,7 @@ try {
       const spare = await prepare(name);
       times[name]!.push(timed('ctr', args(`b-${name}-${i}`)));
       // Used: the spare became a shim (its title changed) or already exited with the container.
-      if (name === 'ours' && (!isAlive(spare) || !readFileSync(`/proc/${spare}/cmdline`, 'utf8').startsWith(`${SPARE_ARGV0}\0`))) handedOver++;
+      if ((name === 'ours' || name === 'handoff') && (!isAlive(spare) || !readFileSync(`/proc/${spare}/cmdline`, 'utf8').startsWith(`${SPARE_ARGV0}\0`))) handedOver++;
     }
   }
   await killSpares();
@@ -132,7 +135,8 @@ try {
   const rows = [
     `cpus: ${cpus().length} x ${cpus()[0]?.model ?? '?'}; rounds: ${ROUNDS} (alternating)`,
     `ctr run --rm (plain, to exit), median ms: ours (spare) ${m.ours!.toFixed(0)} | ours, no spare ${m.nospare!.toFixed(0)} | runc shim + rune ${m.runcb!.toFixed(0)} | runc shim + runc ${m.runc!.toFixed(0)}`,
-    `ratio ours / (runc shim + rune): ${(m.ours! / m.runcb!).toFixed(2)}x (spare used in ${handedOver}/${ROUNDS} rounds); without a spare: ${(m.nospare! / m.runcb!).toFixed(2)}x`,
+    `ratio ours / (runc shim + rune): ${(m.ours! / m.runcb!).toFixed(2)}x (spare used in ${handedOver}/${2 * ROUNDS} runs); without a spare: ${(m.nospare! / m.runcb!).toFixed(2)}x`,
+    `handed to a spare but starting no next one during the run (spare = false): ${m.handoff!.toFixed(0)} ms, ${(m.handoff! / m.runcb!).toFixed(2)}x`,
     `a spare's CPU time to boot and load the daemon (niced, off the timed runs), median: ${median(spareBoot).toFixed(0)} ms`,
     `ratio ours / (runc shim + runc): ${(m.ours! / m.runc!).toFixed(2)}x`,
     `ratio (runc shim + rune) / (runc shim + runc): ${(m.runcb! / m.runc!).toFixed(2)}x`,
