@@ -11,6 +11,8 @@
  *      runcb  --runtime io.containerd.runc.v2 --runc-binary dist/rune (runc's shim with BinaryName=rune)
  *      runc   --runtime io.containerd.runc.v2 (runc's shim, runc)
  *    and prints the medians and the ratios ours/runcb, ours/runc, runcb/runc.
+ *    Then back to back: blocks of 10 runs with nothing waited for between them, spares on and off (a spare
+ *    may not be ready yet, and its boot competes with the next run).
  * 2. Where our shim's time goes: Node.js start of the lean entry (`containerd-shim-rune-v2 -v`), the daemon's
  *    module load, the events path taken (ttrpc Forward vs the publish binary).
  * 3. Through CRI, one pod per round with K short containers (create, start, wait for the exit, remove), runtime
@@ -127,6 +129,17 @@ try {
     }
   }
   await killSpares();
+  // Back to back, nothing waited for between runs (a loop of ctr runs): blocks of 10 with spares and without.
+  const loop: Record<string, number[]> = { ours: [], nospare: [] };
+  for (let b = 0; b < Math.max(2, Math.floor(ROUNDS / 5)); b++) {
+    for (const name of ['ours', 'nospare'] as const) {
+      if (name === 'nospare') await killSpares();
+      const t0 = performance.now();
+      for (let k = 0; k < 10; k++) timed('ctr', variants[name]!(`l-${name}-${b}-${k}`));
+      loop[name]!.push((performance.now() - t0) / 10);
+    }
+  }
+  await killSpares();
   const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)])) as Record<string, number>;
   const entry = median(Array.from({ length: 10 }, () => timed(path.join(DIST, 'containerd-shim-rune-v2'), ['-v'])));
   const bare = median(Array.from({ length: 10 }, () => timed(process.execPath, ['-e', '0'])));
@@ -138,6 +151,7 @@ try {
     `ratio ours / (runc shim + rune): ${(m.ours! / m.runcb!).toFixed(2)}x (spare used in ${handedOver}/${2 * ROUNDS} runs); without a spare: ${(m.nospare! / m.runcb!).toFixed(2)}x`,
     `handed to a spare but starting no next one during the run (spare = false): ${m.handoff!.toFixed(0)} ms, ${(m.handoff! / m.runcb!).toFixed(2)}x`,
     `a spare's CPU time to boot and load the daemon (niced, off the timed runs), median: ${median(spareBoot).toFixed(0)} ms`,
+    `back to back (blocks of 10 runs, nothing waited for), ms per run: with spares ${median(loop.ours!).toFixed(0)} | spare = false ${median(loop.nospare!).toFixed(0)} | ratio ${(median(loop.ours!) / median(loop.nospare!)).toFixed(2)}x`,
     `ratio ours / (runc shim + runc): ${(m.ours! / m.runc!).toFixed(2)}x`,
     `ratio (runc shim + rune) / (runc shim + runc): ${(m.runcb! / m.runc!).toFixed(2)}x`,
     `node -e 0: ${bare.toFixed(0)} ms; containerd-shim-rune-v2 -v (launcher + lean entry): ${entry.toFixed(0)} ms; daemon chunk load (node + import): ${daemonChunk.toFixed(0)} ms`,

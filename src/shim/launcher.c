@@ -294,6 +294,7 @@ static const char *group_of(const char *spec, const char *id) {
 static void spare_name(const char *address) {
   struct stat js, me;
   spare_path[0] = '\0';
+  if (getenv("RUNE_SHIM_NO_SPARE") != NULL) return; /* no handoff, and the daemon starts no spare */
   if (stat(script, &js) != 0 || stat("/proc/self/exe", &me) != 0) return;
   char key[2 * PATH_MAX + 256], hex[65];
   int n = snprintf(key, sizeof key, "%s\n%s\n%ju:%ju:%jd.%09ld\n%ju:%ju:%jd.%09ld", address, script, (uintmax_t)js.st_dev,
@@ -320,7 +321,7 @@ static bool put_field(char *buf, size_t *n, const char *s) {
  */
 static pid_t hand_to_spare(const struct flags *f, const char *group, const char *sock, const char *cwd) {
   struct stat st;
-  if (spare_path[0] == '\0' || getenv("RUNE_SHIM_NO_SPARE") != NULL) return 0;
+  if (spare_path[0] == '\0') return 0;
   if (lstat(SPARE_DIR, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0) return 0;
   if (lstat(spare_path, &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_uid != geteuid()) return 0;
   char *buf = malloc(MAX_HANDOFF + 4);
