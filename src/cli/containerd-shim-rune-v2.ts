@@ -4,6 +4,7 @@
  *   containerd-shim-rune-v2 -namespace NS -address SOCK -publish-binary BIN -id ID start
  *   containerd-shim-rune-v2 -namespace NS -address SOCK -publish-binary BIN -id ID -bundle B delete
  *   containerd-shim-rune-v2 -namespace NS -address SOCK -publish-binary BIN -id ID   (the daemon; fd 3 = its socket)
+ *   containerd-shim-rune-v2 spare -address SOCK   (a spare daemon, started by a daemon; $RUNE_SHIM_SPARE)
  *
  * `start` and `delete` stay lean (src/shim/manager.ts); the daemon's code is loaded only in the daemon.
  */
@@ -13,8 +14,13 @@ import { deleteAction, parseShimFlags, start } from '../shim/manager.ts';
 declare const RUNE_VERSION: string;
 
 async function main(argv: readonly string[]): Promise<number> {
-  const flags = parseShimFlags(argv);
   const script = process.argv[1]!;
+  if (argv[0] === 'spare' && argv[1] === '-address' && argv[2] !== undefined) {
+    const { runSpare } = await import('../shim/spare.ts');
+    await runSpare(script, argv[2], process.env.RUNE_SHIM_SPARE ?? '');
+    return 0;
+  }
+  const flags = parseShimFlags(argv);
   switch (flags.action) {
     case 'version':
       process.stdout.write(`containerd-shim-rune-v2 ${typeof RUNE_VERSION === 'string' ? RUNE_VERSION : 'dev'}\n`);

@@ -28,6 +28,8 @@ export const shimError = defineErrorCodes('SHIM_ERR', {
   SHIM_ERR_RUNTIME: 'internal',
   /** A method this shim does not implement (Checkpoint); answered with ttrpc status 12 UNIMPLEMENTED. */
   SHIM_ERR_NOT_IMPLEMENTED: 'failed-precondition',
+  /** A spare daemon's handoff request (from the launcher's `start`) is malformed, too large or too slow. */
+  SHIM_ERR_SPARE_REQUEST: 'invalid-argument',
   /** The shim could not start its daemon, listen on its socket, or reach containerd. */
   SHIM_ERR_UNAVAILABLE: 'unavailable',
 });

@@ -32,6 +32,8 @@ export interface ShimConfig {
   inclavaredRoot: string;
   /** Defaults applied to enclave containers that do not set them (env var → value). */
   enclaveDefaults: Record<string, string>;
+  /** Keep a spare daemon started ahead for the next shim (docs/shim.md "The spare daemon"). */
+  spare: boolean;
   /** Keys of the original's config that were ignored. */
   ignored: string[];
 }
@@ -58,6 +60,7 @@ export function defaultConfig(shimDir: string): ShimConfig {
     runtime: path.join(shimDir, 'rune'),
     inclavaredRoot: '',
     enclaveDefaults: {},
+    spare: true,
     ignored: [],
   };
 }
@@ -101,6 +104,10 @@ export function parseConfig(text: string, file: string, shimDir: string): ShimCo
           cfg.logLevel = level as ShimLogLevel;
           break;
         }
+        case 'spare':
+          if (typeof v !== 'boolean') throw bad(file, 'spare must be true or false');
+          cfg.spare = v;
+          break;
         case 'root':
         case 'runtime': {
           const p = str(file, key, v);

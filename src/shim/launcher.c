@@ -10,8 +10,9 @@
  *           by the daemon, whose Create reports a bad one), groups the container by the
  *           io.kubernetes.cri.sandbox-id annotation of config.json, and names the socket as containerd 1.6
  *           does: /run/containerd/s/sha256(<address>/<namespace>/<group>). A live shim there: print its
- *           address. Else bind the socket, start the daemon with it as fd 3 (the options in
- *           $RUNE_SHIM_OPTIONS, hex) and print the address; containerd's first request waits in the backlog.
+ *           address. Else hand the shim to a spare daemon if one waits (hand_to_spare), or bind the socket,
+ *           start the daemon with it as fd 3 (the options in $RUNE_SHIM_OPTIONS, hex) and print the address;
+ *           containerd's first request waits in the backlog.
  *   delete  rune delete --force (the runtime, root and inclavared recorded by the daemon's Create in
  *           <bundle>/rune-shim.args), unmount <bundle>/rootfs, remove a dead shim's socket, print a
  *           DeleteResponse{exit_status 137, exited_at now}.
@@ -46,12 +47,19 @@
 #define SANDBOX_ANNOTATION "\"io.kubernetes.cri.sandbox-id\""
 #define OPTIONS_TYPE "runtimeoptions.v1.Options"
 #define MAX_OPTIONS 65536
+/* The spare daemon's control sockets (docs/shim.md "The spare daemon"): root only. */
+#define SPARE_DIR "/run/containerd-shim-rune"
+#define SPARE_MAGIC "rune-spare-1"
+#define MAX_HANDOFF (1 << 20)
 
 static char **orig_argv;
 static char script[PATH_MAX];
 /* The options read from stdin, in hex: handed to Node.js in $RUNE_SHIM_OPTIONS (stdin is consumed). */
 static char hexopts[2 * 65536 + 1];
 static bool have_opts;
+/* The control socket of a spare daemon for this containerd and this build ('' when it cannot be named). */
+static char spare_path[PATH_MAX];
+extern char **environ;
 
 static void hand_over(void) {
   const char *node = getenv("RUNE_NODE");
@@ -278,6 +286,89 @@ static const char *group_of(const char *spec, const char *id) {
   return group;
 }
 
+/*
+ * The spare daemon: a Node.js shim daemon started ahead (by a running shim) that waits on
+ * SPARE_DIR/spare-sha256(<address>, the .mjs's path and identity, the launcher's identity).sock. An upgraded
+ * launcher or .mjs names another socket, so a spare of an older build is never used.
+ */
+static void spare_name(const char *address) {
+  struct stat js, me;
+  spare_path[0] = '\0';
+  if (getenv("RUNE_SHIM_NO_SPARE") != NULL) return; /* no handoff, and the daemon starts no spare */
+  if (stat(script, &js) != 0 || stat("/proc/self/exe", &me) != 0) return;
+  char key[2 * PATH_MAX + 256], hex[65];
+  int n = snprintf(key, sizeof key, "%s\n%s\n%ju:%ju:%jd.%09ld\n%ju:%ju:%jd.%09ld", address, script, (uintmax_t)js.st_dev,
+                   (uintmax_t)js.st_ino, (intmax_t)js.st_mtim.tv_sec, js.st_mtim.tv_nsec, (uintmax_t)me.st_dev, (uintmax_t)me.st_ino,
+                   (intmax_t)me.st_mtim.tv_sec, me.st_mtim.tv_nsec);
+  if (n < 0 || n >= (int)sizeof key) return;
+  sha256_hex(key, hex);
+  snprintf(spare_path, sizeof spare_path, SPARE_DIR "/spare-%s.sock", hex);
+}
+
+static bool put_field(char *buf, size_t *n, const char *s) {
+  size_t len = strlen(s);
+  if (*n + len + 1 > MAX_HANDOFF) return false;
+  memcpy(buf + *n, s, len + 1);
+  *n += len + 1;
+  return true;
+}
+
+/*
+ * Hands the shim to a waiting spare: one request (4-byte big-endian length, then NUL-terminated fields:
+ * magic, socket, namespace, group, address, publish binary, debug, options hex, bundle, then the environment),
+ * one reply line: "ok <pid>" once the spare listens on the socket, or "error <text>". Returns the spare's
+ * pid, or 0 when there is no spare or it did not take the shim (the caller starts a daemon itself).
+ */
+static pid_t hand_to_spare(const struct flags *f, const char *group, const char *sock, const char *cwd) {
+  struct stat st;
+  if (spare_path[0] == '\0') return 0;
+  if (lstat(SPARE_DIR, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0) return 0;
+  if (lstat(spare_path, &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_uid != geteuid()) return 0;
+  char *buf = malloc(MAX_HANDOFF + 4);
+  if (buf == NULL) return 0;
+  size_t n = 4;
+  bool fits = put_field(buf, &n, SPARE_MAGIC) && put_field(buf, &n, sock) && put_field(buf, &n, f->namespace) && put_field(buf, &n, group) &&
+              put_field(buf, &n, f->address) && put_field(buf, &n, f->publish_binary) && put_field(buf, &n, f->debug ? "1" : "0") &&
+              put_field(buf, &n, hexopts) && put_field(buf, &n, cwd);
+  for (char **e = environ; fits && *e != NULL; e++) fits = put_field(buf, &n, *e);
+  if (!fits) { free(buf); return 0; }
+  uint32_t len = (uint32_t)(n - 4);
+  buf[0] = (char)(len >> 24); buf[1] = (char)(len >> 16); buf[2] = (char)(len >> 8); buf[3] = (char)len;
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) { free(buf); return 0; }
+  struct timeval tv = {.tv_sec = 2};
+  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  memcpy(addr.sun_path, spare_path, strlen(spare_path) + 1); /* SPARE_DIR + 64 hex digits: fits */
+  pid_t pid = 0;
+  if (connect(s, (struct sockaddr *)&addr, sizeof addr) == 0) {
+    size_t off = 0;
+    while (off < n) {
+      ssize_t w = send(s, buf + off, n - off, MSG_NOSIGNAL);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) break;
+      off += (size_t)w;
+    }
+    char reply[256];
+    size_t got = 0;
+    while (off == n && got < sizeof reply - 1) {
+      ssize_t r = read(s, reply + got, sizeof reply - 1 - got);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      got += (size_t)r;
+      if (memchr(reply, '\n', got)) break;
+    }
+    reply[got] = '\0';
+    int p = 0;
+    char nl = 0;
+    if (sscanf(reply, "ok %d%c", &p, &nl) == 2 && nl == '\n' && p > 1) pid = (pid_t)p;
+  }
+  close(s);
+  free(buf);
+  return pid;
+}
+
 static int do_start(const struct flags *f) {
   char cwd[PATH_MAX];
   if (getcwd(cwd, sizeof cwd) == NULL) fail(1, "cannot read the working directory: %s", strerror(errno));
@@ -338,6 +429,17 @@ static int do_start(const struct flags *f) {
   unlink(sock); /* a dead shim's, if any */
   mkdir("/run/containerd", 0711);
   mkdir(SOCKET_DIR, 0711);
+  spare_name(f->address);
+  if (spare_path[0] != '\0') setenv("RUNE_SHIM_SPARE", spare_path, 1); /* for the daemon, which starts the next spare */
+  pid_t spare = hand_to_spare(f, group, sock, cwd);
+  if (spare > 0) {
+    char pidtext[32];
+    snprintf(pidtext, sizeof pidtext, "%d", (int)spare);
+    write_file(cwd, "shim.pid", pidtext);
+    write_file(cwd, "address", address);
+    fputs(address, stdout);
+    return 0;
+  }
   int ls = socket(AF_UNIX, SOCK_STREAM, 0);
   if (ls < 0) fail(1, "cannot create a socket: %s", strerror(errno));
   struct sockaddr_un addr = {.sun_family = AF_UNIX};

@@ -221,7 +221,12 @@ export async function startContainerd(tmp: string, opts: ContainerdOptions): Pro
         daemon.kill('SIGKILL');
       });
     }
-    // 3. Shims serving this containerd (they outlive it by design), and their sockets.
+    // 3. containerd's socket: spare shim daemons waiting for it exit when it is gone (and remove their
+    //    control sockets); then shims serving this containerd (they outlive it by design), and their sockets.
+    await rm(address, { force: true });
+    const waitingSpares = (): Promise<unknown[]> =>
+      listProcesses().then((ps) => ps.filter((p) => p.argv[0] === 'containerd-shim-rune-v2-spare' && flagValue(p.argv, '-address') === address && isAlive(p.pid)));
+    await waitFor('spare shim daemons to exit', async () => (await waitingSpares()).length === 0, { timeoutMs: 5_000 }).catch(() => undefined);
     const shims = (await listProcesses()).filter(
       (p) => path.basename(p.argv[0] ?? '').startsWith('containerd-shim') && flagValue(p.argv, '-address') === address,
     );

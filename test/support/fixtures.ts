@@ -561,7 +561,10 @@ export async function listProcesses(): Promise<ProcInfo[]> {
     if (!/^\d+$/.test(name)) continue;
     const raw = await readFile(`/proc/${name}/cmdline`).catch(() => undefined);
     if (!raw || raw.length === 0) continue;
-    out.push({ pid: Number(name), argv: raw.toString('utf8').replace(/\0$/, '').split('\0') });
+    const text = raw.toString('utf8');
+    const argv = text.replace(/\0+$/, '').split('\0');
+    // A process that set its title (process.title, setproctitle) has one string and NUL padding: its words.
+    out.push({ pid: Number(name), argv: argv.length === 1 && /\0\0$/.test(text) ? argv[0]!.split(' ') : argv });
   }
   return out;
 }

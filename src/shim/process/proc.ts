@@ -205,7 +205,10 @@ export class Proc {
         }
       });
       child.once('error', () => settle({ runtimeStatus: 127, pid: 0 }));
-      child.once('exit', () => {
+      let gone = false;
+      const monitorGone = (): void => {
+        if (gone) return;
+        gone = true;
         // The monitor ends after "exit"; if it died otherwise, the process is lost to us.
         settle({ runtimeStatus: runtimeStatus < 0 ? 255 : runtimeStatus, pid: this.pid });
         if (this.pid > 0) exited(this.exitStatus !== 0 ? this.exitStatus : 255);
@@ -213,6 +216,16 @@ export class Proc {
           outFifo?.destroy();
           errFifo?.destroy();
           this.closeStdin();
+        }
+      };
+      child.once('exit', () => {
+        // 'exit' can come before the monitor's last lines ("exit <pid> <status>") were read from the control
+        // socket (both pending in one turn of the event loop): read them to its end first.
+        if (ctl.destroyed || ctl.readableEnded) monitorGone();
+        else {
+          ctl.once('end', monitorGone);
+          ctl.once('close', monitorGone);
+          setTimeout(monitorGone, 1000).unref();
         }
       });
     });
