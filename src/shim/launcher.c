@@ -369,6 +369,16 @@ static pid_t hand_to_spare(const struct flags *f, const char *group, const char 
   return pid;
 }
 
+/* The shim of this bundle is `pid` at `address`: the bundle's shim.pid and address files, and the answer to containerd. */
+static int announce(const char *cwd, const char *address, pid_t pid) {
+  char pidtext[32];
+  snprintf(pidtext, sizeof pidtext, "%d", (int)pid);
+  write_file(cwd, "shim.pid", pidtext);
+  write_file(cwd, "address", address);
+  fputs(address, stdout);
+  return 0;
+}
+
 static int do_start(const struct flags *f) {
   char cwd[PATH_MAX];
   if (getcwd(cwd, sizeof cwd) == NULL) fail(1, "cannot read the working directory: %s", strerror(errno));
@@ -432,14 +442,7 @@ static int do_start(const struct flags *f) {
   spare_name(f->address);
   if (spare_path[0] != '\0') setenv("RUNE_SHIM_SPARE", spare_path, 1); /* for the daemon, which starts the next spare */
   pid_t spare = hand_to_spare(f, group, sock, cwd);
-  if (spare > 0) {
-    char pidtext[32];
-    snprintf(pidtext, sizeof pidtext, "%d", (int)spare);
-    write_file(cwd, "shim.pid", pidtext);
-    write_file(cwd, "address", address);
-    fputs(address, stdout);
-    return 0;
-  }
+  if (spare > 0) return announce(cwd, address, spare);
   int ls = socket(AF_UNIX, SOCK_STREAM, 0);
   if (ls < 0) fail(1, "cannot create a socket: %s", strerror(errno));
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
@@ -477,12 +480,7 @@ static int do_start(const struct flags *f) {
     execv(node, args);
     _exit(127);
   }
-  char pidtext[32];
-  snprintf(pidtext, sizeof pidtext, "%d", (int)pid);
-  write_file(cwd, "shim.pid", pidtext);
-  write_file(cwd, "address", address);
-  fputs(address, stdout);
-  return 0;
+  return announce(cwd, address, pid);
 }
 
 static int do_delete(const struct flags *f) {

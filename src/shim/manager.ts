@@ -112,7 +112,8 @@ export function groupOf(spec: Record<string, unknown>, id: string): string {
   return typeof sandbox === 'string' && /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(sandbox) ? sandbox : id;
 }
 
-function canConnect(socket: string): Promise<boolean> {
+/** True when something accepts a connection on the unix socket `socket` (it is closed again at once). */
+export function canConnect(socket: string): Promise<boolean> {
   return new Promise((resolve) => {
     const c = connect(socket);
     c.once('connect', () => {

@@ -18,12 +18,12 @@
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, constants, existsSync, lstatSync, mkdirSync, openSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { setPriority } from 'node:os';
 import path from 'node:path';
 import { describeError } from '../errors/errors.ts';
 import { shimError } from './codes.ts';
-import { SHIM_SOCKET_DIR, shimSocketPath, type ShimFlags } from './manager.ts';
+import { canConnect, SHIM_SOCKET_DIR, shimSocketPath, type ShimFlags } from './manager.ts';
 
 /** Where the control sockets live (root only). */
 export const SPARE_DIR = '/run/containerd-shim-rune';
@@ -154,17 +154,6 @@ function ensureSpareDir(): boolean {
   } catch {
     return false;
   }
-}
-
-function canConnect(socket: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = connect(socket);
-    c.once('connect', () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.once('error', () => resolve(false));
-  });
 }
 
 /**
