@@ -101,7 +101,6 @@ export async function runDaemon(flags: ShimFlags, shimScript: string, opts: Daem
       done();
     });
   };
-  const service = new TaskService({ namespace: flags.namespace, config, ...(configError ? { configError } : {}), shimDir, events, log: (m) => log(m), onShutdown: shutdown });
   // The next spare: once the first container started (or a moment after serving), niced, if the config
   // allows it, the launcher named one, containerd still runs and the .mjs is the one this daemon runs.
   let spareTimer: NodeJS.Timeout | undefined = undefined;
@@ -114,19 +113,11 @@ export async function runDaemon(flags: ShimFlags, shimScript: string, opts: Daem
     const pid = startSpare(shimScript, flags.address, sparePath);
     log(`started spare daemon ${pid ?? '?'} on ${sparePath}`, 'debug');
   };
-  const handlers = new Map(service.handlers());
-  const startMethod = 'containerd.task.v2.Task/Start';
-  const startHandler = handlers.get(startMethod);
-  if (startHandler) {
-    handlers.set(startMethod, async (payload) => {
-      try {
-        return await startHandler(payload);
-      } finally {
-        if (!spareStarted) setImmediate(spawnSpare);
-      }
-    });
-  }
-  serveTtrpc(server, handlers, (m) => log(m, 'warn'));
+  const afterStart = (): void => {
+    if (!spareStarted) setImmediate(spawnSpare);
+  };
+  const service = new TaskService({ namespace: flags.namespace, config, ...(configError ? { configError } : {}), shimDir, events, log: (m) => log(m), onShutdown: shutdown, afterStart });
+  serveTtrpc(server, service.handlers(), (m) => log(m, 'warn'));
   const where = 'fd' in opts.listen ? `the socket handed over by start (fd ${opts.listen.fd})` : opts.listen.path;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(shimError('SHIM_ERR_UNAVAILABLE', `Cannot serve on ${where}: ${describeError(e)}`, { cause: e })));

@@ -48,6 +48,8 @@ export interface TaskServiceOptions {
   log: (msg: string) => void;
   /** Called after Shutdown was answered, when the shim should exit. */
   onShutdown: () => void;
+  /** Called after each Start settled (the daemon starts the next spare after its first). */
+  afterStart?: () => void;
 }
 
 function runCommand(file: string, args: readonly string[], env: NodeJS.ProcessEnv, input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -109,7 +111,7 @@ export class TaskService {
     };
     add('State', 'StateRequest', 'StateResponse', (r) => this.state(r as never));
     add('Create', 'CreateTaskRequest', 'CreateTaskResponse', (r) => this.create(r as never));
-    add('Start', 'StartRequest', 'StartResponse', (r) => this.start(r as never));
+    add('Start', 'StartRequest', 'StartResponse', (r) => this.start(r as never).finally(() => this.#opts.afterStart?.()));
     add('Delete', 'DeleteRequest', 'DeleteResponse', (r) => this.delete(r as never));
     add('Pids', 'PidsRequest', 'PidsResponse', (r) => this.pids(r as never));
     add('Pause', 'PauseRequest', 'Empty', (r) => this.pause(r as never, true));
