@@ -30,6 +30,11 @@ export const BUNDLE_SOCKET_FILE = 'rune-shim.socket';
 /** The file in each bundle where Create records rune's path, root and INCLAVARED_ROOT, one a line (for `delete`). */
 export const BUNDLE_ARGS_FILE = 'rune-shim.args';
 
+/** A container (or shim group) id containerd and the shim accept. */
+export const SHIM_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+/** A containerd namespace name the shim accepts. */
+export const SHIM_NAMESPACE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,75}$/;
+
 /** The flags containerd passes (Go flag syntax: -name value). */
 export interface ShimFlags {
   namespace: string;
@@ -71,8 +76,8 @@ export function parseShimFlags(argv: readonly string[]): ShimFlags {
   if (flags.action !== 'version') {
     if (flags.namespace === '') throw shimError('SHIM_ERR_USAGE', 'Missing -namespace: containerd-shim-rune-v2 is run by containerd (runtime io.containerd.rune.v2)');
     if (flags.id === '') throw shimError('SHIM_ERR_USAGE', 'Missing -id');
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(flags.id)) throw shimError('SHIM_ERR_USAGE', `Invalid -id ${JSON.stringify(flags.id)}: use letters, digits, "_", "." and "-"`);
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,75}$/.test(flags.namespace)) throw shimError('SHIM_ERR_USAGE', `Invalid -namespace ${JSON.stringify(flags.namespace)}`);
+    if (!SHIM_ID_RE.test(flags.id)) throw shimError('SHIM_ERR_USAGE', `Invalid -id ${JSON.stringify(flags.id)}: use letters, digits, "_", "." and "-"`);
+    if (!SHIM_NAMESPACE_RE.test(flags.namespace)) throw shimError('SHIM_ERR_USAGE', `Invalid -namespace ${JSON.stringify(flags.namespace)}`);
   }
   return flags;
 }
@@ -109,7 +114,7 @@ function readBundleConfig(bundle: string): Record<string, unknown> {
 export function groupOf(spec: Record<string, unknown>, id: string): string {
   const ann = spec.annotations as Record<string, unknown> | undefined;
   const sandbox = ann?.[SANDBOX_ID_ANNOTATION];
-  return typeof sandbox === 'string' && /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(sandbox) ? sandbox : id;
+  return typeof sandbox === 'string' && SHIM_ID_RE.test(sandbox) ? sandbox : id;
 }
 
 /** True when something accepts a connection on the unix socket `socket` (it is closed again at once). */

@@ -23,7 +23,7 @@ import { setPriority } from 'node:os';
 import path from 'node:path';
 import { describeError } from '../errors/errors.ts';
 import { shimError } from './codes.ts';
-import { canConnect, SHIM_SOCKET_DIR, shimSocketPath, type ShimFlags } from './manager.ts';
+import { canConnect, SHIM_ID_RE, SHIM_NAMESPACE_RE, SHIM_SOCKET_DIR, shimSocketPath, type ShimFlags } from './manager.ts';
 
 /** Where the control sockets live (root only). */
 export const SPARE_DIR = '/run/containerd-shim-rune';
@@ -37,8 +37,6 @@ export const HANDOFF_TIMEOUT_MS = 2000;
 export const SPARE_NICE = 10;
 
 const SPARE_PATH_RE = /^\/run\/containerd-shim-rune\/spare-[0-9a-f]{64}\.sock$/;
-const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-const NS_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,75}$/;
 const ENV_NAME_RE = /^[^=\0]+$/;
 
 /** A parsed handoff request. */
@@ -77,8 +75,8 @@ export function parseHandoff(body: Uint8Array): Handoff {
   if (fields.length < 9) throw bad(`${fields.length} fields, at least 9 expected`);
   const [magic, socket, namespace, id, address, publishBinary, debug, optionsHex, bundle] = fields as [string, string, string, string, string, string, string, string, string];
   if (magic !== SPARE_MAGIC) throw bad(`it does not start with ${SPARE_MAGIC}`);
-  if (!NS_RE.test(namespace)) throw bad('invalid namespace');
-  if (!ID_RE.test(id)) throw bad('invalid id');
+  if (!SHIM_NAMESPACE_RE.test(namespace)) throw bad('invalid namespace');
+  if (!SHIM_ID_RE.test(id)) throw bad('invalid id');
   if (!path.isAbsolute(address) || path.normalize(address) !== address || address.length > 4096) throw bad('the address is not a clean absolute path');
   if (socket !== shimSocketPath(address, namespace, id) || path.dirname(socket) !== SHIM_SOCKET_DIR) throw bad('the socket is not the one containerd names for this address, namespace and id');
   if (publishBinary.length > 4096) throw bad('the publish binary path is too long');

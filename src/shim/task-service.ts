@@ -10,7 +10,7 @@ import { describeError } from '../errors/errors.ts';
 import { shimError } from './codes.ts';
 import type { ShimConfig } from './config.ts';
 import type { EventPublisher } from './events.ts';
-import { BUNDLE_ARGS_FILE, bundleArgsText, runeArgs, runeEnv } from './manager.ts';
+import { BUNDLE_ARGS_FILE, bundleArgsText, runeArgs, runeEnv, SHIM_ID_RE } from './manager.ts';
 import { runtimeOptionsOfAny } from './options.ts';
 import { Proc, STATUS, type StdioPaths } from './process/proc.ts';
 import { cgroupPaths, oomKillCount, readMetrics } from './stats.ts';
@@ -20,7 +20,6 @@ import { TYPE_URLS, decodeMessage, encodeMessage, timestampOf, type AnyMessage, 
 /** The ttrpc service name. */
 export const TASK_SERVICE = 'containerd.task.v2.Task';
 
-const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const SIGKILL = 9;
 
 interface Container {
@@ -184,7 +183,7 @@ export class TaskService {
 
   async create(r: { id: string; bundle: string; rootfs: { type: string; source: string; options: string[] }[]; terminal: boolean; stdin: string; stdout: string; stderr: string; checkpoint: string; options?: AnyMessage }): Promise<Record<string, unknown>> {
     if (this.#opts.configError) throw this.#opts.configError;
-    if (!ID_RE.test(r.id)) throw shimError('SHIM_ERR_BAD_REQUEST', `Invalid container id ${JSON.stringify(r.id)}: use letters, digits, "_", "." and "-"`);
+    if (!SHIM_ID_RE.test(r.id)) throw shimError('SHIM_ERR_BAD_REQUEST', `Invalid container id ${JSON.stringify(r.id)}: use letters, digits, "_", "." and "-"`);
     if (this.#containers.has(r.id)) throw shimError('SHIM_ERR_ALREADY_EXISTS', `Container ${r.id} exists already in this shim`);
     if (r.checkpoint !== '') throw shimError('SHIM_ERR_NOT_IMPLEMENTED', 'Cannot restore from a checkpoint: containerd-shim-rune-v2 does not implement checkpoints');
     if (r.options !== undefined && (r.options.typeUrl !== '' || r.options.value.length > 0)) runtimeOptionsOfAny(r.options);
@@ -377,7 +376,7 @@ export class TaskService {
 
   exec(r: { id: string; execId: string; terminal: boolean; stdin: string; stdout: string; stderr: string; spec?: AnyMessage }): Promise<Record<string, unknown>> {
     const c = this.#container(r.id);
-    if (!ID_RE.test(r.execId)) throw shimError('SHIM_ERR_BAD_REQUEST', `Invalid exec id ${JSON.stringify(r.execId)}`);
+    if (!SHIM_ID_RE.test(r.execId)) throw shimError('SHIM_ERR_BAD_REQUEST', `Invalid exec id ${JSON.stringify(r.execId)}`);
     if (c.execs.has(r.execId)) throw shimError('SHIM_ERR_ALREADY_EXISTS', `Exec ${r.execId} exists already in container ${r.id}`);
     if (c.init.state === 'stopped') throw shimError('SHIM_ERR_STATE', `Cannot exec in container ${r.id}: it has stopped`);
     let spec: unknown;
