@@ -205,17 +205,27 @@ async function startDaemonOnce(options: EnsureDaemonOptions, last = false): Prom
 /** A container to register. */
 export interface ContainerRegistration {
   id: string;
-  /** The host-computed measurement: 48 bytes, or 96 hex digits. */
-  measurement: Uint8Array | string;
+  /** The host-computed measurement: 48 bytes, or 96 hex digits; absent: a pending registration (see bindMeasurement). */
+  measurement?: Uint8Array | string;
   tee: EnclaveTee;
   /** verdictd's address (HOST:PORT): the socket then relays CONNECTs to it (docs/attestation-socket.md "Relay"). */
   relay?: string;
 }
 
+function hexOf(measurement: Uint8Array | string): string {
+  return typeof measurement === 'string' ? measurement : Buffer.from(measurement).toString('hex');
+}
+
+/** Binds the measurement of a pending registration (once: another measurement is INCLAVARED_ERR_MEASUREMENT_BOUND). */
+export async function bindMeasurement(root: string, id: string, measurement: Uint8Array | string): Promise<void> {
+  const res = await call(daemonPaths(root).controlSocket, 'PUT', `/v1/containers/${encodeURIComponent(id)}/measurement`, JSON.stringify({ measurement: hexOf(measurement) }));
+  jsonOf(res, `bind the measurement of container ${id}`);
+}
+
 /** Creates the container's attestation socket; returns its directory (to bind-mount) and path. */
 export async function registerContainer(root: string, registration: ContainerRegistration): Promise<ContainerSocketPaths> {
-  const measurement = typeof registration.measurement === 'string' ? registration.measurement : Buffer.from(registration.measurement).toString('hex');
-  const body = JSON.stringify({ id: registration.id, measurement, tee: registration.tee, ...(registration.relay !== undefined ? { relay: registration.relay } : {}) });
+  const measurement = registration.measurement === undefined ? undefined : hexOf(registration.measurement);
+  const body = JSON.stringify({ id: registration.id, ...(measurement !== undefined ? { measurement } : {}), tee: registration.tee, ...(registration.relay !== undefined ? { relay: registration.relay } : {}) });
   const res = await call(daemonPaths(root).controlSocket, 'POST', '/v1/containers', body);
   const value = jsonOf(res, `register container ${registration.id} with inclavared`) as Partial<ContainerSocketPaths>;
   if (typeof value?.socketDir !== 'string' || typeof value.socket !== 'string') {

@@ -46,6 +46,10 @@ export const INCLAVARED_ERROR_CODES = Object.freeze({
   POOL_EMPTY: 'INCLAVARED_ERR_POOL_EMPTY',
   /** No pool entry or key with this name. */
   POOL_NOT_FOUND: 'INCLAVARED_ERR_POOL_NOT_FOUND',
+  /** Evidence asked of a container registered without its measurement, which rune binds before its create returns. */
+  MEASUREMENT_PENDING: 'INCLAVARED_ERR_MEASUREMENT_PENDING',
+  /** A measurement bound to a container that has another one: a bound measurement never changes. */
+  MEASUREMENT_BOUND: 'INCLAVARED_ERR_MEASUREMENT_BOUND',
 } as const);
 
 /** One of {@link INCLAVARED_ERROR_CODES}. */
@@ -76,6 +80,8 @@ export const inclavaredError = defineErrorCodes('INCLAVARED_ERR', {
   INCLAVARED_ERR_RELAY_UNREACHABLE: 'unavailable',
   INCLAVARED_ERR_POOL_EMPTY: 'not-found',
   INCLAVARED_ERR_POOL_NOT_FOUND: 'not-found',
+  INCLAVARED_ERR_MEASUREMENT_PENDING: 'failed-precondition',
+  INCLAVARED_ERR_MEASUREMENT_BOUND: 'already-exists',
 });
 
 /** A 400 for a request the API does not accept. */

@@ -21,8 +21,11 @@ export const MAX_REPORT_DATA_LENGTH = SIM_REPORT_DATA_LENGTH;
 /** `POST /v1/containers` on the control socket. */
 export interface RegisterRequest {
   id: string;
-  /** 48 bytes. */
-  measurement: Uint8Array;
+  /**
+   * 48 bytes; absent: a pending registration (the socket exists, evidence is refused until
+   * {@link parseBindRequest}'s request binds the measurement, once).
+   */
+  measurement?: Uint8Array;
   tee: EnclaveTee;
   /** verdictd's address, HOST:PORT or [IPv6]:PORT: the one place this container's relay connects to. */
   relay?: string;
@@ -94,7 +97,7 @@ function hexBytes(value: string, name: string, maxBytes: number, exactBytes?: nu
 
 /** Parses a control-socket registration. The id's form is checked where its paths are made. */
 export function parseRegisterRequest(body: Uint8Array): RegisterRequest {
-  const m = parseStrictObject(body, ['id', 'measurement', 'tee'] as const, ['relay'] as const);
+  const m = parseStrictObject(body, ['id', 'tee'] as const, ['measurement', 'relay'] as const);
   if (!(ENCLAVE_TEES as readonly string[]).includes(m.tee)) {
     throw badRequest(`Cannot parse the request: "tee" must be one of ${ENCLAVE_TEES.join(', ')}`);
   }
@@ -104,10 +107,16 @@ export function parseRegisterRequest(body: Uint8Array): RegisterRequest {
   }
   return {
     id: m.id,
-    measurement: hexBytes(m.measurement, 'measurement', MEASUREMENT_LENGTH, MEASUREMENT_LENGTH),
+    ...(m.measurement !== undefined ? { measurement: hexBytes(m.measurement, 'measurement', MEASUREMENT_LENGTH, MEASUREMENT_LENGTH) } : {}),
     tee: m.tee as EnclaveTee,
     ...(relay !== undefined ? { relay } : {}),
   };
+}
+
+/** Parses the measurement that completes a pending registration (PUT /v1/containers/<id>/measurement). */
+export function parseBindRequest(body: Uint8Array): Uint8Array {
+  const m = parseStrictObject(body, ['measurement'] as const);
+  return hexBytes(m.measurement, 'measurement', MEASUREMENT_LENGTH, MEASUREMENT_LENGTH);
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { noRoute } from './attest-server.ts';
 import type { JsonHandler, JsonResponse } from '../sys/json-http-server.ts';
-import { parseRegisterRequest, type RegisterRequest } from '../attestation-socket/requests.ts';
+import { parseBindRequest, parseRegisterRequest, type RegisterRequest } from '../attestation-socket/requests.ts';
 import type { ContainerSocketPaths } from '../attestation-socket/paths.ts';
 import { badRequest } from '../attestation-socket/codes.ts';
 import type { PoolManager } from './pool/manager.ts';
@@ -14,6 +14,8 @@ import type { PoolManager } from './pool/manager.ts';
 export interface ControlApi {
   register(request: RegisterRequest): Promise<ContainerSocketPaths>;
   unregister(id: string): Promise<void>;
+  /** Binds the measurement of a pending registration (once; the same measurement again is fine). */
+  bindMeasurement(id: string, measurement: Uint8Array): Promise<void>;
   platformCertPem(): string;
   /** The enclave pool (docs/enclave-pool.md "API"). */
   pool: Pick<PoolManager, 'list' | 'pick' | 'save' | 'delete' | 'healthz'>;
@@ -23,6 +25,7 @@ export interface ControlApi {
 export const CONTROL_ROUTES = Object.freeze({
   register: 'POST /v1/containers',
   unregister: 'DELETE /v1/containers/<id>',
+  bindMeasurement: 'PUT /v1/containers/<id>/measurement',
   platformCert: 'GET /v1/platform-cert',
   poolList: 'GET /v1/pool',
   poolHealthz: 'GET /v1/pool/healthz',
@@ -62,7 +65,16 @@ async function poolRoute(api: ControlApi, method: string, path: string, body: Ui
   return { status: 200, json: {} };
 }
 
-const CONTAINER_PATH = /^\/v1\/containers\/([^/]+)$/;
+const CONTAINER_PATH = /^\/v1\/containers\/([^/]+)(\/measurement)?$/;
+
+/** A container id from a path: clients may percent-encode it (encodeURIComponent turns `+` into %2B); the daemon validates it. */
+function pathId(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
 
 /** The request handler of the control socket. */
 export function controlHandler(api: ControlApi): JsonHandler {
@@ -73,15 +85,12 @@ export function controlHandler(api: ControlApi): JsonHandler {
       return { status: 201, json: { socketDir: paths.socketDir, socket: paths.socket } };
     }
     const match = CONTAINER_PATH.exec(path);
-    if (method === 'DELETE' && match !== null) {
-      // Clients may percent-encode the id (encodeURIComponent turns `+` into %2B); the daemon validates it.
-      let id: string;
-      try {
-        id = decodeURIComponent(match[1]!);
-      } catch {
-        id = match[1]!;
-      }
-      await api.unregister(id);
+    if (method === 'DELETE' && match !== null && match[2] === undefined) {
+      await api.unregister(pathId(match[1]!));
+      return { status: 200, json: {} };
+    }
+    if (method === 'PUT' && match !== null && match[2] !== undefined) {
+      await api.bindMeasurement(pathId(match[1]!), parseBindRequest(body));
       return { status: 200, json: {} };
     }
     if (path.startsWith('/v1/pool')) {

@@ -204,7 +204,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           if (records.has(request.id)) {
             throw inclavaredError(INCLAVARED_ERROR_CODES.ALREADY_REGISTERED, `Cannot register container ${request.id}: it is already registered`);
           }
-          const record: ContainerRecord = { id: request.id, measurement: request.measurement, tee: request.tee, ...(request.relay !== undefined ? { relay: request.relay } : {}) };
+          const record: ContainerRecord = {
+            id: request.id,
+            tee: request.tee,
+            ...(request.measurement !== undefined ? { measurement: request.measurement } : {}),
+            ...(request.relay !== undefined ? { relay: request.relay } : {}),
+          };
           const socketPaths = await openSocket(record);
           faultPoint(process.env.RUNE_FAULT, 'inclavared:register:after-socket');
           records.set(record.id, record);
@@ -219,8 +224,35 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
             await rm(socketPaths.socketDir, { recursive: true, force: true });
             throw err;
           }
-          log.info(`registered container ${record.id} (${record.tee}, measurement ${Buffer.from(record.measurement).toString('hex')}${record.relay !== undefined ? `, relay to ${record.relay}` : ''})`);
+          const bound = record.measurement !== undefined ? `measurement ${Buffer.from(record.measurement).toString('hex')}` : 'measurement pending';
+          log.info(`registered container ${record.id} (${record.tee}, ${bound}${record.relay !== undefined ? `, relay to ${record.relay}` : ''})`);
           return socketPaths;
+        }),
+      bindMeasurement: (id: string, measurement: Uint8Array): Promise<void> =>
+        queue.run(async () => {
+          refuseWhenStopped();
+          validateContainerId(id);
+          const record = records.get(id);
+          if (record === undefined) {
+            throw inclavaredError(INCLAVARED_ERROR_CODES.NOT_REGISTERED, `Cannot bind a measurement to container ${id}: it is not registered`);
+          }
+          const hex = Buffer.from(measurement).toString('hex');
+          if (record.measurement !== undefined) {
+            if (Buffer.from(record.measurement).equals(Buffer.from(measurement))) return;
+            throw inclavaredError(
+              INCLAVARED_ERROR_CODES.MEASUREMENT_BOUND,
+              `Cannot bind measurement ${hex} to container ${id}: it is bound to ${Buffer.from(record.measurement).toString('hex')}, which never changes`,
+            );
+          }
+          // The record itself: the container's socket server holds it.
+          record.measurement = Uint8Array.from(measurement);
+          try {
+            saveRegistry(paths.stateFile, records.values());
+          } catch (err) {
+            delete record.measurement;
+            throw err;
+          }
+          log.info(`bound measurement ${hex} to container ${id}`);
         }),
       unregister: (id: string): Promise<void> =>
         queue.run(async () => {

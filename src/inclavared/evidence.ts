@@ -11,12 +11,13 @@ import { createSimEvidence } from '../attestation/sim/create.ts';
 import type { TeeType } from '../attestation/claims.ts';
 import { MAX_REPORT_DATA_LENGTH, type EnclaveTee } from '../attestation-socket/requests.ts';
 import { requestTsmReport, type TsmFs } from '../attestation-socket/tsm.ts';
+import { INCLAVARED_ERROR_CODES, inclavaredError } from '../attestation-socket/codes.ts';
 
 /** A registered container, as the daemon keeps it. */
 export interface ContainerRecord {
   id: string;
-  /** The host-computed measurement (48 bytes). */
-  measurement: Uint8Array;
+  /** The host-computed measurement (48 bytes); undefined while the registration is pending. */
+  measurement?: Uint8Array;
   tee: EnclaveTee;
   /** verdictd's address: the attestation socket relays CONNECTs there (and nowhere else). */
   relay?: string;
@@ -54,10 +55,17 @@ export function tsmReportData(measurement: Uint8Array, reportData: Uint8Array): 
 /** Produces evidence for `container` binding `reportData` (0-64 bytes). */
 export async function produceEvidence(container: ContainerRecord, reportData: Uint8Array, ctx: EvidenceContext): Promise<ProducedEvidence> {
   const format = evidenceFormat(container.tee);
+  const measurement = container.measurement;
+  if (measurement === undefined) {
+    throw inclavaredError(
+      INCLAVARED_ERROR_CODES.MEASUREMENT_PENDING,
+      `Cannot produce evidence for container ${container.id}: its measurement is not bound yet (rune binds it before its create returns; a container whose create did not finish has none: delete it)`,
+    );
+  }
   if (format === 'sim') {
-    const evidence = createSimEvidence({ measurement: container.measurement, reportData, platformKey: ctx.platformKey, at: ctx.clock() });
+    const evidence = createSimEvidence({ measurement, reportData, platformKey: ctx.platformKey, at: ctx.clock() });
     return { format, evidence };
   }
-  const report = await requestTsmReport(tsmReportData(container.measurement, reportData), { tsmPath: ctx.tsmPath, tee: format, fs: ctx.tsmFs });
+  const report = await requestTsmReport(tsmReportData(measurement, reportData), { tsmPath: ctx.tsmPath, tee: format, fs: ctx.tsmFs });
   return { format, evidence: report.outblob };
 }

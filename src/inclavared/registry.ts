@@ -17,9 +17,12 @@ export const REGISTRY_VERSION = 1;
 interface StoredContainer {
   id: string;
   tee: EnclaveTee;
-  measurement: string;
+  /** Absent: a pending registration. */
+  measurement?: string;
   relay?: string;
 }
+
+const STORED_KEYS = new Set(['id', 'tee', 'measurement', 'relay']);
 
 function stateError(message: string, cause?: unknown): Error {
   return inclavaredError(INCLAVARED_ERROR_CODES.STATE, message, { cause });
@@ -29,13 +32,12 @@ function isStored(value: unknown): value is StoredContainer {
   if (value === null || typeof value !== 'object') return false;
   const v = value as Record<string, unknown>;
   return (
-    Object.keys(v).length === (Object.hasOwn(v, 'relay') ? 4 : 3) &&
-    (v.relay === undefined || (typeof v.relay === 'string' && RELAY_ADDRESS.test(v.relay))) &&
+    Object.keys(v).every((k) => STORED_KEYS.has(k)) &&
+    (!Object.hasOwn(v, 'relay') || (typeof v.relay === 'string' && RELAY_ADDRESS.test(v.relay))) &&
     typeof v.id === 'string' &&
     typeof v.tee === 'string' &&
     (ENCLAVE_TEES as readonly string[]).includes(v.tee) &&
-    typeof v.measurement === 'string' &&
-    new RegExp(`^[0-9a-f]{${2 * MEASUREMENT_LENGTH}}$`).test(v.measurement)
+    (!Object.hasOwn(v, 'measurement') || (typeof v.measurement === 'string' && new RegExp(`^[0-9a-f]{${2 * MEASUREMENT_LENGTH}}$`).test(v.measurement)))
   );
 }
 
@@ -69,7 +71,12 @@ export function loadRegistry(stateFile: string): ContainerRecord[] {
     }
     if (seen.has(entry.id)) throw stateError(`Cannot read the registry ${stateFile}: container ${entry.id} appears twice`);
     seen.add(entry.id);
-    records.push({ id: entry.id, tee: entry.tee, measurement: Uint8Array.from(Buffer.from(entry.measurement, 'hex')), ...(entry.relay !== undefined ? { relay: entry.relay } : {}) });
+    records.push({
+      id: entry.id,
+      tee: entry.tee,
+      ...(entry.measurement !== undefined ? { measurement: Uint8Array.from(Buffer.from(entry.measurement, 'hex')) } : {}),
+      ...(entry.relay !== undefined ? { relay: entry.relay } : {}),
+    });
   }
   return records;
 }
@@ -79,7 +86,7 @@ export function saveRegistry(stateFile: string, records: Iterable<ContainerRecor
   const containers: StoredContainer[] = [...records].map((r) => ({
     id: r.id,
     tee: r.tee,
-    measurement: Buffer.from(r.measurement).toString('hex'),
+    ...(r.measurement !== undefined ? { measurement: Buffer.from(r.measurement).toString('hex') } : {}),
     ...(r.relay !== undefined ? { relay: r.relay } : {}),
   }));
   const text = `${JSON.stringify({ version: REGISTRY_VERSION, containers }, null, 2)}\n`;

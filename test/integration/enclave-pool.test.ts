@@ -8,7 +8,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeBundle, makeBusyboxRootfs } from '../support/busybox.ts';
@@ -255,11 +255,14 @@ describe('enclave pool', { timeout: 240_000 }, () => {
     assert.equal(old.length, 2);
     await stopDaemon('SIGKILL');
     await until('the orphaned workers to exit', () => old.every((pid) => !alive(pid)), 10_000);
+    // What a worker killed in the middle of its warm-up leaves: its scratch digest cache.
+    mkdirSync(join(ird, 'pool', 'warm', 'dead0000dead', 'cache'), { recursive: true });
     await startDaemon('sim=1');
     await warm('sim', 1);
     const now = workerPids();
     assert.equal(now.length, 1);
     assert.ok(!old.includes(now[0]!));
+    assert.deepEqual(readdirSync(join(ird, 'pool', 'warm')), [], 'the warm-up scratch of dead and ready workers is gone');
   });
 
   test('the memory cap bounds the pool: no worker beyond it, and healthz says what is missing', async () => {

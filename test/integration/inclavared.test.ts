@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { verifySimEvidence } from '../../src/attestation/sim/verify.ts';
 import { isInclavareError } from '../../src/errors/errors.ts';
-import { ensureDaemon, getPlatformCert, registerContainer, requestEvidence, requestTee, unregisterContainer } from '../../src/attestation-socket/client.ts';
+import { bindMeasurement, ensureDaemon, getPlatformCert, registerContainer, requestEvidence, requestTee, unregisterContainer } from '../../src/attestation-socket/client.ts';
 import { INCLAVARED_ERROR_CODES } from '../../src/attestation-socket/codes.ts';
 
 const repo = new URL('../..', import.meta.url).pathname;
@@ -115,6 +115,41 @@ test('the built daemon serves evidence, keeps its sockets across a restart, and 
   await assert.rejects(requestTee(socket), (err) => isInclavareError(err, INCLAVARED_ERROR_CODES.UNAVAILABLE));
   assert.equal(await stop(daemon), 0);
   assert.ok(!existsSync(join(root, 'control.sock')));
+});
+
+test('issue #15 - a pending registration: its socket refuses evidence until the measurement is bound, once; it survives a restart', async () => {
+  const root = join(work, 'pending');
+  const dataDir = join(work, 'd');
+  let daemon = await serve(root, dataDir);
+  const { socket } = await registerContainer(root, { id: 'pending-1', tee: 'sim' });
+  const pending = (err: unknown): boolean => isInclavareError(err, INCLAVARED_ERROR_CODES.MEASUREMENT_PENDING) && /measurement is not bound yet/.test((err as Error).message);
+  await assert.rejects(requestEvidence(socket, randomBytes(32)), pending);
+  assert.equal((await requestTee(socket)).tee, 'sim', 'what the socket is for is known already');
+  // A restart keeps the pending registration (the registry has it without a measurement).
+  assert.equal(await stop(daemon), 0);
+  daemon = await serve(root, dataDir);
+  await assert.rejects(requestEvidence(socket, randomBytes(32)), pending);
+
+  const measurement = createHash('sha384').update('pending').digest();
+  await bindMeasurement(root, 'pending-1', measurement);
+  await bindMeasurement(root, 'pending-1', measurement.toString('hex')); // the same again: fine
+  await assert.rejects(bindMeasurement(root, 'pending-1', createHash('sha384').update('other').digest()), (err) => isInclavareError(err, INCLAVARED_ERROR_CODES.MEASUREMENT_BOUND) && /never changes/.test((err as Error).message));
+  await assert.rejects(bindMeasurement(root, 'no-such', measurement), (err) => isInclavareError(err, INCLAVARED_ERROR_CODES.NOT_REGISTERED));
+  const cert = await getPlatformCert(root);
+  const evidenceBinds = async (): Promise<void> => {
+    const claims = verifySimEvidence((await requestEvidence(socket, randomBytes(32))).evidence, { trustedPlatformKeys: [cert], at: new Date() });
+    assert.equal(claims.measurements.measurement, measurement.toString('hex'));
+  };
+  await evidenceBinds();
+  // A container registered with its measurement cannot be re-bound either.
+  await registerContainer(root, { id: 'bound-1', tee: 'sim', measurement });
+  await assert.rejects(bindMeasurement(root, 'bound-1', createHash('sha384').update('other').digest()), (err) => isInclavareError(err, INCLAVARED_ERROR_CODES.MEASUREMENT_BOUND));
+  assert.equal(await stop(daemon), 0);
+  daemon = await serve(root, dataDir);
+  await evidenceBinds();
+  await unregisterContainer(root, 'pending-1');
+  await unregisterContainer(root, 'bound-1');
+  assert.equal(await stop(daemon), 0);
 });
 
 test('ensureDaemon() starts a detached daemon that outlives its caller, once, and logs under ROOT', async () => {

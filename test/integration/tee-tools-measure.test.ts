@@ -23,13 +23,13 @@ let work: string;
 let root: string;
 let n = 0;
 
-function rune(args: string[]): { code: number | null; stdout: string; stderr: string } {
+function rune(args: string[], env: Record<string, string> = {}): { code: number | null; stdout: string; stderr: string } {
   const out = join(work, 'stdout');
   const err = join(work, 'stderr');
   const outFd = openSync(out, 'w');
   const errFd = openSync(err, 'w');
   try {
-    const res = spawnSync(RUNE, ['--root', root, ...args], { cwd: work, timeout: 60_000, stdio: ['ignore', outFd, errFd] });
+    const res = spawnSync(RUNE, ['--root', root, ...args], { cwd: work, timeout: 60_000, stdio: ['ignore', outFd, errFd], env: { ...process.env, ...env } });
     return { code: res.status, stdout: readFileSync(out, 'utf8'), stderr: readFileSync(err, 'utf8') };
   } finally {
     closeSync(outFd);
@@ -51,10 +51,11 @@ function predicted(bundle: string, extra: string[] = []): string {
 }
 
 /** rune create + attest: what rune recorded and what the evidence carries (they must agree), then delete. */
-function actual(bundle: string): string {
+function actual(bundle: string, env: Record<string, string> = {}, onCreated: (id: string) => void = () => undefined): string {
   const id = `m${++n}`;
-  const created = rune(['create', '--bundle', bundle, id]);
+  const created = rune(['--debug', '--log', join(work, `${id}.log`), 'create', '--bundle', bundle, id], env);
   assert.equal(created.code, 0, created.stderr);
+  onCreated(id);
   try {
     const recorded = (JSON.parse(readFileSync(join(root, id, 'enclave.json'), 'utf8')) as { measurement: string }).measurement;
     const attested = rune(['attest', id, '--report-data', '00', '--out', join(work, `${id}.bin`), '--json']);
@@ -131,6 +132,45 @@ describe('tee-tools measure of a bundle equals what rune computes and attests', 
     cpSync(join(volume, 'hello.wasm'), join(volume, 'copy.wasm'));
     writeFileSync(join(volume, 'hello.wasm'), Buffer.concat([module, Buffer.from([0, 1, 0x78, 0])]));
     assert.notEqual(predicted(fromVolume), m, 'the module itself always counts');
+  });
+
+  test('mount points and a working directory that the backend makes during create: measured while it runs, the same as measured first', () => {
+    const volume = mkdtempSync(join(work, 'volume-'));
+    writeFileSync(join(volume, 'data'), 'under a mount point: not measured');
+    // Mount points under directories the image does not have, and a working directory it does not have:
+    // runc makes them in the rootfs while it creates the container, which rune measures meanwhile.
+    const edit = (c: OciConfig): void => {
+      c.root!.readonly = false; // as podman's and containerd's rootfs
+      c.process!.cwd = '/srv/app';
+      (c.mounts as unknown[]).push(
+        { destination: '/new/deep/volume', type: 'bind', source: volume, options: ['rbind', 'ro'] },
+        { destination: '/opt/cache', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev'] },
+        { destination: '/etc/extra.conf', type: 'bind', source: join(volume, 'data'), options: ['rbind', 'ro'] },
+      );
+    };
+    const bundleAt = (name: string): { bundle: string; rootfs: string } => {
+      const rootfs = rootfsWith({});
+      return { bundle: makeBundle(join(work, name), { rootfs, args: ['sh', '-c', 'sleep 1000'], env: SIM, edit }), rootfs };
+    };
+    const made = ['new', 'opt', 'etc/extra.conf'];
+    const one = bundleAt('made-1');
+    for (const path of made) assert.ok(!existsSync(join(one.rootfs, path)), `${path} is not in the image`);
+    const prediction = predicted(one.bundle);
+    const log = (id: string): string => readFileSync(join(work, `${id}.log`), 'utf8');
+    let overlappedId = '';
+    const overlapped = actual(one.bundle, {}, (id) => {
+      overlappedId = id;
+      for (const path of made) assert.ok(existsSync(join(one.rootfs, path)), `the backend made ${path} during create`);
+    });
+    assert.match(log(overlappedId), /while the backend created the container/, 'create measured while the backend ran');
+    const two = bundleAt('made-2');
+    let firstId = '';
+    const measuredFirst = actual(two.bundle, { RUNE_CREATE_OVERLAP: '0' }, (id) => void (firstId = id));
+    assert.doesNotMatch(log(firstId), /while the backend created the container/);
+    assert.equal(overlapped, prediction, 'measured while the backend ran = tee-tools prediction');
+    assert.equal(measuredFirst, prediction, 'measured before the backend ran = tee-tools prediction');
+    // Once they are in the image (here: left by the first container), they count like any other path.
+    assert.notEqual(predicted(one.bundle), prediction);
   });
 
   test('overrides: --env, --cwd and a command replace what the bundle says; a bundle without enclave settings is refused', () => {

@@ -155,14 +155,14 @@ export class PoolManager {
   #backoffUntil = 0;
   #measured = ASSUMED_WORKER_BYTES;
   #sweeper: NodeJS.Timeout | undefined;
-  readonly dir: { pool: string; ready: string; taken: string; pids: string };
+  readonly dir: { pool: string; ready: string; taken: string; pids: string; warm: string };
 
   constructor(config: PoolConfig, env: PoolEnvironment) {
     this.#env = env;
     for (const [key, size] of Object.entries(config.sizes)) this.#sizes.set(checkPoolKey(key), checkPoolSize(size));
     this.#memoryCap = config.memoryCapBytes;
     const pool = join(env.root, 'pool');
-    this.dir = { pool, ready: join(pool, 'ready'), taken: join(pool, 'taken'), pids: join(pool, 'workers') };
+    this.dir = { pool, ready: join(pool, 'ready'), taken: join(pool, 'taken'), pids: join(pool, 'workers'), warm: join(pool, 'warm') };
   }
 
   /** Kills the workers a previous daemon left (kill -9), clears the directories, starts filling. */
@@ -185,8 +185,10 @@ export class PoolManager {
     }
     rmSync(this.dir.ready, { recursive: true, force: true });
     rmSync(this.dir.taken, { recursive: true, force: true });
+    rmSync(this.dir.warm, { recursive: true, force: true });
     mkdirSync(this.dir.ready, { mode: 0o700 });
     mkdirSync(this.dir.taken, { mode: 0o700 });
+    mkdirSync(this.dir.warm, { mode: 0o700 });
     this.#sweeper = setInterval(() => this.#sweep(), 2000);
     this.#sweeper.unref();
     this.refill();
@@ -365,8 +367,11 @@ export class PoolManager {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const socket = join(dir, `${id}.sock`);
     checkSocketPath(socket, 'a pool socket');
+    // The worker's scratch space for its warm-up (src/rune/enclave/warm-up.ts): removed when it exits, and
+    // with the whole directory at the next start if inclavared was killed.
+    const warmDir = join(this.dir.warm, id);
     const [command, ...args] = this.#env.workerCommand;
-    const child = spawn(command!, [...args, socket], { stdio: ['pipe', 'pipe', 'pipe'], cwd: '/' });
+    const child = spawn(command!, [...args, socket, warmDir], { stdio: ['pipe', 'pipe', 'pipe'], cwd: '/' });
     if (child.pid === undefined) {
       return new Promise((resolve) => child.once('error', (err) => {
         this.#env.log.error(`pool: cannot start a worker for ${key}: ${err.message}`);
@@ -403,6 +408,7 @@ export class PoolManager {
         const was = worker.state;
         this.#workers.delete(id);
         rmSync(pidFile, { force: true });
+        rmSync(warmDir, { recursive: true, force: true });
         for (const path of [socket, join(this.dir.taken, `${id}.sock`)]) {
           try {
             unlinkSync(path);

@@ -117,11 +117,11 @@ function start(path: string): void {
   });
 }
 
-const path = process.argv[2];
-if (path === undefined) {
-  process.stderr.write('usage: rune-worker.mjs SOCKET (started by inclavared)\n');
+const [path, warmDir] = process.argv.slice(2);
+if (path === undefined || warmDir === undefined) {
+  process.stderr.write('usage: rune-worker.mjs SOCKET WARM-UP-DIR (started by inclavared)\n');
   process.exit(2);
 }
 // Warmed before it reports ready: the measurement code compiled by V8's optimizing tier, by measuring this
-// program's own directory without its chunks (src/rune/enclave/warm-up.ts).
-void warmMeasurement(dirname(fileURLToPath(import.meta.url)), { skip: ['/chunks'] }).finally(() => start(path));
+// program's own directory without its chunks, through a digest cache in WARM-UP-DIR (src/rune/enclave/warm-up.ts).
+void warmMeasurement(dirname(fileURLToPath(import.meta.url)), { skip: ['/chunks'], workDir: warmDir }).finally(() => start(path));

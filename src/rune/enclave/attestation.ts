@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { InclavareError } from '../../errors/errors.ts';
-import { ensureDaemon, registerContainer, unregisterContainer } from '../../attestation-socket/client.ts';
+import { bindMeasurement as bindMeasurementAt, ensureDaemon, registerContainer, unregisterContainer } from '../../attestation-socket/client.ts';
 import { INCLAVARED_ERROR_CODES, inclavaredError } from '../../attestation-socket/codes.ts';
 import { daemonPaths, DEFAULT_DATA_DIR, DEFAULT_ROOT } from '../../attestation-socket/paths.ts';
 import type { Sys } from '../../sys/sys.ts';
@@ -32,11 +32,16 @@ export interface AttestationRegistration {
 /** The conversation with inclavared (its control socket), apart from rune's own files. */
 export interface AttestationService {
   /** Registers container `id` (starting the daemon when needed); returns its control socket and the container's socket. */
-  register(env: Readonly<Record<string, string | undefined>>, request: { id: string; measurement: string; tee: 'sim' | 'wasm' | 'tdx' | 'snp'; relay?: string }): Promise<{ controlSocket: string; socketDir: string; socket: string }>;
+  register(env: Readonly<Record<string, string | undefined>>, request: { id: string; measurement?: string; tee: 'sim' | 'wasm' | 'tdx' | 'snp'; relay?: string }): Promise<{ controlSocket: string; socketDir: string; socket: string }>;
   /** Unregisters `key` at the daemon whose control socket is `controlSocket`; an unknown key is fine. */
   unregister(env: Readonly<Record<string, string | undefined>>, controlSocket: string, key: string): Promise<void>;
   /** The control socket `register` will use, known before registering (so that rune records it first). */
   controlSocket?(env: Readonly<Record<string, string | undefined>>): string;
+  /**
+   * Binds the measurement of a container registered without one (`register` with no measurement: the
+   * socket exists at once, evidence is refused until the measurement is bound; docs/attestation-socket.md).
+   */
+  bindMeasurement?(env: Readonly<Record<string, string | undefined>>, controlSocket: string, key: string, measurement: string): Promise<void>;
 }
 
 /**
@@ -61,13 +66,13 @@ export function inclavaredLocation(env: Readonly<Record<string, string | undefin
 export const inclavaredAttestation: AttestationService = {
   async register(env, request) {
     const location = inclavaredLocation(env);
-    await ensureDaemon(location);
     let socket: Awaited<ReturnType<typeof registerContainer>>;
     try {
+      // The daemon usually runs: asking it first saves a round trip.
       socket = await registerContainer(location.root, request);
     } catch (err) {
       if (!(err instanceof InclavareError && err.code === INCLAVARED_ERROR_CODES.UNAVAILABLE)) throw err;
-      // The daemon stopped meanwhile (idle, or killed): start one again and register once more.
+      // Not running (or stopping: idle, killed): start one and register once more.
       await ensureDaemon(location);
       socket = await registerContainer(location.root, request);
     }
@@ -102,6 +107,17 @@ export const inclavaredAttestation: AttestationService = {
   controlSocket(env) {
     return daemonPaths(inclavaredLocation(env).root).controlSocket;
   },
+  async bindMeasurement(env, controlSocket, key, measurement) {
+    const root = join(controlSocket, '..');
+    try {
+      await bindMeasurementAt(root, key, measurement);
+    } catch (err) {
+      // A daemon killed since the registration: its registry holds the pending container; start it again.
+      if (!(err instanceof InclavareError && err.code === INCLAVARED_ERROR_CODES.UNAVAILABLE) || resolve(inclavaredLocation(env).root) !== resolve(root)) throw err;
+      await ensureDaemon(inclavaredLocation(env));
+      await bindMeasurementAt(root, key, measurement);
+    }
+  },
 };
 
 function registrationFile(paths: ContainerPaths): string {
@@ -119,17 +135,23 @@ export function attestationTee(type: string, runtime: string): 'sim' | 'wasm' | 
 export async function registerAttestation(
   sys: Sys,
   paths: ContainerPaths,
-  options: { measurement: string; tee: 'sim' | 'wasm' | 'tdx' | 'snp'; service?: AttestationService | undefined; relay?: string },
+  options: { measurement?: string; tee: 'sim' | 'wasm' | 'tdx' | 'snp'; service?: AttestationService | undefined; relay?: string },
 ): Promise<AttestationRegistration> {
   const key = registrationKey(paths);
   const service = options.service ?? inclavaredAttestation;
-  // Recorded before registering: a rune killed while inclavared registers the container leaves the record
-  // that `rune delete` needs to unregister it (unregistering an unknown key is fine).
-  if (service.controlSocket !== undefined) sys.writeFileAtomic(registrationFile(paths), `${service.controlSocket(sys.env)}\n${key}\n`, { mode: 0o600 });
-  const socket = await service.register(sys.env, { id: key, measurement: options.measurement, tee: options.tee, ...(options.relay !== undefined ? { relay: options.relay } : {}) });
+  recordRegistration(sys, paths, service);
+  const socket = await service.register(sys.env, { id: key, ...(options.measurement !== undefined ? { measurement: options.measurement } : {}), tee: options.tee, ...(options.relay !== undefined ? { relay: options.relay } : {}) });
   faultPoint(sys.env.RUNE_FAULT, 'create:after-register');
   sys.writeFileAtomic(registrationFile(paths), `${socket.controlSocket}\n${key}\n`, { mode: 0o600 });
   return { key, ...socket };
+}
+
+/**
+ * Records the registration about to be made: a rune killed while inclavared registers the container leaves
+ * the record that `rune delete` needs to unregister it (unregistering an unknown key is fine).
+ */
+function recordRegistration(sys: Sys, paths: ContainerPaths, service: AttestationService = inclavaredAttestation): void {
+  if (service.controlSocket !== undefined) sys.writeFileAtomic(registrationFile(paths), `${service.controlSocket(sys.env)}\n${registrationKey(paths)}\n`, { mode: 0o600 });
 }
 
 /** The id a container is registered under: a digest of rune's state directory (unique across rune roots). */

@@ -22,16 +22,16 @@ import { backendArgs, captureBackend, findBackend, runBackend } from '../backend
 import type { RuneContext } from '../context.ts';
 import { claimContainer, removeState, type ContainerPaths } from '../state.ts';
 import type { Sys } from '../../sys/sys.ts';
-import { attestationTee, registerAttestation, unregisterAttestation } from './attestation.ts';
+import { attestationTee, inclavaredAttestation, registerAttestation, unregisterAttestation, type AttestationRegistration, type AttestationService } from './attestation.ts';
 import { cachedHostNode, deriveConfig } from './bundle.ts';
 import { IN_CONTAINER } from '../../runelet/description.ts';
 import type { EnclaveConfig } from './config.ts';
 import { CONTROL, type EnclaveDescription, type InitStatus, type OciHook, type StartContainerHooks, type StartStatus } from '../../runelet/description.ts';
-import { measureWorkload, type WorkloadMeasurement } from './measurement.ts';
+import { measureWorkload, type WorkloadMeasurement, type WorkloadToMeasure } from './measurement.ts';
 import { DigestCache, digestCacheConfigFromEnv } from './digest-cache.ts';
 import { nodeTreeReader } from '../../sys/tree.ts';
 import { canRaiseHardLimits, ownHardLimits, planRlimits } from './rlimits.ts';
-import { findEntrypoint, type MountLike } from './rootfs-path.ts';
+import { findEntrypoint, missingAncestors, type MountLike } from './rootfs-path.ts';
 import { faultPoint } from '../../util/fault.ts';
 
 
@@ -121,8 +121,26 @@ function hostUserOf(config: OciConfig): { uid: number; gid: number } {
   return { uid, gid };
 }
 
+/** A validated enclave container before its measurement: the description's `measurement` is still empty. */
+export interface PlannedEnclave extends Omit<PreparedEnclave, 'measured'> {
+  /** What the measurement covers. */
+  workload: WorkloadToMeasure;
+}
+
 /** Validates the configuration against the bundle and computes the measurement (no side effects but the digest cache's). */
 export async function prepareEnclave(sys: Sys, id: string, bundle: string, config: OciConfig, enclave: EnclaveConfig, options: { cache?: DigestCache } = {}): Promise<PreparedEnclave> {
+  return measurePlanned(sys, planEnclave(sys, id, bundle, config, enclave), options);
+}
+
+/** Computes the measurement of a planned enclave container (see measureWorkload for `absent`). */
+export async function measurePlanned(sys: Sys, planned: PlannedEnclave, options: { cache?: DigestCache; absent?: readonly string[] } = {}): Promise<PreparedEnclave> {
+  const { workload, ...rest } = planned;
+  const { measurement, tree, cache } = await measureWorkload(workload, sys, options);
+  return { ...rest, description: { ...rest.description, measurement }, measured: { entries: tree.entries, bytes: tree.bytes, ...(cache !== undefined ? { cache } : {}) } };
+}
+
+/** Validates the configuration against the bundle (no side effects); the measurement is left to {@link measurePlanned}. */
+export function planEnclave(sys: Sys, id: string, bundle: string, config: OciConfig, enclave: EnclaveConfig): PlannedEnclave {
   checkHostSupports(sys, enclave.type);
   const rootPath = config.root?.path ?? 'rootfs';
   const rootfs = rootPath.startsWith('/') ? rootPath : join(bundle, rootPath);
@@ -161,11 +179,7 @@ export async function prepareEnclave(sys: Sys, id: string, bundle: string, confi
     ownHard: hasRlimits ? ownHardLimits(sys.readFile('/proc/self/limits').toString('utf8')) : new Map(),
     canRaise: hasRlimits ? canRaiseHardLimits(sys.readFile('/proc/self/status').toString('utf8')) : true,
   });
-  const { measurement, tree, cache } = await measureWorkload(
-    { type: enclave.type, runtime: enclave.runtime, runtimeArgs: enclave.runtimeArgs, rootfs, mounts, entrypoint: entry, args, env: enclave.workloadEnv, cwd, secrets: enclave.secrets },
-    sys,
-    options,
-  );
+  const workload: WorkloadToMeasure = { type: enclave.type, runtime: enclave.runtime, runtimeArgs: enclave.runtimeArgs, rootfs, mounts, entrypoint: entry, args, env: enclave.workloadEnv, cwd, secrets: enclave.secrets };
   const description: EnclaveDescription = {
     version: 1,
     id,
@@ -175,7 +189,7 @@ export async function prepareEnclave(sys: Sys, id: string, bundle: string, confi
     ...(runtimeInContainer !== enclave.runtime ? { runtimeHostPath: enclave.runtime } : {}),
     runtimeArgs: enclave.runtimeArgs,
     logLevel: enclave.logLevel,
-    measurement,
+    measurement: '',
     process: {
       path: entry.inContainer,
       args,
@@ -186,7 +200,7 @@ export async function prepareEnclave(sys: Sys, id: string, bundle: string, confi
     },
     created: sys.now().toISOString(),
   };
-  return { description, rootfs, initRlimits: rlimits.initRunelet, hostUser, measured: { entries: tree.entries, bytes: tree.bytes, ...(cache !== undefined ? { cache } : {}) } };
+  return { description, rootfs, initRlimits: rlimits.initRunelet, hostUser, workload };
 }
 
 /** Replaces the engine's --bundle in create/run arguments with the derived bundle. */
@@ -281,7 +295,35 @@ export interface CreateEnclaveOptions {
   extraFds: number;
 }
 
-/** `rune create` of an enclave container. Returns the exit status (0) or throws with the cause. */
+/**
+ * Whether create may measure the rootfs while the backend creates the container (`overlapped` in
+ * createEnclaveContainer): only when nothing but the backend itself runs in between that could change the
+ * rootfs or need the measurement first. OCI hooks that run during create (createRuntime, createContainer,
+ * prestart, poststart: the derived bundle keeps them) could write to the rootfs, and init-runelet fetches a
+ * container's secrets with evidence during create; either makes create measure first. RUNE_CREATE_OVERLAP=0
+ * turns it off.
+ */
+export function canOverlapMeasurement(config: OciConfig, enclave: EnclaveConfig, env: Readonly<Record<string, string | undefined>>, service: AttestationService | undefined): boolean {
+  if (env.RUNE_CREATE_OVERLAP === '0' || enclave.secrets !== undefined) return false;
+  const hooks = (config.hooks ?? {}) as Record<string, unknown>;
+  if (['createRuntime', 'createContainer', 'prestart', 'poststart'].some((k) => Array.isArray(hooks[k]) && hooks[k].length > 0)) return false;
+  // Attestation: the container is registered before the measurement is known, which is bound later.
+  return attestationTee(enclave.type, enclave.runtime) === undefined || (service ?? inclavaredAttestation).bindMeasurement !== undefined;
+}
+
+/**
+ * `rune create` of an enclave container. Returns the exit status (0) or throws with the cause.
+ *
+ * The rootfs measurement (tens of ms with the digest cache warm, seconds without it for a large rootfs) and
+ * the registration with inclavared that binds the measurement to the attestation socket are what an enclave
+ * container adds to create. When canOverlapMeasurement() allows, both run while the backend creates the
+ * container and init-runelet starts (about 200 ms that cost nothing to the measurement, whatever its size):
+ * the paths the backend may create meanwhile (mount points that do not exist yet: missingAncestors()) are
+ * skipped by the digest, as a digest taken before the backend ran would not have them; the rest of the
+ * rootfs is not written by the backend. The measurement is the same as measuring first (a test compares
+ * both), and create returns only once both are done, so the workload (which starts at `rune start`) and
+ * every reader of the description see the measurement.
+ */
 export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx: RuneContext): Promise<number> {
   const { id } = options;
   const t0 = performance.now();
@@ -299,14 +341,23 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
   };
   // The digest cache works on the real file system only (not on a test's fake tree); RUNE_CACHE=off disables it.
   const cacheConfig = sys.tree === nodeTreeReader ? digestCacheConfigFromEnv(sys.env) : undefined;
-  const prepared = await prepareEnclave(sys, id, options.bundle, options.config, options.enclave, cacheConfig !== undefined ? { cache: new DigestCache(cacheConfig) } : {});
-  phase('measured');
-  const c = prepared.measured.cache;
-  ctx.log.debug(
-    `rune: measured ${prepared.measured.entries} paths, ${prepared.measured.bytes} bytes of content; digest cache ${
-      c === undefined ? 'off' : c.untrusted !== undefined ? `not used (${c.untrusted})` : `${c.hits} hits (${c.hitBytes} bytes), ${c.misses} hashed, ${c.recorded} recorded${c.note !== undefined ? ` (${c.note})` : ''}`
-    }`,
-  );
+  const measureOptions = cacheConfig !== undefined ? { cache: new DigestCache(cacheConfig) } : {};
+  const planned = planEnclave(sys, id, options.bundle, options.config, options.enclave);
+  const overlapped = canOverlapMeasurement(options.config, options.enclave, sys.env, ctx.attestation);
+  let prepared: PreparedEnclave | undefined;
+  const logMeasured = (p: PreparedEnclave): void => {
+    const c = p.measured.cache;
+    ctx.log.debug(
+      `rune: measured ${p.measured.entries} paths, ${p.measured.bytes} bytes of content${overlapped ? ' while the backend created the container' : ''}; digest cache ${
+        c === undefined ? 'off' : c.untrusted !== undefined ? `not used (${c.untrusted})` : `${c.hits} hits (${c.hitBytes} bytes), ${c.misses} hashed, ${c.recorded} recorded${c.note !== undefined ? ` (${c.note})` : ''}`
+      }`,
+    );
+  };
+  if (!overlapped) {
+    prepared = await measurePlanned(sys, planned, measureOptions);
+    phase('measured');
+    logMeasured(prepared);
+  }
   const backend = findBackend(sys, ctx.backendFlag);
   const host = cachedHostNode(sys, join(ctx.root, '.host-node.json'));
   const dist = distDir(sys.env);
@@ -322,32 +373,35 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     sys.mkdir(ep.control, { mode: 0o700 });
     sys.mkfifo(ep.fifo, 0o600);
     // init-runelet runs as the container's user, which a user namespace maps to another host id.
-    const { uid, gid } = prepared.hostUser;
+    const { uid, gid } = planned.hostUser;
     if (uid !== 0 || gid !== 0) {
       sys.chown(ep.control, uid, gid);
       sys.chown(ep.fifo, uid, gid);
     }
-    makeMountPoint(sys, prepared.rootfs);
+    makeMountPoint(sys, planned.rootfs);
 
-    const description = prepared.description;
+    const description = prepared?.description ?? { ...planned.description };
     const startHooks = describeStartHooks(sys, backend, options.config);
     if (startHooks !== undefined) description.startContainer = startHooks;
     const tee = attestationTee(description.type, options.enclave.runtime);
-    let attestDir: string | undefined;
+    let registration: AttestationRegistration | undefined;
     if (tee !== undefined) {
       const secrets = options.enclave.secrets;
-      const registration = await registerAttestation(sys, paths, {
-        measurement: description.measurement,
+      // Overlapped, the container is registered without its measurement (pending: its socket refuses
+      // evidence), which is bound below once measured, before the backend starts init-runelet.
+      registration = await registerAttestation(sys, paths, {
+        ...(overlapped ? {} : { measurement: description.measurement }),
         tee,
         service: ctx.attestation,
         ...(secrets !== undefined ? { relay: secrets.verdictd } : {}),
       });
       phase('registered with inclavared');
-      attestDir = registration.socketDir;
       description.attestationSocket = join(IN_CONTAINER.attestDir, basename(registration.socket));
       if (secrets !== undefined) description.secrets = { resources: secrets.resources, verdictd: secrets.verdictd, verdictdKey: secrets.verdictdKey };
     }
     if (timingsDir !== undefined) description.timings = join(IN_CONTAINER.timings, `${id}.init.json`);
+    // Overlapped, this first description has no measurement yet (init-runelet reads nothing of it that the
+    // measurement decides); it is written again, complete, before the backend starts init-runelet.
     sys.writeFileAtomic(paths.enclaveFile, JSON.stringify(description, null, 2), { mode: 0o644 });
     if (startHooks !== undefined) sys.writeFileAtomic(ep.startHooks, `${startHooks.hooks.length}\n`, { mode: 0o644 });
     const modules: Record<string, string> = {};
@@ -363,13 +417,13 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
       rlimitExec: join(dist, 'rlimit-exec'),
       hookExec: join(dist, 'hook-exec'),
       exists: (path) => sys.stat(path) !== undefined,
-      initRlimits: prepared.initRlimits,
+      initRlimits: planned.initRlimits,
       host,
       initScript,
       chunksDir: join(dist, 'chunks'),
       enclaveFile: paths.enclaveFile,
       controlDir: ep.control,
-      attestDir,
+      attestDir: registration?.socketDir,
       palLibrary: description.runtimeHostPath,
       modules,
       secretsOwner: description.secrets !== undefined ? containerUser(options.config) : undefined,
@@ -381,9 +435,30 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     const createArgs = withBundle(options.raw, ep.bundle);
     createArgs[0] = 'create';
     const runFlags = new Set(['--detach', '-d', '--keep', '--no-subreaper']);
-    const status = await runBackend(sys, backend, backendArgs(paths.backendRoot, ctx.globals, createArgs.filter((a) => !runFlags.has(a))), { extraFds: options.extraFds });
+    // What the backend may create in the rootfs while the overlapped measurement walks it.
+    const absent = overlapped ? missingAncestors(planned.rootfs, [...mountDestinations(derived), typeof derived.process?.cwd === 'string' ? derived.process.cwd : '/'], sys) : [];
+    const creating = runBackend(sys, backend, backendArgs(paths.backendRoot, ctx.globals, createArgs.filter((a) => !runFlags.has(a))), { extraFds: options.extraFds }).then((status) => {
+      if (status === 0) created = true;
+      return status;
+    });
+    if (overlapped) {
+      try {
+        prepared = await measurePlanned(sys, planned, { ...measureOptions, absent });
+        description.measurement = prepared.description.measurement;
+        phase('measured');
+        logMeasured(prepared);
+        if (registration !== undefined) {
+          await (ctx.attestation ?? inclavaredAttestation).bindMeasurement!(sys.env, registration.controlSocket, registration.key, description.measurement);
+          phase('measurement bound');
+        }
+        sys.writeFileAtomic(paths.enclaveFile, JSON.stringify(description, null, 2), { mode: 0o644 });
+      } finally {
+        // A failure still waits for the backend, so that the cleanup below knows what to delete.
+        await creating;
+      }
+    }
+    const status = await creating;
     if (status !== 0) throw runeError('RUNE_ERR_BACKEND', `Cannot create enclave container ${JSON.stringify(id)}: the backend runtime failed (exit status ${status}; its message is above)`);
-    created = true;
     faultPoint(sys.env.RUNE_FAULT, 'create:after-backend-create');
     // Start PID 1 now: init-runelet initialises the enclave runtime during create, then waits for `rune start`.
     phase('backend created');
@@ -399,8 +474,8 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     }
     phase('enclave runtime initialised');
     if (timingsDir !== undefined) {
-      const m = prepared.measured;
-      sys.writeFileAtomic(join(timingsDir, `${id}.create.json`), JSON.stringify({ id, runtime: options.enclave.runtime, marks, measured: m }), { mode: 0o644 });
+      const m = prepared!.measured;
+      sys.writeFileAtomic(join(timingsDir, `${id}.create.json`), JSON.stringify({ id, runtime: options.enclave.runtime, overlapped, marks, measured: m }), { mode: 0o644 });
     }
     ctx.log.debug(`rune: enclave container ${id} initialised (${description.type}/${description.runtime}, measurement ${description.measurement}); Node.js ready after ${t0.toFixed(0)} ms, then ${phases.join(', ')}`);
     return 0;
@@ -410,6 +485,12 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     removeState(sys, paths);
     throw err;
   }
+}
+
+/** The mount destinations of an OCI config. */
+function mountDestinations(config: OciConfig): string[] {
+  const mounts = Array.isArray(config.mounts) ? (config.mounts as MountLike[]) : [];
+  return mounts.map((m) => m.destination).filter((d): d is string => typeof d === 'string');
 }
 
 /**

@@ -130,7 +130,7 @@ export interface WorkloadMeasurement {
  * Computes the measurement of a workload: the rootfs digest, the entrypoint's and runtime's digests. With a
  * digest cache (./digest-cache.ts), unchanged files' digests come from it; the result is the same.
  */
-export async function measureWorkload(w: WorkloadToMeasure, fs: MeasurementFs, options: { cache?: DigestCache } = {}): Promise<WorkloadMeasurement> {
+export async function measureWorkload(w: WorkloadToMeasure, fs: MeasurementFs, options: { cache?: DigestCache; absent?: readonly string[] } = {}): Promise<WorkloadMeasurement> {
   const destinations = w.mounts.map((m) => m.destination).filter((d): d is string => typeof d === 'string');
   // A destination through a symlink in the rootfs is mounted where the link leads (runc resolves it inside).
   const excluded = exclusionList(destinations, (d) => `/${posix.relative(w.rootfs, resolveInRootfs(w.rootfs, d, fs))}`);
@@ -138,7 +138,7 @@ export async function measureWorkload(w: WorkloadToMeasure, fs: MeasurementFs, o
   // An entrypoint on another file system (a volume) is looked up in that file system's volume.
   const entrySession = session !== undefined && !(await session.holds(w.entrypoint.host)) ? await options.cache!.session(dirname(w.entrypoint.host)) : session;
   const [tree, entrypointDigest] = await Promise.all([
-    treeDigest(w.rootfs, { excluded, reader: fs.tree, ...(session !== undefined ? { contents: session } : {}) }),
+    treeDigest(w.rootfs, { excluded, reader: fs.tree, ...(options.absent !== undefined ? { absent: options.absent } : {}), ...(session !== undefined ? { contents: session } : {}) }),
     (entrySession !== undefined ? entrySession.digestPath(Buffer.from(w.entrypoint.host)) : fs.tree.hashFile(Buffer.from(w.entrypoint.host), 'sha384')).catch((err: unknown) => {
       throw runeError('RUNE_ERR_MEASUREMENT', `Cannot measure the entrypoint ${w.entrypoint.inContainer} (${w.entrypoint.host}): ${(err as Error).message}`, { cause: err });
     }),

@@ -58,6 +58,39 @@ export function resolveInRootfs(rootfs: string, path: string, fs: RootfsReader =
   return join(rootfs, ...done);
 }
 
+/**
+ * What the backend may create in the rootfs while it creates a container: for each of `paths` (absolute
+ * in-container paths: the mount destinations, the working directory), resolved through the rootfs's symlinks
+ * as runc resolves them, the first component that does not exist now (runc makes it, and what is below it, as
+ * a mount point). Paths that exist, or cannot be resolved, add nothing. Sorted, without duplicates.
+ */
+export function missingAncestors(rootfs: string, paths: readonly string[], fs: RootfsReader = nodeReader): string[] {
+  const missing = new Set<string>();
+  for (const path of paths) {
+    if (!path.startsWith('/')) continue;
+    let host: string;
+    try {
+      host = resolveInRootfs(rootfs, path, fs);
+    } catch {
+      continue; // too many links: the backend fails on it as well
+    }
+    const parts = posix.relative(rootfs, host).split('/').filter(Boolean);
+    for (let i = 1; i <= parts.length; i++) {
+      let exists: boolean;
+      try {
+        exists = fs.lstat(join(rootfs, ...parts.slice(0, i))) !== undefined;
+      } catch {
+        break; // e.g. a file where a directory should be: the backend cannot create anything below it
+      }
+      if (!exists) {
+        missing.add(`/${parts.slice(0, i).join('/')}`);
+        break;
+      }
+    }
+  }
+  return [...missing].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+}
+
 /** An OCI mount, as far as resolving paths goes. */
 export interface MountLike {
   destination?: unknown;

@@ -28,6 +28,13 @@ const TYPE_BYTE: Record<TreeStat['type'], string> = { file: 'f', directory: 'd',
 export interface TreeDigestOptions {
   /** Absolute in-container paths skipped with their subtrees (normalized; see {@link exclusionList}). */
   excluded: readonly string[];
+  /**
+   * Absolute in-container paths that did not exist when the measurement began and that the backend may
+   * create while it runs (mount points, the working directory: see missingAncestors() in ./rootfs-path.ts),
+   * skipped with their subtrees should they appear. Unlike `excluded` they are not part of the measurement:
+   * a digest taken before they existed would not have them either, so the digest is the same either way.
+   */
+  absent?: readonly string[];
   reader: TreeReader;
   /** File-system calls in flight at once (default 32). */
   concurrency?: number;
@@ -95,7 +102,7 @@ function later<T>(p: Promise<T>): Promise<T> {
 export async function treeDigest(root: string, options: TreeDigestOptions): Promise<TreeDigest> {
   const { reader } = options;
   const limit = limiter(options.concurrency ?? 32);
-  const excluded = new Set(options.excluded);
+  const excluded = new Set([...options.excluded, ...(options.absent ?? [])]);
   const inodes = new Map<string, Buffer | Promise<Buffer>>();
   let entries = 0;
   let bytes = 0;

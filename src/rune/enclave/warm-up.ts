@@ -8,8 +8,7 @@
  * Only code is warmed: the temporary cache is removed and nothing of the warm-up reaches a container, whose
  * measurement is computed from its own rootfs exactly as without the pool.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeTreeReader } from '../../sys/tree.ts';
 import { DigestCache } from './digest-cache.ts';
@@ -17,13 +16,16 @@ import { exclusionList, treeDigest } from './tree-digest.ts';
 
 /**
  * Measures the tree at `tree` (read only; without the paths in `skip`, e.g. large files that would only cost
- * reading) `rounds` times through a throw-away digest cache. Never throws.
+ * reading) `rounds` times through a throw-away digest cache in `workDir`, a directory this creates and
+ * removes (its parent must exist; inclavared gives each worker one under its pool directory, so that a
+ * worker killed mid-warm-up leaves nothing outside it). Never throws.
  */
-export async function warmMeasurement(tree: string, options: { skip?: readonly string[]; rounds?: number } = {}): Promise<void> {
-  const { skip = [], rounds = 12 } = options;
+export async function warmMeasurement(tree: string, options: { workDir: string; skip?: readonly string[]; rounds?: number }): Promise<void> {
+  const { workDir, skip = [], rounds = 12 } = options;
   let base: string | undefined;
   try {
-    base = mkdtempSync(join(tmpdir(), 'rune-warm-'));
+    mkdirSync(workDir, { mode: 0o700 });
+    base = workDir;
     const cacheDir = join(base, 'cache');
     mkdirSync(cacheDir, { mode: 0o700 });
     const cache = new DigestCache({ dir: cacheDir, maxBytes: 16 << 20 });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { InclavareError, isInclavareError } from '../../../src/errors/errors.ts';
 import { INCLAVARED_ERROR_CODES } from '../../../src/attestation-socket/codes.ts';
-import { parseEvidenceRequest, parseRegisterRequest, parseStrictObject } from '../../../src/attestation-socket/requests.ts';
+import { parseBindRequest, parseEvidenceRequest, parseRegisterRequest, parseStrictObject } from '../../../src/attestation-socket/requests.ts';
 
 const bytes = (text: string): Uint8Array => new Uint8Array(Buffer.from(text));
 const M = 'ab'.repeat(48);
@@ -14,7 +14,17 @@ test('parseRegisterRequest() reads id, measurement (48 bytes hex, either case) a
   const r = parseRegisterRequest(bytes(JSON.stringify({ id: 'c1', measurement: M.toUpperCase(), tee: 'wasm' })));
   assert.equal(r.id, 'c1');
   assert.equal(r.tee, 'wasm');
-  assert.equal(Buffer.from(r.measurement).toString('hex'), M);
+  assert.equal(Buffer.from(r.measurement!).toString('hex'), M);
+});
+
+test('issue #15 - parseRegisterRequest() without a measurement is a pending registration; parseBindRequest() takes exactly 48 bytes', () => {
+  const r = parseRegisterRequest(bytes(JSON.stringify({ id: 'c1', tee: 'sim' })));
+  assert.equal(r.measurement, undefined);
+  assert.equal(Buffer.from(parseBindRequest(bytes(JSON.stringify({ measurement: M })))).toString('hex'), M);
+  for (const body of ['{}', JSON.stringify({ measurement: 'ab'.repeat(47) }), JSON.stringify({ measurement: M, id: 'c1' }), JSON.stringify({ measurement: 48 })]) {
+    assert.throws(() => parseBindRequest(bytes(body)), badRequest, body);
+  }
+  assert.throws(() => parseRegisterRequest(bytes(JSON.stringify({ id: 'c1', tee: 'sim', measurement: '' }))), badRequest);
 });
 
 test('parseEvidenceRequest() reads 0 to 64 bytes of report data', () => {

@@ -33,6 +33,8 @@ test('create of a sim enclave container writes its state atomically, derives the
     [join(dir, 'attestation'), '600'],
     [join(dir, 'enclave.json'), '644'],
     [join(dir, 'bundle/config.json'), '644'],
+    // Measured while the backend created the container: the description again, with the measurement.
+    [join(dir, 'enclave.json'), '644'],
   ]);
   assert.deepEqual(sys.callsOf('writeFile'), [], 'nothing of rune\'s state is written in place');
   assert.deepEqual(sys.callsOf('mkfifo').map((c) => [c.path, c.mode.toString(8)]), [[join(dir, 'control/start'), '600']]);
@@ -46,6 +48,7 @@ test('create of a sim enclave container writes its state atomically, derives the
   assert.match(description.measurement, /^[0-9a-f]{96}$/);
   assert.equal(description.attestationSocket, '/.rune/attest/attest.sock');
   assert.equal(sys.text(join(dir, 'attestation')), `/run/inclavared/control.sock\n${attestation.registered[0]}\n`, 'the launcher reads the same two lines');
+  assert.deepEqual(attestation.bound, [`${attestation.registered[0]}=${description.measurement}`], 'registered pending, then bound to the measurement');
 
   const derived = JSON.parse(sys.text(join(dir, 'bundle/config.json'))!) as { process: { args: string[]; env: string[] }; root: { path: string }; mounts: { destination: string; source: string }[] };
   assert.deepEqual(derived.process.args, ['/.rune/lib/ld-linux-x86-64.so.2', '--library-path', '/.rune/lib', '/.rune/node', '--v8-pool-size=1', '/.rune/init-runelet.mjs']);
@@ -60,6 +63,26 @@ test('create of a sim enclave container writes its state atomically, derives the
   const backendRoot = join(dir, 'runc');
   assert.deepEqual(sys.callsOf('run').map((c) => c.args), [['--root', backendRoot, 'create', '--bundle', join(dir, 'bundle'), '--pid-file', '/p', 'e1']]);
   assert.deepEqual(sys.callsOf('capture').filter((c) => c.file === RUNC).map((c) => c.args), [['--root', backendRoot, 'start', 'e1']]);
+});
+
+test('issue #15 - RUNE_CREATE_OVERLAP=0 measures before anything else, registers with the measurement, and gives the same measurement', async () => {
+  const overlapped = await createSim();
+  const first = await createSim({ env: { RUNE_CREATE_OVERLAP: '0' } });
+  assert.deepEqual(first.sys.callsOf('writeFileAtomic').map((c) => c.path), [join(ROOT, '.host-node.json'), join(dir, 'attestation'), join(dir, 'enclave.json'), join(dir, 'bundle/config.json')]);
+  assert.deepEqual(first.attestation.bound, [], 'registered with the measurement: nothing to bind');
+  const measurement = (h: ReturnType<typeof fakeHost>): string => (JSON.parse(h.sys.text(join(dir, 'enclave.json'))!) as EnclaveDescription).measurement;
+  assert.equal(measurement(first), measurement(overlapped));
+});
+
+test('issue #15 - OCI hooks that run during create, or secrets, make create measure first', async () => {
+  for (const edit of [
+    (c: Record<string, unknown>) => void (c.hooks = { createRuntime: [{ path: '/bin/true' }] }),
+    (c: Record<string, unknown>) => void (c.hooks = { poststart: [{ path: '/bin/true' }] }),
+  ]) {
+    const host = await createSim({}, edit);
+    assert.deepEqual(host.attestation.bound, []);
+    assert.equal(host.sys.callsOf('writeFileAtomic').filter((c) => c.path === join(dir, 'enclave.json')).length, 1);
+  }
 });
 
 test('the host node\'s libraries come from ldd until the cache beside the state can be written, then from the cache', async () => {

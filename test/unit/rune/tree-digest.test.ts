@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nodeTreeReader, splitDevice } from '../../../src/sys/tree.ts';
 import { ALWAYS_EXCLUDED, exclusionList, treeDigest } from '../../../src/rune/enclave/tree-digest.ts';
+import { missingAncestors } from '../../../src/rune/enclave/rootfs-path.ts';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -213,6 +214,45 @@ test('issue #15 - both walks name the path that cannot be read, and a cache hit 
     const withHits = await treeDigest(dir, { excluded: [], reader: nodeTreeReader, contents: { digest: contents.digest, cached: (p) => { const h = contents.cached(p); return h === undefined ? undefined : Buffer.from(h, 'hex'); } } });
     assert.equal(withHits.digest, real.digest);
     assert.equal(reads, 2, 'bin/tool came from the cache; run.sh and passwd were read');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('issue #15 - missingAncestors() names the first missing component of each path, through the rootfs symlinks; `absent` paths that appear later do not change the digest', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tree-absent-'));
+  try {
+    baseTree(dir);
+    symlinkSync('/app/sub', join(dir, 'linked'));
+    symlinkSync('../../etc', join(dir, 'app/sub/up'));
+    const destinations = [
+      '/app/run.sh', // exists
+      '/app/sub', // exists
+      '/new/deep/volume', // /new is missing
+      '/app/sub/x/y', // /app/sub/x
+      '/linked/mnt/point', // through the link: /app/sub/mnt
+      '/app/sub/up/conf.d/one', // through a relative link: /etc/conf.d
+      '/app/run.sh/below', // a file where a directory should be: nothing
+      'relative/path', // not absolute: nothing
+      '/new/other', // same first missing component as another
+    ];
+    const missing = missingAncestors(dir, destinations);
+    assert.deepEqual(missing, ['/app/sub/mnt', '/app/sub/x', '/etc/conf.d', '/new']);
+    const before = await digestOf(dir);
+    const excluded = exclusionList([]);
+    const absentDigest = async (): Promise<string> => (await treeDigest(dir, { excluded, absent: missing, reader: nodeTreeReader })).digest;
+    assert.equal(await absentDigest(), before, 'absent paths that do not exist change nothing');
+    // What runc makes for these mount points while the measurement runs.
+    mkdirSync(join(dir, 'new/deep/volume'), { recursive: true });
+    mkdirSync(join(dir, 'app/sub/x/y'), { recursive: true });
+    mkdirSync(join(dir, 'app/sub/mnt/point'), { recursive: true });
+    mkdirSync(join(dir, 'etc/conf.d'));
+    writeFileSync(join(dir, 'etc/conf.d/one'), '');
+    assert.equal(await absentDigest(), before, 'made after the measurement began: the digest is the one taken before');
+    assert.notEqual(await digestOf(dir), before, 'once in the image, they count');
+    // Only the named paths: anything else that changes still changes the digest.
+    writeFileSync(join(dir, 'app/run.sh'), 'echo two\n');
+    assert.notEqual(await absentDigest(), before);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

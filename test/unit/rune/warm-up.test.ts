@@ -11,22 +11,23 @@ import { warmMeasurement } from '../../../src/rune/enclave/warm-up.ts';
 import { exclusionList, treeDigest } from '../../../src/rune/enclave/tree-digest.ts';
 import { nodeTreeReader } from '../../../src/sys/tree.ts';
 
-const leftovers = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('rune-warm-'));
-
-test('warmMeasurement() leaves no temporary directory, never throws, and a measurement after it is unchanged', async () => {
-  const before = leftovers();
+test('warmMeasurement() removes its work directory, never throws, and a measurement after it is unchanged', async () => {
   const tree = mkdtempSync(join(tmpdir(), 'warm-tree-'));
+  const scratch = mkdtempSync(join(tmpdir(), 'warm-scratch-'));
   try {
     mkdirSync(join(tree, 'a/big'), { recursive: true });
     writeFileSync(join(tree, 'a/one'), 'one\n');
     writeFileSync(join(tree, 'a/big/skipped'), Buffer.alloc(100_000, 1));
     const excluded = exclusionList([]);
     const digest = (await treeDigest(tree, { excluded, reader: nodeTreeReader })).digest;
-    await warmMeasurement(tree, { skip: ['/a/big'], rounds: 3 });
-    await warmMeasurement(join(tree, 'missing'));
-    assert.deepEqual(leftovers(), before);
+    await warmMeasurement(tree, { workDir: join(scratch, 'w1'), skip: ['/a/big'], rounds: 3 });
+    await warmMeasurement(join(tree, 'missing'), { workDir: join(scratch, 'w2') });
+    // A work directory that cannot be made (no parent) is only a warm-up skipped.
+    await warmMeasurement(tree, { workDir: join(scratch, 'no/parent') });
+    assert.deepEqual(readdirSync(scratch), []);
     assert.equal((await treeDigest(tree, { excluded, reader: nodeTreeReader })).digest, digest);
   } finally {
+    rmSync(scratch, { recursive: true, force: true });
     rmSync(tree, { recursive: true, force: true });
   }
 });

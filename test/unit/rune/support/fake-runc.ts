@@ -24,6 +24,8 @@ export interface FakeRuncOptions {
   init?: { state: 'ready' } | { state: 'error'; message: string };
   /** The workload's exit code, written when the container is started (enclave: after the FIFO byte). */
   exitCode?: number;
+  /** More of rune's environment. */
+  env?: Record<string, string>;
 }
 
 /** One container as the fake runc keeps it. */
@@ -46,15 +48,15 @@ export function parseRuncArgs(args: string[]): { root: string; command: string; 
 }
 
 /** A FakeSys with a runc, the host's node and ldd, rune's dist/, and a fake inclavared. */
-export function fakeHost(options: FakeRuncOptions = {}): { sys: FakeSys; ctx: RuneContext; attestation: { registered: string[]; unregistered: string[] } } {
-  const sys = new FakeSys({ env: { PATH: '/usr/bin:/usr/sbin', RUNE_DIST_DIR: DIST } });
+export function fakeHost(options: FakeRuncOptions = {}): { sys: FakeSys; ctx: RuneContext; attestation: { registered: string[]; unregistered: string[]; bound: string[] } } {
+  const sys = new FakeSys({ env: { PATH: '/usr/bin:/usr/sbin', RUNE_DIST_DIR: DIST, ...options.env } });
   sys.addFile(RUNC, '#!fake runc', { executable: true, mode: 0o755 });
   sys.addFile(process.execPath, 'node', { executable: true, mode: 0o755 });
   sys.addFile(join(DIST, 'init-runelet.mjs'), '// init-runelet');
   sys.addFile('/lib64/ld-linux-x86-64.so.2', 'ld');
   sys.addFile('/lib/x86_64-linux-gnu/libc.so.6', 'libc');
   const containers = new Map<string, Container>();
-  const attestation = { registered: [] as string[], unregistered: [] as string[] };
+  const attestation = { registered: [] as string[], unregistered: [] as string[], bound: [] as string[] };
 
   sys.spawn = (file, args): SpawnAnswer | undefined => {
     if (file === 'ldd') {
@@ -119,6 +121,10 @@ export function fakeHost(options: FakeRuncOptions = {}): { sys: FakeSys; ctx: Ru
     },
     unregister(_env, _controlSocket, key) {
       attestation.unregistered.push(key);
+      return Promise.resolve();
+    },
+    bindMeasurement(_env, _controlSocket, key, measurement) {
+      attestation.bound.push(`${key}=${measurement}`);
       return Promise.resolve();
     },
   };
