@@ -141,7 +141,7 @@ export function timedRun(env: NodeJS.ProcessEnv, runtime: string, work: string, 
 
 /** The step times rune (create) and init-runelet (init) wrote for container `id` under RUNE_TIMINGS's directory. */
 export interface StepTimings {
-  create: { marks: Record<string, number>; measured: { entries: number; bytes: number; cache?: { hits: number; misses: number; recorded: number; hitBytes: number; untrusted?: string; note?: string } } };
+  create: { overlapped?: boolean; marks: Record<string, number>; measured: { entries: number; bytes: number; cache?: { hits: number; misses: number; recorded: number; hitBytes: number; untrusted?: string; note?: string } } };
   init: { marks: Record<string, number> };
 }
 
@@ -165,9 +165,13 @@ export function steps(run: RunResult, t: StepTimings): Record<string, number> {
   return {
     'podman until rune create': d(run.startEpochMs, c.processStart),
     'rune create: Node.js start': d(c.processStart, c.createStart),
-    'rune create: config + measurement': d(c.createStart, c.measured),
-    'rune create: inclavared registration': d(c.measured, c['registered with inclavared']),
+    // Overlapped (the default since issue #15): config, registration (pending), then runc create while the
+    // measurement runs and is bound; otherwise config + measurement, registration, runc create.
+    'rune create: config + measurement': t.create.overlapped === true ? d(c.createStart, c.configured) : d(c.createStart, c.measured),
+    'rune create: inclavared registration': t.create.overlapped === true ? d(c.configured, c['registered with inclavared']) : d(c.measured, c['registered with inclavared']),
     'rune create: runc create': d(c['registered with inclavared'] ?? c.measured, c['backend created']),
+    'rune create: measurement during runc create': t.create.overlapped === true ? d(c['registered with inclavared'] ?? c.configured, c.measured) : Number.NaN,
+    'rune create: measurement bound': t.create.overlapped === true ? d(c.measured, c['measurement bound']) : Number.NaN,
     'rune create: runc start of init-runelet': d(c['backend created'], c['init-runelet started']),
     'init-runelet: Node.js start': d(i.processStart, i.main),
     'init-runelet: PAL load + init': d(i.main, i.palInit),

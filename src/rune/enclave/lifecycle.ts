@@ -385,6 +385,7 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     if (startHooks !== undefined) description.startContainer = startHooks;
     const tee = attestationTee(description.type, options.enclave.runtime);
     let registration: AttestationRegistration | undefined;
+    if (overlapped) phase('configured');
     if (tee !== undefined) {
       const secrets = options.enclave.secrets;
       // Overlapped, the container is registered without its measurement (pending: its socket refuses
