@@ -371,44 +371,46 @@ static bool start_enclave(const char *state_dir) {
  * src/rune/enclave/attestation.ts does (DELETE /v1/containers/KEY on the control socket named in
  * ROOT/ID/attestation). A daemon that is gone has nothing to remove; a failure is reported, not fatal.
  */
-static void unregister_attestation(const char *state_dir) {
+/* False when a registered container could not be unregistered (inclavared did not answer, or refused). */
+static bool unregister_attestation(const char *state_dir) {
   char path[PATH_MAX], text[PATH_MAX + 128];
-  if (snprintf(path, sizeof(path), "%s/attestation", state_dir) >= (int)sizeof(path)) return;
+  if (snprintf(path, sizeof(path), "%s/attestation", state_dir) >= (int)sizeof(path)) return false;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
+  if (fd < 0) return true; /* no registration */
   ssize_t n = read(fd, text, sizeof(text) - 1);
   close(fd);
-  if (n <= 0) return;
+  if (n <= 0) return false;
   text[n] = '\0';
   char *key = strchr(text, '\n');
-  if (key == NULL) return;
+  if (key == NULL) return false;
   *key++ = '\0';
   char *end = strchr(key, '\n');
   if (end != NULL) *end = '\0';
-  if (!valid_id(key)) return;
+  if (!valid_id(key)) return false;
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
-  if (strlen(text) >= sizeof(addr.sun_path)) return;
+  if (strlen(text) >= sizeof(addr.sun_path)) return false;
   strcpy(addr.sun_path, text);
   int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (sock < 0) return;
+  if (sock < 0) return false;
   struct timeval timeout = {.tv_sec = 5, .tv_usec = 0};
   setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
   if (connect(sock, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
     close(sock);
-    return;
+    return false;
   }
   char request[512];
   int len = snprintf(request, sizeof(request),
                      "DELETE /v1/containers/%s HTTP/1.1\r\nHost: inclavared\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", key);
   char response[64] = {0};
+  bool ok = false;
   if (len > 0 && len < (int)sizeof(request) && write(sock, request, (size_t)len) == len &&
       read(sock, response, sizeof(response) - 1) > 0) {
     /* "HTTP/1.1 200" or "HTTP/1.1 404" (already gone) are both fine. */
-    if (strncmp(response + 9, "200", 3) != 0 && strncmp(response + 9, "404", 3) != 0)
-      fprintf(stderr, "rune: cannot remove the attestation socket of %s: inclavared answered %.12s\n", state_dir, response);
+    ok = strncmp(response + 9, "200", 3) == 0 || strncmp(response + 9, "404", 3) == 0;
   }
   close(sock);
+  return ok;
 }
 
 static pid_t child_pid = -1;
@@ -834,7 +836,11 @@ int main(int argc, char **argv) {
     int rc = run_backend(backend, args);
     if (!backend_has_state(state_dir, id)) {
       fault_point("delete:after-backend-delete");
-      unregister_attestation(state_dir);
+      /*
+       * inclavared went away (or refused) since it answered above: Node.js starts it again and unregisters
+       * (its delete of a container runc no longer knows does that and removes the state).
+       */
+      if (!unregister_attestation(state_dir)) hand_over();
       fault_point("delete:after-unregister");
       remove_state(state_dir);
       /* runc reports an id it no longer knows as missing; rune knew it, so the delete did what was asked. */
