@@ -452,7 +452,6 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
           await (ctx.attestation ?? inclavaredAttestation).bindMeasurement!(sys.env, registration.controlSocket, registration.key, description.measurement);
           phase('measurement bound');
         }
-        sys.writeFileAtomic(paths.enclaveFile, JSON.stringify(description, null, 2), { mode: 0o644 });
       } finally {
         // A failure still waits for the backend, so that the cleanup below knows what to delete.
         await creating;
@@ -460,6 +459,9 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     }
     const status = await creating;
     if (status !== 0) throw runeError('RUNE_ERR_BACKEND', `Cannot create enclave container ${JSON.stringify(id)}: the backend runtime failed (exit status ${status}; its message is above)`);
+    // The complete description, written once runc has bind-mounted the first one (a rename while runc opens
+    // the mount source fails its mount with ENOENT).
+    if (overlapped) sys.writeFileAtomic(paths.enclaveFile, JSON.stringify(description, null, 2), { mode: 0o644 });
     faultPoint(sys.env.RUNE_FAULT, 'create:after-backend-create');
     // Start PID 1 now: init-runelet initialises the enclave runtime during create, then waits for `rune start`.
     phase('backend created');
