@@ -65,18 +65,9 @@ export function inclavaredLocation(env: Readonly<Record<string, string | undefin
 /** The real service: inclavared under $INCLAVARED_ROOT, started by ensureDaemon when it is not running. */
 export const inclavaredAttestation: AttestationService = {
   async register(env, request) {
-    const location = inclavaredLocation(env);
-    let socket: Awaited<ReturnType<typeof registerContainer>>;
-    try {
-      // The daemon usually runs: asking it first saves a round trip.
-      socket = await registerContainer(location.root, request);
-    } catch (err) {
-      if (!(err instanceof InclavareError && err.code === INCLAVARED_ERROR_CODES.UNAVAILABLE)) throw err;
-      // Not running (or stopping: idle, killed): start one and register once more.
-      await ensureDaemon(location);
-      socket = await registerContainer(location.root, request);
-    }
-    return { controlSocket: daemonPaths(location.root).controlSocket, ...socket };
+    const { root } = inclavaredLocation(env);
+    const socket = await withDaemon(env, root, () => registerContainer(root, request));
+    return { controlSocket: daemonPaths(root).controlSocket, ...socket };
   },
   async unregister(env, controlSocket, key) {
     const root = join(controlSocket, '..');
@@ -108,17 +99,27 @@ export const inclavaredAttestation: AttestationService = {
     return daemonPaths(inclavaredLocation(env).root).controlSocket;
   },
   async bindMeasurement(env, controlSocket, key, measurement) {
+    // A daemon killed since the registration: its registry holds the pending container.
     const root = join(controlSocket, '..');
-    try {
-      await bindMeasurementAt(root, key, measurement);
-    } catch (err) {
-      // A daemon killed since the registration: its registry holds the pending container; start it again.
-      if (!(err instanceof InclavareError && err.code === INCLAVARED_ERROR_CODES.UNAVAILABLE) || resolve(inclavaredLocation(env).root) !== resolve(root)) throw err;
-      await ensureDaemon(inclavaredLocation(env));
-      await bindMeasurementAt(root, key, measurement);
-    }
+    await withDaemon(env, root, () => bindMeasurementAt(root, key, measurement));
   },
 };
+
+/**
+ * Runs `call` against the daemon under `root`; when that daemon does not answer (not running, stopping:
+ * idle or killed) and it is the one this environment names, starts it and runs `call` once more. The daemon
+ * usually runs: asking it first saves the round trip of a liveness check.
+ */
+async function withDaemon<T>(env: Readonly<Record<string, string | undefined>>, root: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    const location = inclavaredLocation(env);
+    if (!(err instanceof InclavareError && err.code === INCLAVARED_ERROR_CODES.UNAVAILABLE) || resolve(location.root) !== resolve(root)) throw err;
+    await ensureDaemon(location);
+    return call();
+  }
+}
 
 function registrationFile(paths: ContainerPaths): string {
   return join(paths.dir, 'attestation');
@@ -139,19 +140,13 @@ export async function registerAttestation(
 ): Promise<AttestationRegistration> {
   const key = registrationKey(paths);
   const service = options.service ?? inclavaredAttestation;
-  recordRegistration(sys, paths, service);
+  // Recorded before registering: a rune killed while inclavared registers the container leaves the record
+  // that `rune delete` needs to unregister it (unregistering an unknown key is fine).
+  if (service.controlSocket !== undefined) sys.writeFileAtomic(registrationFile(paths), `${service.controlSocket(sys.env)}\n${key}\n`, { mode: 0o600 });
   const socket = await service.register(sys.env, { id: key, ...(options.measurement !== undefined ? { measurement: options.measurement } : {}), tee: options.tee, ...(options.relay !== undefined ? { relay: options.relay } : {}) });
   faultPoint(sys.env.RUNE_FAULT, 'create:after-register');
   sys.writeFileAtomic(registrationFile(paths), `${socket.controlSocket}\n${key}\n`, { mode: 0o600 });
   return { key, ...socket };
-}
-
-/**
- * Records the registration about to be made: a rune killed while inclavared registers the container leaves
- * the record that `rune delete` needs to unregister it (unregistering an unknown key is fine).
- */
-function recordRegistration(sys: Sys, paths: ContainerPaths, service: AttestationService = inclavaredAttestation): void {
-  if (service.controlSocket !== undefined) sys.writeFileAtomic(registrationFile(paths), `${service.controlSocket(sys.env)}\n${registrationKey(paths)}\n`, { mode: 0o600 });
 }
 
 /** The id a container is registered under: a digest of rune's state directory (unique across rune roots). */

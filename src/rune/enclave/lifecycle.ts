@@ -127,12 +127,7 @@ export interface PlannedEnclave extends Omit<PreparedEnclave, 'measured'> {
   workload: WorkloadToMeasure;
 }
 
-/** Validates the configuration against the bundle and computes the measurement (no side effects but the digest cache's). */
-export async function prepareEnclave(sys: Sys, id: string, bundle: string, config: OciConfig, enclave: EnclaveConfig, options: { cache?: DigestCache } = {}): Promise<PreparedEnclave> {
-  return measurePlanned(sys, planEnclave(sys, id, bundle, config, enclave), options);
-}
-
-/** Computes the measurement of a planned enclave container (see measureWorkload for `absent`). */
+/** Computes the measurement of a planned enclave container (no side effects but the digest cache's; see measureWorkload for `absent`). */
 export async function measurePlanned(sys: Sys, planned: PlannedEnclave, options: { cache?: DigestCache; absent?: readonly string[] } = {}): Promise<PreparedEnclave> {
   const { workload, ...rest } = planned;
   const { measurement, tree, cache } = await measureWorkload(workload, sys, options);
@@ -303,7 +298,7 @@ export interface CreateEnclaveOptions {
  * container's secrets with evidence during create; either makes create measure first. RUNE_CREATE_OVERLAP=0
  * turns it off.
  */
-export function canOverlapMeasurement(config: OciConfig, enclave: EnclaveConfig, env: Readonly<Record<string, string | undefined>>, service: AttestationService | undefined): boolean {
+function canOverlapMeasurement(config: OciConfig, enclave: EnclaveConfig, env: Readonly<Record<string, string | undefined>>, service: AttestationService | undefined): boolean {
   if (env.RUNE_CREATE_OVERLAP === '0' || enclave.secrets !== undefined) return false;
   const hooks = (config.hooks ?? {}) as Record<string, unknown>;
   if (['createRuntime', 'createContainer', 'prestart', 'poststart'].some((k) => Array.isArray(hooks[k]) && hooks[k].length > 0)) return false;
@@ -314,15 +309,14 @@ export function canOverlapMeasurement(config: OciConfig, enclave: EnclaveConfig,
 /**
  * `rune create` of an enclave container. Returns the exit status (0) or throws with the cause.
  *
- * The rootfs measurement (tens of ms with the digest cache warm, seconds without it for a large rootfs) and
- * the registration with inclavared that binds the measurement to the attestation socket are what an enclave
- * container adds to create. When canOverlapMeasurement() allows, both run while the backend creates the
- * container and init-runelet starts (about 200 ms that cost nothing to the measurement, whatever its size):
- * the paths the backend may create meanwhile (mount points that do not exist yet: missingAncestors()) are
- * skipped by the digest, as a digest taken before the backend ran would not have them; the rest of the
- * rootfs is not written by the backend. The measurement is the same as measuring first (a test compares
- * both), and create returns only once both are done, so the workload (which starts at `rune start`) and
- * every reader of the description see the measurement.
+ * The rootfs measurement (tens of ms with the digest cache warm, seconds without it for a large rootfs) is
+ * what an enclave container adds to create. When canOverlapMeasurement() allows, the container is
+ * registered with inclavared pending (no measurement: its socket refuses evidence), and the measurement runs
+ * and is bound to the registration while the backend creates the container (about 100 ms that cost the
+ * measurement nothing): the paths the backend may create meanwhile (mount points that do not exist yet:
+ * missingAncestors()) are skipped by the digest, as a digest taken before the backend ran would not have
+ * them; the rest of the rootfs is not written by the backend. The measurement is the same as measuring first
+ * (a test compares both), and it is bound and in the description before the backend starts init-runelet.
  */
 export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx: RuneContext): Promise<number> {
   const { id } = options;
