@@ -62,7 +62,8 @@ function answers(socketPath: string): Promise<boolean> {
     };
     socket.setTimeout(1000, () => done(false));
     socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
+    // EAGAIN: it listens, its accept queue is full (busy): it is there; spawning another would only add load.
+    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'EAGAIN'));
   });
 }
 

@@ -64,6 +64,22 @@ export function unixRequest(
   socketPath: string,
   options: { method: string; path: string; body?: string | undefined; timeoutMs: number; maxBytes: number },
 ): Promise<RawResponse> {
+  const deadline = Date.now() + options.timeoutMs;
+  const attempt = (): Promise<RawResponse> =>
+    requestOnce(socketPath, options).catch((err: unknown) => {
+      // EAGAIN: the daemon listens but its accept queue is full (a burst of callers while it is busy). It is
+      // there: wait a little (jittered, so that a crowd does not come back at once) and connect again.
+      const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
+      if (cause?.code !== 'EAGAIN' || cause.syscall !== 'connect' || Date.now() >= deadline) throw err;
+      return new Promise((r) => setTimeout(r, 5 + Math.random() * 45)).then(attempt);
+    });
+  return attempt();
+}
+
+function requestOnce(
+  socketPath: string,
+  options: { method: string; path: string; body?: string | undefined; timeoutMs: number; maxBytes: number },
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const socket = connect(socketPath);
     const chunks: Buffer[] = [];

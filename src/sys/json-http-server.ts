@@ -184,7 +184,9 @@ export function listenUnix(server: Server, path: string, mode: number): Promise<
     server.once('error', onError);
     const previous = process.umask(~mode & 0o777);
     try {
-      server.listen(path, () => {
+      // A deep accept queue (the kernel caps it at net.core.somaxconn): a burst of rune calls while the
+      // daemon is busy waits in it instead of failing with EAGAIN.
+      server.listen({ path, backlog: 4096 }, () => {
         server.off('error', onError);
         resolve();
       });

@@ -173,8 +173,11 @@ export class PoolManager {
       const file = join(this.dir.pids, name);
       try {
         const [pid, started] = readFileSync(file, 'utf8').trim().split(' ');
+        // A worker a launcher took (its socket renamed into taken/) is serving that launcher's create: it is
+        // no longer the pool's, exits when the create ends, and killing it would fail the create.
+        const taken = existsSync(join(this.dir.taken, name.replace(/\.pid$/, '.sock')));
         // Only the very process the pid file names: same pid and same start time.
-        if (Number(pid) > 0 && started !== undefined && startTimeOf(Number(pid)) === started) {
+        if (!taken && Number(pid) > 0 && started !== undefined && startTimeOf(Number(pid)) === started) {
           process.kill(Number(pid), 'SIGKILL');
           this.#env.log.info(`pool: killed worker ${name.replace(/\.pid$/, '')} (pid ${pid}) left by a previous inclavared`);
         }

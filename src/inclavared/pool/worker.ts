@@ -76,6 +76,10 @@ async function* readFrames(socket: Socket, rest: Buffer): AsyncGenerator<{ type:
 
 function start(path: string): void {
   let picked = false;
+  // stdout and stderr are pipes to inclavared: a daemon that stopped (idle) or died while this worker serves
+  // a create must not crash it with EPIPE on "picked" or a log line; the create goes on for its launcher.
+  process.stdout.on('error', () => undefined);
+  process.stderr.on('error', () => undefined);
   const server = createServer({ allowHalfOpen: false });
   server.maxConnections = 1;
   server.once('connection', (socket) => {
