@@ -15,6 +15,8 @@ import { makeBundle, makeBusyboxRootfs } from '../support/busybox.ts';
 import { poolRequest } from '../../src/attestation-socket/client.ts';
 import { verifyEvidence } from '../../src/attestation/verify-evidence.ts';
 import type { PoolStatus } from '../../src/inclavared/pool/manager.ts';
+import { encodeRequest, parseFrames, type PoolFrame } from '../../src/inclavared/pool/wire.ts';
+import { connect } from 'node:net';
 
 const repo = new URL('../..', import.meta.url).pathname;
 const RUNE = join(repo, 'dist/rune');
@@ -263,6 +265,38 @@ describe('enclave pool', { timeout: 240_000 }, () => {
     assert.equal(now.length, 1);
     assert.ok(!old.includes(now[0]!));
     assert.deepEqual(readdirSync(join(ird, 'pool', 'warm')), [], 'the warm-up scratch of dead and ready workers is gone');
+  });
+
+  test('a worker a launcher took keeps serving its call while inclavared stops and a new one starts (found by the load test)', async () => {
+    await warm('sim', 1);
+    const entry = (await status()).entries.find((e) => e.key === 'sim' && e.state === 'ready')!;
+    const taken = join(ird, 'pool', 'taken', `${entry.id}.sock`);
+    renameSync(join(ird, 'pool', 'ready', 'sim', `${entry.id}.sock`), taken);
+    const sock = connect(taken);
+    await new Promise((r, j) => sock.once('connect', r).once('error', j));
+    await until('the daemon to see the entry picked', async () => (await status()).entries.every((e) => e.id !== entry.id || e.state === 'picked'));
+    await stopDaemon();
+    await startDaemon('sim=1');
+    await warm('sim', 1);
+    assert.ok(alive(entry.pid), 'the new daemon left the taken worker alone');
+    const frames: PoolFrame[] = [];
+    let buffered = Buffer.alloc(0);
+    const done = new Promise<void>((resolve) => {
+      sock.on('data', (chunk: Buffer) => {
+        buffered = Buffer.concat([buffered, chunk]);
+        const parsed = parseFrames(buffered);
+        buffered = buffered.subarray(parsed.used);
+        frames.push(...parsed.frames);
+        if (frames.some((f) => f.type === 'x')) resolve();
+      });
+      sock.once('close', () => resolve());
+    });
+    sock.write(encodeRequest({ cwd: '/', argv: ['--version'], env: [] }));
+    await done;
+    sock.destroy();
+    const exit = frames.find((f) => f.type === 'x');
+    assert.equal(exit?.payload.toString(), '0', `the worker answered the call: ${JSON.stringify(frames.map((f) => [f.type, f.payload.toString()]))}`);
+    assert.match(Buffer.concat(frames.filter((f) => f.type === 'o').map((f) => f.payload)).toString(), /\d+\.\d+/);
   });
 
   test('the memory cap bounds the pool: no worker beyond it, and healthz says what is missing', async () => {

@@ -197,12 +197,21 @@ export class PoolManager {
     this.refill();
   }
 
-  /** Stops every worker that was not taken, and stops refilling. */
+  /**
+   * Stops every worker that was not taken, and stops refilling. A taken worker serves its launcher's create
+   * to the end: it is let go (its pipes closed, its exit no longer awaited), or this process would not exit
+   * until that create ends.
+   */
   async close(): Promise<void> {
     this.#closing = true;
     clearInterval(this.#sweeper);
     const waiting = [...this.#workers.values()].filter((w) => w.state !== 'picked');
     await Promise.all(waiting.map((w) => this.#stop(w)));
+    for (const w of this.#workers.values()) {
+      if (w.state !== 'picked') continue;
+      for (const pipe of [w.child.stdin, w.child.stdout, w.child.stderr]) pipe?.destroy();
+      w.child.unref();
+    }
   }
 
   /** The pool's keys, sizes, entries and memory. */
