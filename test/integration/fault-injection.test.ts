@@ -167,6 +167,8 @@ interface Case {
   step: string;
   /** Through the launcher (default) or Node.js alone (RUNE_FAST_PATH=0). */
   node?: boolean;
+  /** More environment for the faulted verb, and what the test name says of it. */
+  env?: { vars: Record<string, string>; name: string };
   /** What runs before the faulted verb. */
   before: 'none' | 'created' | 'running';
   /** The faulted verb's arguments after the id is appended (default: the step's verb). */
@@ -187,13 +189,29 @@ for (const kind of ['plain', 'sim', 'wasm'] as const) {
       step: 'create:after-backend-create',
       before: 'none',
       verb: 'create',
-      then: (id) => {
+      then: async (id) => {
         assert.equal(status(id), 'created');
-        // An enclave container's init-runelet never ran: start says what to do.
-        if (enclave) assert.match(rune(['start', id]).stderr, /its init-runelet is not waiting \(it has stopped, or the create that started it did not finish\); delete it/);
+        if (!enclave) return;
+        // The backend's `run --detach` started init-runelet with the container, and the measurement was bound
+        // before: init-runelet initialises on its own, the container is usable.
+        await waitFor('init-runelet to report', () => existsSync(join(setup.root, id, 'control', 'status')));
+        ok(rune(['start', id]), 'start after a create killed once the backend created and started the container');
+        await waitFor('the workload to start', () => status(id) !== 'created');
       },
     });
     if (enclave) {
+      cases.push({
+        kind,
+        step: 'create:after-backend-create',
+        env: { vars: { RUNE_CREATE_OVERLAP: '0' }, name: ', measured first' },
+        before: 'none',
+        verb: 'create',
+        // Measured first, the backend creates and rune starts init-runelet afterwards: it never ran, start says what to do.
+        then: (id) => {
+          assert.equal(status(id), 'created');
+          assert.match(rune(['start', id]).stderr, /its init-runelet is not waiting \(it has stopped, or the create that started it did not finish\); delete it/);
+        },
+      });
       cases.push({
         kind,
         step: 'create:after-init-start',
@@ -230,10 +248,10 @@ for (const kind of ['plain', 'sim', 'wasm'] as const) {
 
 describe('rune killed at each step', () => {
   for (const c of cases) {
-    const how = c.node === true ? ' (Node.js)' : '';
+    const how = `${c.node === true ? ' (Node.js)' : ''}${c.env?.name ?? ''}`;
     test(`${c.kind}${how}: rune ${c.verb} killed at ${c.step} leaves a consistent state that delete --force cleans up`, async () => {
       const id = `f${++n}-${c.kind}`;
-      const fault = { RUNE_FAULT: c.step, ...(c.node === true ? { RUNE_FAST_PATH: '0' } : {}) };
+      const fault = { RUNE_FAULT: c.step, ...(c.node === true ? { RUNE_FAST_PATH: '0' } : {}), ...c.env?.vars };
       let res: Result;
       if (c.before !== 'none') createStarted(c.kind, id, { start: c.before === 'running' });
       if (c.verb === 'create') res = rune(['create', '--bundle', bundle(c.kind), id], fault);

@@ -316,7 +316,9 @@ function canOverlapMeasurement(config: OciConfig, enclave: EnclaveConfig, env: R
  * measurement nothing): the paths the backend may create meanwhile (mount points that do not exist yet:
  * missingAncestors()) are skipped by the digest, as a digest taken before the backend ran would not have
  * them; the rest of the rootfs is not written by the backend. The measurement is the same as measuring first
- * (a test compares both), and it is bound and in the description before the backend starts init-runelet.
+ * (a test compares both). The backend then also starts init-runelet in the same call (`run --detach`), and
+ * create returns once the measurement is bound and init-runelet is ready: before `rune start`, nothing in the
+ * container can get evidence (the pending registration refuses it; init-runelet does not ask for any).
  */
 export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx: RuneContext): Promise<number> {
   const { id } = options;
@@ -427,13 +429,20 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     sys.mkdir(ep.bundle, { mode: 0o700 });
     sys.writeFileAtomic(join(ep.bundle, 'config.json'), JSON.stringify(derived), { mode: 0o644 });
 
+    // Overlapped, the backend creates the container and starts init-runelet in one call (`run --detach`: one
+    // backend process less, and init-runelet's Node.js start overlaps the rest of the measurement). That is
+    // safe because init-runelet only initialises the runtime and then waits for `rune start`: the workload,
+    // the first code that can ask for evidence, runs after create returned, by when the measurement is bound
+    // (until then the pending registration refuses evidence). Not overlapped (secrets: init-runelet asks for
+    // evidence while it initialises; hooks), the backend creates, and starts init-runelet once bound.
     const createArgs = withBundle(options.raw, ep.bundle);
-    createArgs[0] = 'create';
     const runFlags = new Set(['--detach', '-d', '--keep', '--no-subreaper']);
+    const backendCall = [overlapped ? 'run' : 'create', ...(overlapped ? ['--detach'] : []), ...createArgs.slice(1).filter((a) => !runFlags.has(a))];
     // What the backend may create in the rootfs while the overlapped measurement walks it.
     const absent = overlapped ? missingAncestors(planned.rootfs, [...mountDestinations(derived), typeof derived.process?.cwd === 'string' ? derived.process.cwd : '/'], sys) : [];
-    const creating = runBackend(sys, backend, backendArgs(paths.backendRoot, ctx.globals, createArgs.filter((a) => !runFlags.has(a))), { extraFds: options.extraFds }).then((status) => {
+    const creating = runBackend(sys, backend, backendArgs(paths.backendRoot, ctx.globals, backendCall), { extraFds: options.extraFds }).then((status) => {
       if (status === 0) created = true;
+      if (overlapped) phase('backend created');
       return status;
     });
     if (overlapped) {
@@ -457,11 +466,15 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     // the mount source fails its mount with ENOENT).
     if (overlapped) sys.writeFileAtomic(paths.enclaveFile, JSON.stringify(description, null, 2), { mode: 0o644 });
     faultPoint(sys.env.RUNE_FAULT, 'create:after-backend-create');
-    // Start PID 1 now: init-runelet initialises the enclave runtime during create, then waits for `rune start`.
-    phase('backend created');
-    const started = captureBackend(sys, backend, backendArgs(paths.backendRoot, ctx.globals, ['start', id]));
-    phase('init-runelet started');
-    if (started.status !== 0) throw runeError('RUNE_ERR_BACKEND', `Cannot start init-runelet of ${JSON.stringify(id)}: ${started.stderr.trim()}`);
+    if (overlapped) {
+      marks['init-runelet started'] = marks['backend created']!;
+    } else {
+      // Start PID 1 now: init-runelet initialises the enclave runtime during create, then waits for `rune start`.
+      phase('backend created');
+      const started = captureBackend(sys, backend, backendArgs(paths.backendRoot, ctx.globals, ['start', id]));
+      phase('init-runelet started');
+      if (started.status !== 0) throw runeError('RUNE_ERR_BACKEND', `Cannot start init-runelet of ${JSON.stringify(id)}: ${started.stderr.trim()}`);
+    }
     faultPoint(sys.env.RUNE_FAULT, 'create:after-init-start');
     const alive = (): boolean => backendRunning(sys, backend, paths, id);
     const init = await waitForInit(sys, ep.status, alive);

@@ -26,7 +26,7 @@ async function createSim(options: Parameters<typeof fakeHost>[0] = {}, edit?: (c
   return host;
 }
 
-test('create of a sim enclave container writes its state atomically, derives the bundle and has the backend create and start init-runelet', async () => {
+test('create of a sim enclave container writes its state atomically, derives the bundle and has the backend create and start init-runelet in one call', async () => {
   const { sys, attestation } = await createSim();
   assert.deepEqual(sys.callsOf('writeFileAtomic').map((c) => [c.path, c.mode.toString(8)]), [
     [join(ROOT, '.host-node.json'), '600'],
@@ -61,8 +61,9 @@ test('create of a sim enclave container writes its state atomically, derives the
   assert.equal(mounts.get('/.rune/attest'), `/run/inclavared/containers/${attestation.registered[0]}`);
 
   const backendRoot = join(dir, 'runc');
-  assert.deepEqual(sys.callsOf('run').map((c) => c.args), [['--root', backendRoot, 'create', '--bundle', join(dir, 'bundle'), '--pid-file', '/p', 'e1']]);
-  assert.deepEqual(sys.callsOf('capture').filter((c) => c.file === RUNC).map((c) => c.args), [['--root', backendRoot, 'start', 'e1']]);
+  // Measured while the backend creates the container: `run --detach` starts init-runelet in the same call.
+  assert.deepEqual(sys.callsOf('run').map((c) => c.args), [['--root', backendRoot, 'run', '--detach', '--bundle', join(dir, 'bundle'), '--pid-file', '/p', 'e1']]);
+  assert.deepEqual(sys.callsOf('capture').filter((c) => c.file === RUNC).map((c) => c.args), [], 'no separate start');
 });
 
 test('issue #15 - RUNE_CREATE_OVERLAP=0 measures before anything else, registers with the measurement, and gives the same measurement', async () => {
@@ -70,6 +71,8 @@ test('issue #15 - RUNE_CREATE_OVERLAP=0 measures before anything else, registers
   const first = await createSim({ env: { RUNE_CREATE_OVERLAP: '0' } });
   assert.deepEqual(first.sys.callsOf('writeFileAtomic').map((c) => c.path), [join(ROOT, '.host-node.json'), join(dir, 'attestation'), join(dir, 'enclave.json'), join(dir, 'bundle/config.json')]);
   assert.deepEqual(first.attestation.bound, [], 'registered with the measurement: nothing to bind');
+  assert.deepEqual(first.sys.callsOf('run').map((c) => c.args[2]), ['create'], 'the backend creates; init-runelet starts once measured');
+  assert.deepEqual(first.sys.callsOf('capture').filter((c) => c.file === RUNC).map((c) => c.args[2]), ['start']);
   const measurement = (h: ReturnType<typeof fakeHost>): string => (JSON.parse(h.sys.text(join(dir, 'enclave.json'))!) as EnclaveDescription).measurement;
   assert.equal(measurement(first), measurement(overlapped));
 });
@@ -82,6 +85,7 @@ test('issue #15 - OCI hooks that run during create, or secrets, make create meas
     const host = await createSim({}, edit);
     assert.deepEqual(host.attestation.bound, []);
     assert.equal(host.sys.callsOf('writeFileAtomic').filter((c) => c.path === join(dir, 'enclave.json')).length, 1);
+    assert.deepEqual(host.sys.callsOf('run').map((c) => c.args[2]), ['create'], 'its hooks run as runc create and start run them');
   }
 });
 
@@ -184,18 +188,22 @@ test('a PAL init failure fails create with the runtime\'s message and leaves not
     create({ id: 'e1', raw: ['create', '--bundle', '/b', 'e1'], bundle: '/b' }, host.ctx),
     (err: unknown) => code('RUNE_ERR_ENCLAVE_INIT')(err) && /no enclave for you/.test((err as Error).message),
   );
-  assert.deepEqual(host.sys.callsOf('capture').filter((c) => c.file === RUNC).map((c) => c.args.slice(2)), [['start', 'e1'], ['delete', '--force', 'e1']]);
+  // init-runelet was started by the backend's `run --detach`: the cleanup deletes the container.
+  assert.deepEqual(host.sys.callsOf('capture').filter((c) => c.file === RUNC).map((c) => c.args.slice(2)), [['delete', '--force', 'e1']]);
   assert.deepEqual(host.attestation.unregistered, host.attestation.registered);
   assert.equal(host.sys.has(dir), false);
 });
 
 test('a failing backend create fails an enclave create with RUNE_ERR_BACKEND and leaves no state', async () => {
-  const host = fakeHost({ fail: { create: 1 } });
-  addBundle(host.sys, '/b', { env: SIM });
-  await assert.rejects(create({ id: 'e1', raw: ['create', '--bundle', '/b', 'e1'], bundle: '/b' }, host.ctx), code('RUNE_ERR_BACKEND'));
-  assert.equal(host.sys.callsOf('capture').filter((c) => c.file === RUNC).length, 0, 'nothing to delete at the backend');
-  assert.deepEqual(host.attestation.unregistered, host.attestation.registered);
-  assert.equal(host.sys.has(dir), false);
+  // Overlapped (the default) the backend's call is `run --detach`; measuring first, `create`.
+  for (const [call, env] of [['run', {}], ['create', { RUNE_CREATE_OVERLAP: '0' }]] as const) {
+    const host = fakeHost({ fail: { [call]: 1 }, env });
+    addBundle(host.sys, '/b', { env: SIM });
+    await assert.rejects(create({ id: 'e1', raw: ['create', '--bundle', '/b', 'e1'], bundle: '/b' }, host.ctx), code('RUNE_ERR_BACKEND'));
+    assert.equal(host.sys.callsOf('capture').filter((c) => c.file === RUNC).length, 0, 'nothing to delete at the backend');
+    assert.deepEqual(host.attestation.unregistered, host.attestation.registered);
+    assert.equal(host.sys.has(dir), false);
+  }
 });
 
 test('enclave configurations rune cannot run are refused before anything is claimed or spawned', async () => {

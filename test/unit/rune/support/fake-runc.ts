@@ -58,6 +58,17 @@ export function fakeHost(options: FakeRuncOptions = {}): { sys: FakeSys; ctx: Ru
   const containers = new Map<string, Container>();
   const attestation = { registered: [] as string[], unregistered: [] as string[], bound: [] as string[] };
 
+  const startPid1 = (root: string, c: { status: string }): SpawnAnswer => {
+    c.status = 'running';
+    // An enclave container's PID 1 is init-runelet: it reports PAL init, then waits on its FIFO.
+    const control = join(root, '..', 'control');
+    if (sys.has(join(control, 'start'))) {
+      sys.addFile(join(control, 'status'), JSON.stringify(options.init ?? { state: 'ready' }));
+      if ((options.init ?? { state: 'ready' }).state === 'ready') sys.node(join(control, 'start'))!.reader = true;
+      else c.status = 'stopped';
+    }
+    return {};
+  };
   sys.spawn = (file, args): SpawnAnswer | undefined => {
     if (file === 'ldd') {
       return { stdout: '\tlinux-vdso.so.1 (0x00007ffd)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n\t/lib64/ld-linux-x86-64.so.2 (0x00007f)\n' };
@@ -76,6 +87,8 @@ export function fakeHost(options: FakeRuncOptions = {}): { sys: FakeSys; ctx: Ru
         const b = rest.indexOf('--bundle');
         containers.set(key, { status: 'created', bundle: b >= 0 ? rest[b + 1]! : '.' });
         sys.addDir(key, 0o711);
+        // run --detach: created and started (rune's overlapped create of an enclave container); run: to the end.
+        if (command === 'run' && (rest.includes('--detach') || rest.includes('-d'))) return startPid1(root, containers.get(key)!);
         if (command === 'run') {
           containers.get(key)!.status = 'stopped';
           return { status: options.exitCode ?? 0 };
@@ -84,15 +97,7 @@ export function fakeHost(options: FakeRuncOptions = {}): { sys: FakeSys; ctx: Ru
       }
       case 'start': {
         if (c === undefined) return { status: 1, stderr: `container ${id} does not exist\n` };
-        c.status = 'running';
-        // An enclave container's PID 1 is init-runelet: it reports PAL init, then waits on its FIFO.
-        const control = join(root, '..', 'control');
-        if (sys.has(join(control, 'start'))) {
-          sys.addFile(join(control, 'status'), JSON.stringify(options.init ?? { state: 'ready' }));
-          if ((options.init ?? { state: 'ready' }).state === 'ready') sys.node(join(control, 'start'))!.reader = true;
-          else c.status = 'stopped';
-        }
-        return {};
+        return startPid1(root, c);
       }
       case 'state': {
         if (c === undefined) return { status: 1, stderr: `container ${id} does not exist\n` };
