@@ -12,6 +12,7 @@
  * do before each run.
  *
  * Usage (root, after npm run build): node --import tsx bench/enclave-start.ts [--rounds N] [--sizes 1,10,100,500] [--wasm-sizes 1,10,50]
+ *   [--modes "cache + pool warm,..."] (plain/runc always runs)
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -43,6 +44,13 @@ async function main(): Promise<void> {
       { name: 'cache warm, no pool', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir, RUNE_POOL: '0' } },
       { name: 'cache + pool warm', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir }, before: pool.ready },
     ];
+    // --modes NAME,NAME: only these (plain/runc is always run: the ratios are to it).
+    const only = arg('--modes', '').split(',').filter((m) => m !== '');
+    if (only.length > 0) {
+      const unknown = only.filter((m) => !MODES.some((mode) => mode.name === m));
+      if (unknown.length > 0) throw new Error(`unknown mode(s) ${unknown.join(', ')}: the modes are ${MODES.map((m) => m.name).join(', ')}`);
+      MODES.splice(0, MODES.length, ...MODES.filter((m) => m.name === 'plain/runc' || only.includes(m.name)));
+    }
     const envs = modeConfs(base, MODES, join(work, 'confs'));
 
     const images = new Map<string, OciImage>();

@@ -146,7 +146,7 @@ void describe(`ctr --runc-binary ${runtimeBinary()}`, { timeout: 120_000 }, () =
     const execArgs = ['tasks', 'exec', '--fifo-dir', fifoDir, '--exec-id', 'e2', 'ct-enclave', 'sh', '-c', 'tr "\\0" " " < /proc/1/cmdline; exit 3'];
     const ex = await cd().ctr(execArgs, { namespace: NAMESPACE });
     assert.equal(ex.code, 3, describeRun('ctr', execArgs, ex));
-    assert.match(ex.stdout, /\/\.rune\/init-runelet\.mjs/);
+    assert.match(ex.stdout, /\/\.rune\/init-runelet\.mjs/, describeRun('ctr', execArgs, ex));
     await cd().ctrOk(['tasks', 'kill', '--signal', 'SIGTERM', 'ct-enclave'], { namespace: NAMESPACE });
     const r = await child.exited;
     assert.equal(r.code, 8, describeRun('ctr', args, r));
