@@ -203,6 +203,17 @@ describe('wasm enclave containers', () => {
     assert.equal(res.stdout, 'hello from wasm\n');
     assert.equal(res.code, 0);
   });
+
+  test('a module with a function that does not validate, never called, is refused before it runs', async () => {
+    const wasmRoot = mkdtempSync(join(work, 'wasm-rootfs-'));
+    makeBusyboxRootfs(wasmRoot);
+    writeFileSync(join(wasmRoot, 'hello.wasm'), await buildWasm('hello-invalid'));
+    const b = bundle(['/hello.wasm'], { rootfs: wasmRoot, env: ['ENCLAVE_TYPE=sim', 'ENCLAVE_RUNTIME_PATH=wasm'] });
+    const res = rune(['run', '--bundle', b, 'wasm-invalid']);
+    assert.notEqual(res.code, 0);
+    assert.equal(res.stdout, '', 'its _start (valid) never ran');
+    assert.match(res.stderr, /Compiling function #2 failed: type error/);
+  });
 });
 
 describe('native PAL enclave containers (the skeleton PAL, compiled here)', () => {

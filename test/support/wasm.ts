@@ -13,6 +13,9 @@ const PROGRAMS: Record<string, string> = {
       (i32.store (i32.const 4) (i32.const 16))
       (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))`,
 };
+// hello with one more function, never called, whose body does not validate (it returns an i64 as an i32):
+// the whole module is refused (validation is not lazy), before its _start can run.
+PROGRAMS['hello-invalid'] = PROGRAMS.hello!.replace(/\)$/, '\n    (func (result i32) (i64.const 1)))');
 
 /** Builds a named WASI program into a .wasm binary. */
 export async function buildWasm(name: keyof typeof PROGRAMS | string): Promise<Uint8Array> {
