@@ -77,6 +77,16 @@ test('issue #15 - RUNE_CREATE_OVERLAP=0 measures before anything else, registers
   assert.equal(measurement(first), measurement(overlapped));
 });
 
+test('issue #15 - a native PAL container is measured while the backend creates it, but its init-runelet (pal_init) starts only once measured', async () => {
+  const host = fakeHost();
+  host.sys.addFile('/lib/liberpal-test.so', Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]));
+  addBundle(host.sys, '/b', { env: ['ENCLAVE_TYPE=sim', 'ENCLAVE_RUNTIME_PATH=/lib/liberpal-test.so'] });
+  assert.equal(await create({ id: 'e1', raw: ['create', '--bundle', '/b', 'e1'], bundle: '/b' }, host.ctx), 0);
+  assert.equal(host.attestation.bound.length, 1, 'registered pending, then bound: overlapped');
+  assert.deepEqual(host.sys.callsOf('run').map((c) => c.args[2]), ['create']);
+  assert.deepEqual(host.sys.callsOf('capture').filter((c) => c.file === RUNC).map((c) => c.args[2]), ['start']);
+});
+
 test('issue #15 - OCI hooks that run during create, or secrets, make create measure first', async () => {
   for (const edit of [
     (c: Record<string, unknown>) => void (c.hooks = { createRuntime: [{ path: '/bin/true' }] }),
