@@ -5,6 +5,7 @@
  * CRI client (crictl, kubelet) sees: the one error line goes there, and to --log.
  */
 import { Command } from 'commander';
+import { spawn } from 'node:child_process';
 import { appendFileSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { decodeLayer, enclaveUnwrapper } from '../decoder/decoder.ts';
@@ -89,3 +90,21 @@ export function main(argv: string[]): Promise<number> {
 }
 
 process.exitCode = await main(process.argv.slice(2));
+if (process.exitCode !== 0) holdStdoutPastExit();
+
+/**
+ * A failed decode must reach containerd as our error (stderr), not as its own "wrong diff id": containerd 1.6's
+ * stream processor reads our stdout to its end and then asks for our error, which it records only once it has
+ * seen us exit; our exit also ends stdout, and when containerd reads that end first, the error is not there
+ * yet (later containerd versions wait for it). A short-lived child that inherits stdout and nothing else keeps
+ * the end of stdout a second past our exit.
+ */
+function holdStdoutPastExit(): void {
+  try {
+    const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 1000)'], { stdio: ['ignore', 1, 'ignore'], detached: true });
+    holder.on('error', () => undefined);
+    holder.unref();
+  } catch {
+    // Only the message containerd shows is at stake; the pull fails either way.
+  }
+}

@@ -4,6 +4,7 @@
  * unwrap is played here by the test's private key (the enclave route is test/e2e/encrypted-images-containerd).
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -136,5 +137,22 @@ describe('inclavare-decoder: payload and layers skopeo encrypted', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+});
+
+describe('inclavare-decoder as containerd runs it', () => {
+  it('a failed decode exits before its stdout ends, so that containerd 1.6 reports our error and not "wrong diff id"', async () => {
+    const cli = join(new URL('../../..', import.meta.url).pathname, 'dist/inclavare-decoder.mjs');
+    assert.ok(readFileSync(cli).length > 0, 'dist/ is missing: run `npm run build` first');
+    const child = spawn(process.execPath, [cli], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const order: string[] = [];
+    await Promise.all([
+      new Promise<void>((resolve) => child.once('exit', (code) => (order.push(`exit ${code}`), resolve()))),
+      new Promise<void>((resolve) => child.stdout.on('data', () => undefined).once('end', () => (order.push('stdout end'), resolve()))),
+    ]);
+    assert.deepEqual(order, ['exit 2', 'stdout end']);
+    assert.match(stderr, /^inclavare-decoder: Cannot unwrap without knowing which verdictd to trust/);
   });
 });
