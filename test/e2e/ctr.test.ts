@@ -3,7 +3,7 @@
 // `<rune> --root <root>/<namespace> --log <bundle>/log.json --log-format json <command> ...`.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startContainerd, type Containerd } from '../support/containerd.ts';
 import {
@@ -136,17 +136,22 @@ void describe(`ctr --runc-binary ${runtimeBinary()}`, { timeout: 120_000 }, () =
     assert.equal(r.code, 5, describeRun('ctr', args, r));
     assert.equal(await exists(path.join(stateRoot(), 'ct-kill')), false);
   });
-  void (isRunc(runtime) ? test.skip : test)('ctr runs a sim enclave container configured by --env: exec runs inside it, SIGTERM ends it with its status', async () => {
+  void (isRunc(runtime) ? test.skip : test)('ctr runs a sim enclave container configured by --env: exec runs inside it, SIGTERM ends it with its status', async (t) => {
     const env = ['--env', 'ENCLAVE_TYPE=sim', '--env', 'ENCLAVE_RUNTIME_PATH=sim'];
-    const args = ctrRun('ct-enclave', ['--rm', ...env], ['sh', '-c', 'trap "exit 8" TERM; echo ready; while :; do sleep 0.05; done']);
+    const out = path.join(tmp, 'enclave-out');
+    await mkdir(out, { recursive: true });
+    const args = ctrRun('ct-enclave', ['--rm', ...env, '--mount', `type=bind,src=${out},dst=/out,options=rbind:rw`], ['sh', '-c', 'trap "exit 8" TERM; echo ready; while :; do sleep 0.05; done']);
     const child = runInBackground('ctr', [...global(), ...args], { timeoutMs: 60_000 });
     await waitForOutput(child, 'ready\n');
     await assertRuntimeStateDir(stateRoot(), 'ct-enclave');
     assert.equal(await exists(path.join(stateRoot(), 'ct-enclave', 'enclave.json')), true);
-    const execArgs = ['tasks', 'exec', '--fifo-dir', fifoDir, '--exec-id', 'e2', 'ct-enclave', 'sh', '-c', 'tr "\\0" " " < /proc/1/cmdline; exit 3'];
+    // PID 1's command line through a bind mount: ctr's exec stdout lost the output of this quick exec once
+    // in CI (exit code right, stdout empty), so it is reported below but not relied on.
+    const execArgs = ['tasks', 'exec', '--fifo-dir', fifoDir, '--exec-id', 'e2', 'ct-enclave', 'sh', '-c', 'tr "\\0" " " < /proc/1/cmdline | tee /out/pid1; exit 3'];
     const ex = await cd().ctr(execArgs, { namespace: NAMESPACE });
     assert.equal(ex.code, 3, describeRun('ctr', execArgs, ex));
-    assert.match(ex.stdout, /\/\.rune\/init-runelet\.mjs/, describeRun('ctr', execArgs, ex));
+    assert.match(await readFile(path.join(out, 'pid1'), 'utf8'), /\/\.rune\/init-runelet\.mjs/, 'PID 1 in the exec\'s view is init-runelet');
+    if (!/init-runelet/.test(ex.stdout)) t.diagnostic(`ctr tasks exec printed no output: ${describeRun('ctr', execArgs, ex)}`);
     await cd().ctrOk(['tasks', 'kill', '--signal', 'SIGTERM', 'ct-enclave'], { namespace: NAMESPACE });
     const r = await child.exited;
     assert.equal(r.code, 8, describeRun('ctr', args, r));
