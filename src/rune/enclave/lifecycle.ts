@@ -317,9 +317,11 @@ function canOverlapMeasurement(config: OciConfig, enclave: EnclaveConfig, env: R
  * missingAncestors()) are skipped by the digest, as a digest taken before the backend ran would not have
  * them; the rest of the rootfs is not written by the backend. The measurement is the same as measuring first
  * (a test compares both). With a sim or wasm runtime the backend also starts init-runelet in the same call
- * (`run --detach`), and create returns once the measurement is bound and init-runelet is ready: before `rune
- * start`, nothing in the container can get evidence (the pending registration refuses it; init-runelet does
- * not ask for any). A native PAL's init runs only once the measurement is bound.
+ * (`run --detach`: one backend process less, and init-runelet's Node.js start overlaps the end of the
+ * measurement). That is safe: init-runelet only initialises the runtime and waits for `rune start`, and asks
+ * for no evidence; the workload, the first code that can, runs after create returned, by when the measurement
+ * is bound (until then the pending registration refuses evidence). A native PAL's init runs only once the
+ * measurement is bound.
  */
 export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx: RuneContext): Promise<number> {
   const { id } = options;
@@ -430,18 +432,13 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     sys.mkdir(ep.bundle, { mode: 0o700 });
     sys.writeFileAtomic(join(ep.bundle, 'config.json'), JSON.stringify(derived), { mode: 0o644 });
 
-    // Overlapped with a sim or wasm runtime, the backend creates the container and starts init-runelet in one
-    // call (`run --detach`: one backend process less, and init-runelet's Node.js start overlaps the rest of
-    // the measurement). That is safe because init-runelet then only initialises our own runtime, which writes
-    // nothing to the rootfs, and waits for `rune start`: the workload, the first code that can ask for
-    // evidence, runs after create returned, by when the measurement is bound (until then the pending
-    // registration refuses evidence). A native PAL's pal_init is not ours (a LibOS may write to the rootfs),
-    // so it runs only once measured; and not overlapped (secrets: init-runelet asks for evidence while it
-    // initialises; hooks), the backend creates, and init-runelet starts once bound.
+    // One backend call (`run --detach`: create, and start init-runelet) when overlapped with our own runtime,
+    // which writes nothing to the rootfs (why that is safe: the comment above this function). A native PAL's
+    // pal_init is not ours (a LibOS may write to the rootfs): create, and start init-runelet once measured.
     const oneCall = overlapped && (options.enclave.runtime === 'sim' || options.enclave.runtime === 'wasm');
     const createArgs = withBundle(options.raw, ep.bundle);
     const runFlags = new Set(['--detach', '-d', '--keep', '--no-subreaper']);
-    const backendCall = [oneCall ? 'run' : 'create', ...(oneCall ? ['--detach'] : []), ...createArgs.slice(1).filter((a) => !runFlags.has(a))];
+    const backendCall = [...(oneCall ? ['run', '--detach'] : ['create']), ...createArgs.slice(1).filter((a) => !runFlags.has(a))];
     // What the backend may create in the rootfs while the overlapped measurement walks it.
     const absent = overlapped ? missingAncestors(planned.rootfs, [...mountDestinations(derived), typeof derived.process?.cwd === 'string' ? derived.process.cwd : '/'], sys) : [];
     const creating = runBackend(sys, backend, backendArgs(paths.backendRoot, ctx.globals, backendCall), { extraFds: options.extraFds }).then((status) => {
