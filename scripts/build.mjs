@@ -132,6 +132,9 @@ try {
 // beside the host's node, so it is linked dynamically against the same C library.
 execFileSync(cc, ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong',
   '-o', join(dist, 'rlimit-exec'), join(root, 'src/init/rlimit-exec.c')], { stdio: 'inherit' });
+// init-runelet-sim (src/init/init-runelet-sim.c): PID 1 of a sim enclave container, through the same loader.
+execFileSync(cc, ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong',
+  '-o', join(dist, 'init-runelet-sim'), join(root, 'src/init/init-runelet-sim.c')], { stdio: 'inherit' });
 // hook-exec (src/init/hook-exec.c) runs an enclave container's hooks with the engine's bundle in their state:
 // on the host for most hooks, inside the container through the injected loader for startContainer.
 execFileSync(cc, ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong',
@@ -142,4 +145,4 @@ execFileSync(cc, ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-D_FORTIF
   '-o', join(dist, 'containerd-shim-rune-v2'), join(root, 'src/shim/launcher.c')], { stdio: 'inherit' });
 execFileSync(cc, ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong',
   '-o', join(dist, 'rune-shim-monitor'), join(root, 'src/shim/monitor.c')], { stdio: 'inherit' });
-console.log(`built dist/rune (launcher), dist/rlimit-exec, dist/hook-exec, dist/containerd-shim-rune-v2 (launcher), dist/rune-shim-monitor, ${Object.keys(entries).map((n) => `dist/${n}.mjs`).join(', ')}, and dist/lib/{${Object.keys(libraries).join(',')}}.mjs with dist/types/`);
+console.log(`built dist/rune (launcher), dist/rlimit-exec, dist/init-runelet-sim, dist/hook-exec, dist/containerd-shim-rune-v2 (launcher), dist/rune-shim-monitor, ${Object.keys(entries).map((n) => `dist/${n}.mjs`).join(', ')}, and dist/lib/{${Object.keys(libraries).join(',')}}.mjs with dist/types/`);

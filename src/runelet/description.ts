@@ -98,6 +98,11 @@ export const CONTROL = {
    * start` that wrote the byte was killed before it recorded so (docs/security.md "Fault injection").
    */
   released: 'released',
+  /**
+   * Written by rune at create when PID 1 is init-runelet-sim (src/init/init-runelet-sim.c): the workload to
+   * run, in the NUL-separated form of src/runelet/launch.ts.
+   */
+  launch: 'launch',
 } as const;
 
 /** init-runelet's report after PAL init. */
@@ -112,6 +117,8 @@ export const IN_CONTAINER = {
   node: '/.rune/node',
   libDir: '/.rune/lib',
   init: '/.rune/init-runelet.mjs',
+  /** PID 1 of a `sim` container without secrets or startContainer hooks: init-runelet in C (src/init/init-runelet-sim.c). */
+  initSim: '/.rune/init-runelet-sim',
   chunks: '/.rune/chunks',
   enclave: '/.rune/enclave.json',
   control: '/.rune/control',

@@ -78,9 +78,13 @@ export function hostNode(sys: Sys, nodePath: string = process.execPath): HostNod
   return { node, loader, libs };
 }
 
-/** The command line of init-runelet inside the container: the loader runs node, node runs init-runelet. */
-export function initCommand(host: HostNode): string[] {
-  return [join(IN_CONTAINER.libDir, basename(host.loader)), '--library-path', IN_CONTAINER.libDir, IN_CONTAINER.node, '--v8-pool-size=1', IN_CONTAINER.init];
+/**
+ * The command line of PID 1 inside the container: the loader runs node, node runs init-runelet; or, for a
+ * `sim` container that can use it (`sim`), the loader runs init-runelet-sim.
+ */
+export function initCommand(host: HostNode, sim = false): string[] {
+  const loader = [join(IN_CONTAINER.libDir, basename(host.loader)), '--library-path', IN_CONTAINER.libDir];
+  return sim ? [...loader, IN_CONTAINER.initSim] : [...loader, IN_CONTAINER.node, '--v8-pool-size=1', IN_CONTAINER.init];
 }
 
 /** Host paths the derived bundle mounts. */
@@ -100,6 +104,8 @@ export interface DerivedBundleSources {
   palLibrary?: string | undefined;
   /** Node.js packages init-runelet loads at run time (koffi for native PALs): name → host directory. */
   modules?: Record<string, string>;
+  /** dist/init-runelet-sim: PID 1 instead of the Node.js init-runelet (a sim container without secrets or startContainer hooks). */
+  initSim?: string | undefined;
   /** dist/rlimit-exec (sim: sets the workload's resource limits). */
   rlimitExec?: string | undefined;
   /** process.rlimits of init-runelet itself (undefined: none, it inherits the backend's). */
@@ -186,7 +192,7 @@ export function deriveConfig(original: OciConfig, bundle: string, sources: Deriv
   const config = structuredClone(original);
   const rootPath = config.root?.path ?? 'rootfs';
   config.root = { ...config.root, path: isAbsolute(rootPath) ? rootPath : join(bundle, rootPath) };
-  config.process = { ...config.process, args: initCommand(sources.host), env: [...(sources.palLibrary !== undefined ? INIT_RUNELET_NATIVE_ENV : INIT_RUNELET_ENV)] };
+  config.process = { ...config.process, args: initCommand(sources.host, sources.initSim !== undefined), env: [...(sources.palLibrary !== undefined ? INIT_RUNELET_NATIVE_ENV : INIT_RUNELET_ENV)] };
   if (sources.initRlimits === undefined) delete config.process.rlimits;
   else config.process.rlimits = sources.initRlimits;
   // init-runelet runs the startContainer hooks at `rune start` (they are in the enclave description): runc
@@ -199,6 +205,7 @@ export function deriveConfig(original: OciConfig, bundle: string, sources: Deriv
   mounts.push(bind(sources.host.node, IN_CONTAINER.node));
   for (const lib of [...sources.host.libs, sources.host.loader]) mounts.push(bind(lib, join(IN_CONTAINER.libDir, basename(lib))));
   mounts.push(bind(sources.initScript, IN_CONTAINER.init));
+  if (sources.initSim !== undefined) mounts.push(bind(sources.initSim, IN_CONTAINER.initSim));
   if (sources.chunksDir !== undefined && exists(sources.chunksDir)) mounts.push(bind(sources.chunksDir, IN_CONTAINER.chunks));
   mounts.push(bind(sources.enclaveFile, IN_CONTAINER.enclave));
   mounts.push(bind(sources.controlDir, IN_CONTAINER.control, ['rbind', 'nosuid', 'nodev', 'noexec']));

@@ -32,6 +32,7 @@ import { DigestCache, digestCacheConfigFromEnv } from './digest-cache.ts';
 import { nodeTreeReader } from '../../sys/tree.ts';
 import { canRaiseHardLimits, ownHardLimits, planRlimits } from './rlimits.ts';
 import { findEntrypoint, missingAncestors, type MountLike } from './rootfs-path.ts';
+import { encodeSimLaunch } from '../../runelet/launch.ts';
 import { faultPoint } from '../../util/fault.ts';
 
 
@@ -400,6 +401,17 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
       if (secrets !== undefined) description.secrets = { resources: secrets.resources, verdictd: secrets.verdictd, verdictdKey: secrets.verdictdKey };
     }
     if (timingsDir !== undefined) description.timings = join(IN_CONTAINER.timings, `${id}.init.json`);
+    const initSim = simInit(sys.env, description) ? join(dist, 'init-runelet-sim') : undefined;
+    if (initSim !== undefined) {
+      if (sys.stat(initSim) === undefined) throw runeError('RUNE_ERR_INSTALL', `Cannot create enclave container: ${initSim} is missing (rebuild rune with npm run build)`);
+      let launch: Buffer;
+      try {
+        launch = encodeSimLaunch(description, host.loader);
+      } catch (err) {
+        throw configError(`Cannot create enclave container ${JSON.stringify(id)}: ${(err as Error).message}`);
+      }
+      sys.writeFileAtomic(join(ep.control, CONTROL.launch), launch, { mode: 0o644 });
+    }
     // Overlapped, this first description has no measurement yet (init-runelet reads nothing of it that the
     // measurement decides); it is written again, complete, before the backend starts init-runelet.
     sys.writeFileAtomic(paths.enclaveFile, JSON.stringify(description, null, 2), { mode: 0o644 });
@@ -415,6 +427,7 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     }
     const derived = deriveConfig(options.config, options.bundle, {
       rlimitExec: join(dist, 'rlimit-exec'),
+      initSim,
       hookExec: join(dist, 'hook-exec'),
       exists: (path) => sys.stat(path) !== undefined,
       initRlimits: planned.initRlimits,
@@ -496,6 +509,20 @@ export async function createEnclaveContainer(options: CreateEnclaveOptions, ctx:
     removeState(sys, paths);
     throw err;
   }
+}
+
+/**
+ * Whether PID 1 is init-runelet-sim, the C build of init-runelet (src/init/init-runelet-sim.c), instead of
+ * the Node.js one: for the `sim` runtime, when the container declares no secrets (fetched with RATS-TLS,
+ * which is Node.js code) and has no startContainer hooks (run by init-runelet at start). RUNE_SIM_INIT=node
+ * keeps the Node.js init-runelet (for comparison); any other value than `c` or unset is refused.
+ */
+export function simInit(env: NodeJS.ProcessEnv, description: EnclaveDescription): boolean {
+  const choice = env.RUNE_SIM_INIT;
+  if (choice !== undefined && choice !== 'c' && choice !== 'node') {
+    throw configError(`Invalid RUNE_SIM_INIT=${JSON.stringify(choice)}: it is "c" (the default) or "node" (PID 1 of a sim container is the Node.js init-runelet)`);
+  }
+  return description.runtime === 'sim' && choice !== 'node' && description.secrets === undefined && description.startContainer === undefined;
 }
 
 /** The mount destinations of an OCI config. */
