@@ -206,7 +206,7 @@ async function main(): Promise<void> {
     waitForLogs(env, 'enclave', /^attestation socket:/m);
     step('its output', 'podman', ['logs', 'enclave'], {
       env,
-      checks: [/^PID 1: \/\.rune\/lib\/ld-linux-x86-64\.so\.2 --library-path \/\.rune\/lib \/\.rune\/node (--\S+ )*\/\.rune\/init-runelet\.mjs/m, /^attestation socket: \/\S+$/m],
+      checks: [/^PID 1: \/\.rune\/lib\/ld-linux-x86-64\.so\.2 --library-path \/\.rune\/lib \/\.rune\/init-runelet-sim $/m, /^attestation socket: \/\S+$/m],
     });
     const measurement = (JSON.parse(readFileSync(join('/run/rune', enclave, 'enclave.json'), 'utf8')) as { measurement: string }).measurement;
     const evidence = join(work, 'evidence.bin');

@@ -175,7 +175,7 @@ void describe(`CRI runtime_handler "${CRI_RUNTIME_HANDLER}" -> ${runtimeBinary()
     assert.equal(await exists(path.join(stateRoot(), id, 'enclave.json')), true, 'rune runs it as an enclave container');
     const res = await client().execSync(id, ['sh', '-c', 'tr "\\0" " " < /proc/1/cmdline; echo; echo "$0"', 'an argument with spaces'], 10);
     assert.equal(res.exitCode, 0, res.stderr.toString('utf8'));
-    assert.match(res.stdout.toString('utf8'), /\/\.rune\/init-runelet\.mjs \nan argument with spaces\n$/);
+    assert.match(res.stdout.toString('utf8'), /\/\.rune\/init-runelet-sim \nan argument with spaces\n$/);
     await client().stopContainer(id, 10);
     const status = await client().containerStatus(id);
     assert.equal(status.exitCode, 43, `exit code ${status.exitCode} (${status.reason}: ${status.message})`);

@@ -150,7 +150,7 @@ void describe(`ctr --runc-binary ${runtimeBinary()}`, { timeout: 120_000 }, () =
     const execArgs = ['tasks', 'exec', '--fifo-dir', fifoDir, '--exec-id', 'e2', 'ct-enclave', 'sh', '-c', 'tr "\\0" " " < /proc/1/cmdline | tee /out/pid1; exit 3'];
     const ex = await cd().ctr(execArgs, { namespace: NAMESPACE });
     assert.equal(ex.code, 3, describeRun('ctr', execArgs, ex));
-    assert.match(await readFile(path.join(out, 'pid1'), 'utf8'), /\/\.rune\/init-runelet\.mjs/, 'PID 1 in the exec\'s view is init-runelet');
+    assert.match(await readFile(path.join(out, 'pid1'), 'utf8'), /\/\.rune\/init-runelet-sim/, 'PID 1 in the exec\'s view is init-runelet (its C build for sim)');
     if (!/init-runelet/.test(ex.stdout)) t.diagnostic(`ctr tasks exec printed no output: ${describeRun('ctr', execArgs, ex)}`);
     await cd().ctrOk(['tasks', 'kill', '--signal', 'SIGTERM', 'ct-enclave'], { namespace: NAMESPACE });
     const r = await child.exited;

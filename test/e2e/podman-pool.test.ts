@@ -57,7 +57,7 @@ test('podman run --rm of a sim enclave container is served by a warm worker; exi
     await until('a ready sim worker', async () => (await status()).keys.find((k) => k.key === 'sim')?.ready === 1);
     const res = await podmanRun();
     assert.equal(res.code, 4, res.stderr);
-    assert.equal(res.stdout.trim(), 'pid1=/.rune/node');
+    assert.equal(res.stdout.trim(), 'pid1=/.rune/init-runelet-sim');
     assert.equal((await status()).keys.find((k) => k.key === 'sim')!.served, round);
   }
   // The pool emptied: the same run takes the slow path.

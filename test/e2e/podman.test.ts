@@ -181,7 +181,7 @@ void describe(`podman --runtime ${runtimeBinary()}`, { timeout: 120_000 }, () =>
     const r = await podman(['run', '--rm', '--pull', 'never', '--network', 'none', ...SIM_ENV, IMAGE,
       'sh', '-c', 'tr "\\0" " " < /proc/1/cmdline; echo; env | grep -c ^ENCLAVE_; exit 9']);
     assert.equal(r.code, 9, describeRun('podman run (sim enclave)', [], r));
-    assert.match(r.stdout, /\/\.rune\/node (?:--\S+ )*\/\.rune\/init-runelet\.mjs \n0\n/);
+    assert.match(r.stdout, /--library-path \/\.rune\/lib \/\.rune\/init-runelet-sim \n0\n/);
   });
 
   void enclaveTest('podman runs a wasm enclave container configured by annotations, the module from a volume', async () => {

@@ -133,7 +133,7 @@ void describe('containerd-shim-rune-v2 through CRI (runtime handler "rune")', { 
     assert.equal(res.exitCode, 3);
     const inside = await client().execSync(enclave, ['sh', '-c', 'tr "\\0" " " < /proc/1/cmdline'], 20);
     assert.equal(inside.exitCode, 0, inside.stderr.toString('utf8'));
-    assert.match(inside.stdout.toString('utf8'), /\/\.rune\/init-runelet\.mjs/);
+    assert.match(inside.stdout.toString('utf8'), /\/\.rune\/init-runelet-sim/);
   });
 
   void test('UpdateContainerResources reaches the running container (the shim\'s Update: rune update)', async () => {

@@ -171,7 +171,7 @@ void describe('containerd-shim-rune-v2 under ctr', { timeout: 300_000 }, () => {
     await waitForOutput(child, 'ready\n', 90_000);
     const ex = await cd().ctr(['tasks', 'exec', '--fifo-dir', fifoDir, '--exec-id', 'e1', 'sc-sim', 'sh', '-c', 'tr "\\0" " " < /proc/1/cmdline; exit 3'], { namespace: NS });
     assert.equal(ex.code, 3, ex.stderr);
-    assert.match(ex.stdout, /\/\.rune\/init-runelet\.mjs/);
+    assert.match(ex.stdout, /\/\.rune\/init-runelet-sim/);
     const spec = await cd().ctrOk(['containers', 'info', 'sc-sim'], { namespace: NS });
     assert.match(spec.stdout, /ENCLAVE_TYPE=sim/);
     const bundles = path.join(tmp, 'containerd', 'state', 'io.containerd.runtime.v2.task', NS, 'sc-sim', 'config.json');

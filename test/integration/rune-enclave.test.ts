@@ -30,13 +30,13 @@ let root: string;
 let n = 0;
 
 /** Runs rune with stdout/stderr in files (a created container keeps its stdio open). */
-function rune(args: string[]): Result {
+function rune(args: string[], env: NodeJS.ProcessEnv = process.env): Result {
   const out = join(work, 'stdout');
   const err = join(work, 'stderr');
   const outFd = openSync(out, 'w');
   const errFd = openSync(err, 'w');
   try {
-    const res = spawnSync(RUNE, ['--root', root, ...args], { cwd: work, timeout: 60_000, stdio: ['ignore', outFd, errFd] });
+    const res = spawnSync(RUNE, ['--root', root, ...args], { cwd: work, env, timeout: 60_000, stdio: ['ignore', outFd, errFd] });
     return { code: res.status, stdout: readFileSync(out, 'utf8'), stderr: readFileSync(err, 'utf8') };
   } finally {
     closeSync(outFd);
@@ -80,9 +80,20 @@ describe('sim enclave containers', () => {
     const res = rune(['run', '--bundle', b, 'sim-run']);
     assert.equal(res.code, 7, res.stderr);
     const [first, second] = res.stdout.split('\n');
-    assert.match(first!, /^in enclave: \/\.rune\/lib\/ld-linux\S+ --library-path \/\.rune\/lib \/\.rune\/node (?:--\S+ )*\/\.rune\/init-runelet\.mjs/);
+    assert.match(first!, /^in enclave: \/\.rune\/lib\/ld-linux\S+ --library-path \/\.rune\/lib \/\.rune\/init-runelet-sim $/);
     assert.equal(second, '0', 'the ENCLAVE_* settings rune consumed are removed from the workload env');
     assert.equal(existsSync(join(root, 'sim-run')), false);
+  });
+
+  test('RUNE_SIM_INIT=node makes the Node.js init-runelet PID 1 of a sim container; a value it does not know is refused', () => {
+    const b = bundle(['sh', '-c', 'echo "in enclave: $(tr "\\0" " " < /proc/1/cmdline)"; exit 4'], { env: SIM });
+    const res = rune(['run', '--bundle', b, 'sim-node-init'], { ...process.env, RUNE_SIM_INIT: 'node' });
+    assert.equal(res.code, 4, res.stderr);
+    assert.match(res.stdout, /^in enclave: \/\.rune\/lib\/ld-linux\S+ --library-path \/\.rune\/lib \/\.rune\/node (?:--\S+ )*\/\.rune\/init-runelet\.mjs/);
+    const bad = rune(['run', '--bundle', b, 'sim-bad-init'], { ...process.env, RUNE_SIM_INIT: 'go' });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /Invalid RUNE_SIM_INIT="go": it is "c" \(the default\) or "node"/);
+    assert.equal(existsSync(join(root, 'sim-bad-init')), false, 'nothing is left of the refused create');
   });
 
   test('init-runelet reaps orphaned processes that exit inside the container (no zombies)', () => {

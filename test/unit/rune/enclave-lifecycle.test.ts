@@ -31,6 +31,8 @@ test('create of a sim enclave container writes its state atomically, derives the
   assert.deepEqual(sys.callsOf('writeFileAtomic').map((c) => [c.path, c.mode.toString(8)]), [
     [join(ROOT, '.host-node.json'), '600'],
     [join(dir, 'attestation'), '600'],
+    // PID 1 is init-runelet-sim: what it runs, in its own form.
+    [join(dir, 'control/launch'), '644'],
     [join(dir, 'enclave.json'), '644'],
     [join(dir, 'bundle/config.json'), '644'],
     // Measured while the backend created the container: the description again, with the measurement.
@@ -51,11 +53,15 @@ test('create of a sim enclave container writes its state atomically, derives the
   assert.deepEqual(attestation.bound, [`${attestation.registered[0]}=${description.measurement}`], 'registered pending, then bound to the measurement');
 
   const derived = JSON.parse(sys.text(join(dir, 'bundle/config.json'))!) as { process: { args: string[]; env: string[] }; root: { path: string }; mounts: { destination: string; source: string }[] };
-  assert.deepEqual(derived.process.args, ['/.rune/lib/ld-linux-x86-64.so.2', '--library-path', '/.rune/lib', '/.rune/node', '--v8-pool-size=1', '/.rune/init-runelet.mjs']);
+  assert.deepEqual(derived.process.args, ['/.rune/lib/ld-linux-x86-64.so.2', '--library-path', '/.rune/lib', '/.rune/init-runelet-sim']);
   assert.deepEqual(derived.process.env, ['UV_THREADPOOL_SIZE=1']);
   assert.equal(derived.root.path, '/b/rootfs');
   const mounts = new Map(derived.mounts.map((m) => [m.destination, m.source]));
-  assert.equal(mounts.get('/.rune/init-runelet.mjs'), join(DIST, 'init-runelet.mjs'));
+  assert.equal(mounts.get('/.rune/init-runelet-sim'), join(DIST, 'init-runelet-sim'));
+  assert.equal(mounts.get('/.rune/init-runelet.mjs'), join(DIST, 'init-runelet.mjs'), '`rune exec` still runs the Node.js runelet');
+  const launch = sys.readFile(join(dir, 'control/launch')).toString('utf8').split('\0');
+  assert.deepEqual(launch.slice(0, 7), ['inclavare-init-sim/1', 'id', 'e1', 'path', '/bin/sh', 'cwd', '/']);
+  assert.ok(launch.includes(`INCLAVARE_ATTESTATION_SOCKET=${description.attestationSocket}`), 'the workload env names its attestation socket');
   assert.equal(mounts.get('/.rune/enclave.json'), join(dir, 'enclave.json'));
   assert.equal(mounts.get('/.rune/control'), join(dir, 'control'));
   assert.equal(mounts.get('/.rune/attest'), `/run/inclavared/containers/${attestation.registered[0]}`);
@@ -66,10 +72,28 @@ test('create of a sim enclave container writes its state atomically, derives the
   assert.deepEqual(sys.callsOf('capture').filter((c) => c.file === RUNC).map((c) => c.args), [], 'no separate start');
 });
 
+test('PID 1 is the Node.js init-runelet for a sim container with secrets or startContainer hooks, and with RUNE_SIM_INIT=node', async () => {
+  const nodeInit = ['/.rune/lib/ld-linux-x86-64.so.2', '--library-path', '/.rune/lib', '/.rune/node', '--v8-pool-size=1', '/.rune/init-runelet.mjs'];
+  const withHooks = (c: Record<string, unknown>): void => {
+    c.hooks = { startContainer: [{ path: '/bin/true' }] };
+  };
+  const cases: [string, Parameters<typeof createSim>[0], ((c: Record<string, unknown>) => void) | undefined][] = [
+    ['RUNE_SIM_INIT=node', { env: { RUNE_SIM_INIT: 'node' } }, undefined],
+    ['startContainer hooks', {}, withHooks],
+  ];
+  for (const [what, options, edit] of cases) {
+    const { sys } = await createSim(options, edit);
+    const derived = JSON.parse(sys.text(join(dir, 'bundle/config.json'))!) as { process: { args: string[] }; mounts: { destination: string }[] };
+    assert.deepEqual(derived.process.args, nodeInit, what);
+    assert.equal(derived.mounts.some((m) => m.destination === '/.rune/init-runelet-sim'), false, what);
+    assert.equal(sys.has(join(dir, 'control/launch')), false, what);
+  }
+});
+
 test('issue #15 - RUNE_CREATE_OVERLAP=0 measures before anything else, registers with the measurement, and gives the same measurement', async () => {
   const overlapped = await createSim();
   const first = await createSim({ env: { RUNE_CREATE_OVERLAP: '0' } });
-  assert.deepEqual(first.sys.callsOf('writeFileAtomic').map((c) => c.path), [join(ROOT, '.host-node.json'), join(dir, 'attestation'), join(dir, 'enclave.json'), join(dir, 'bundle/config.json')]);
+  assert.deepEqual(first.sys.callsOf('writeFileAtomic').map((c) => c.path), [join(ROOT, '.host-node.json'), join(dir, 'attestation'), join(dir, 'control/launch'), join(dir, 'enclave.json'), join(dir, 'bundle/config.json')]);
   assert.deepEqual(first.attestation.bound, [], 'registered with the measurement: nothing to bind');
   assert.deepEqual(first.sys.callsOf('run').map((c) => c.args[2]), ['create'], 'the backend creates; init-runelet starts once measured');
   assert.deepEqual(first.sys.callsOf('capture').filter((c) => c.file === RUNC).map((c) => c.args[2]), ['start']);

@@ -53,6 +53,7 @@ export function fakeHost(options: FakeRuncOptions = {}): { sys: FakeSys; ctx: Ru
   sys.addFile(RUNC, '#!fake runc', { executable: true, mode: 0o755 });
   sys.addFile(process.execPath, 'node', { executable: true, mode: 0o755 });
   sys.addFile(join(DIST, 'init-runelet.mjs'), '// init-runelet');
+  sys.addFile(join(DIST, 'init-runelet-sim'), 'ELF init-runelet-sim', { executable: true, mode: 0o755 });
   sys.addFile('/lib64/ld-linux-x86-64.so.2', 'ld');
   sys.addFile('/lib/x86_64-linux-gnu/libc.so.6', 'libc');
   const containers = new Map<string, Container>();
