@@ -657,6 +657,9 @@ static void try_pool(const char *bundle) {
   }
   free(req);
 
+  /* Until the worker accepts the call ('a', sent before it does anything), a connection that ends means it
+     stopped without starting it (its daemon stopped while this launcher was taking it): the slow path is safe. */
+  bool accepted = false;
   for (;;) {
     unsigned char head[5];
     if (!read_full(fd, head, 5)) break;
@@ -665,7 +668,9 @@ static void try_pool(const char *bundle) {
     char *payload = malloc((size_t)size + 1);
     if (payload == NULL || !read_full(fd, payload, size)) break;
     payload[size] = '\0';
-    if (head[0] == 'o' || head[0] == 'e') {
+    if (head[0] == 'a') {
+      accepted = true;
+    } else if (head[0] == 'o' || head[0] == 'e') {
       write_full(head[0] == 'o' ? 1 : 2, payload, size);
     } else if (head[0] == 'x') {
       exit(atoi(payload));
@@ -682,6 +687,10 @@ static void try_pool(const char *bundle) {
       break;
     }
     free(payload);
+  }
+  if (!accepted) {
+    close(fd);
+    return;
   }
   fprintf(stderr, "rune: the warm rune worker of inclavared's pool stopped before it finished this create (see inclavared's log)\n");
   exit(1);

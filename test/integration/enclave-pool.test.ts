@@ -250,6 +250,29 @@ describe('enclave pool', { timeout: 240_000 }, () => {
     await warm('sim', 1);
   });
 
+  test('a worker that stops after the launcher took it but before it accepted the call: the create takes the slow path and succeeds (seen in CI)', async () => {
+    await warm('sim', 1);
+    const entry = (await status()).entries.find((e) => e.key === 'sim' && e.state === 'ready')!;
+    // Frozen, the worker cannot accept the connection's call; the kernel still completes the connect.
+    process.kill(entry.pid, 'SIGSTOP');
+    const taken = join(ird, 'pool', 'taken', `${entry.id}.sock`);
+    const creating = runeAsync(['create', '--bundle', bundle(['true']), 'unaccepted']);
+    try {
+      await until('the launcher to take the entry', () => existsSync(taken));
+      await new Promise((r) => setTimeout(r, 100)); // its connect and its request
+    } finally {
+      // As when its daemon stopped: the worker ends without having read the call.
+      process.kill(entry.pid, 'SIGKILL');
+    }
+    const res = await creating;
+    assert.equal(res.code, 0, res.stderr);
+    assert.doesNotMatch(res.stderr, /stopped before it finished/);
+    assert.equal(rune(['start', 'unaccepted']).code, 0);
+    await until('unaccepted to end', () => rune(['state', 'unaccepted']).stdout.includes('"stopped"'));
+    assert.equal(rune(['delete', 'unaccepted']).code, 0);
+    await warm('sim', 1);
+  });
+
   test('kill -9 of inclavared with a warm pool: its workers exit, and a restarted daemon has only its own', async () => {
     await poolRequest(ird, 'PUT', '/v1/pool/keys/sim', { size: 2 });
     await warm('sim', 2);

@@ -5,6 +5,8 @@
  * launcher → worker, once:   u32 BE length, then NUL-terminated fields: "RUNEPOOL1", cwd, argc, argv...,
  *                            envc, env...
  * worker → launcher, frames: one type byte, u32 BE length, payload:
+ *   'a'        the worker accepted the call (empty; sent before it does anything): a connection that ends
+ *              before it means nothing happened, and the launcher takes the slow path
  *   'o' / 'e'  bytes for the launcher's stdout / stderr
  *   'r'        run the backend with the launcher's own stdio and fds: NUL-terminated argv (argv[0] the path)
  *   'x'        the call's exit status (decimal); the last frame
@@ -28,7 +30,7 @@ export interface PoolRequest {
 
 /** One frame. */
 export interface PoolFrame {
-  type: 'o' | 'e' | 'r' | 'x' | 's';
+  type: 'a' | 'o' | 'e' | 'r' | 'x' | 's';
   payload: Buffer;
 }
 
@@ -97,7 +99,7 @@ export function parseFrames(bytes: Buffer): { frames: PoolFrame[]; used: number 
   let at = 0;
   while (bytes.length - at >= 5) {
     const type = String.fromCharCode(bytes[at]!);
-    if (!'oerxs'.includes(type)) throw wireError(`unknown frame type ${bytes[at]}`);
+    if (!'aoerxs'.includes(type)) throw wireError(`unknown frame type ${bytes[at]}`);
     const length = bytes.readUInt32BE(at + 1);
     if (length > MAX_POOL_FRAME) throw wireError(`a frame of ${length} bytes (at most ${MAX_POOL_FRAME})`);
     if (bytes.length - at - 5 < length) break;

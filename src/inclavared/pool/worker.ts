@@ -100,6 +100,9 @@ function start(path: string): void {
       if (parsed === undefined) return;
       socket.off('data', onData);
       socket.pause();
+      // Accepted, before anything happens: until the launcher reads this, a worker that stops (its daemon
+      // stopped while the launcher was taking it) leaves the call to the slow path.
+      socket.write(encodeFrame('a', ''));
       const frames = readFrames(socket, buffered.subarray(parsed.used));
       serve(socket, parsed.request, frames).then(
         (status) => socket.end(encodeFrame('x', String(status)), () => process.exit(0)),
