@@ -4,7 +4,8 @@
  * 500 MB) and module sizes (wasm: 1, 10, 50 MB), in each mode of MODES: without the digest cache and the
  * enclave pool (RUNE_CACHE=off, RUNE_POOL=0), cold (cache emptied before each run, no pool: a first start),
  * the cache warm without the pool, and both warm (inclavared's pool has a worker of the container's kind
- * ready before each run). Each round runs every mode once, in a rotating order; the figures are medians of
+ * ready before each run), also with the Node.js init-runelet as PID 1 of sim containers (RUNE_SIM_INIT=node,
+ * as before init-runelet's C build; wasm containers always have it). Each round runs every mode once, in a rotating order; the figures are medians of
  * the times and of the per-round ratios against plain/runc. Flatness: time at the largest size over time at
  * the smallest.
  *
@@ -43,6 +44,8 @@ async function main(): Promise<void> {
       { name: 'cold', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir, RUNE_POOL: '0' }, before: () => rmSync(join(cacheDir, 'digests'), { recursive: true, force: true }) },
       { name: 'cache warm, no pool', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir, RUNE_POOL: '0' } },
       { name: 'cache + pool warm', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir }, before: pool.ready },
+      // The same with the Node.js init-runelet as PID 1 of sim containers (before it had a C build; wasm: unchanged).
+      { name: 'cache + pool warm (Node.js PID 1)', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir, RUNE_SIM_INIT: 'node' }, before: pool.ready },
     ];
     // --modes NAME,NAME: only these (plain/runc is always run: the ratios are to it).
     const only = arg('--modes', '').split(',').filter((m) => m !== '');
