@@ -182,7 +182,11 @@ static void read_launch(struct launch *l) {
     fail_init("the launch description %s lacks the program, its arguments or its working directory", path);
   }
   if (l->rlimits.len > 0 && l->through.len == 0) fail_init("the launch description %s has resource limits but no rlimit-exec command", path);
-  if (l->env.items == NULL) push(&l->env, NULL), l->env.len = 0;
+  /* No env at all is still an array execve takes: one NULL (push allocates it; the NULL is not an entry). */
+  if (l->env.items == NULL) {
+    push(&l->env, NULL);
+    l->env.len = 0;
+  }
 }
 
 /* The fault-injection test hook (src/util/fault.ts): PID 1 cannot SIGKILL itself, so it ends at once with 137. */

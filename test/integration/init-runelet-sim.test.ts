@@ -86,6 +86,8 @@ test('runs the program of the launch description after the start byte: args, env
   assert.equal(r.exit, '{"exitCode":7}');
   const own = await runToEnd(encodeSimLaunch(description({ args: ['sh', '-c', 'echo $HOME'], env: ['HOME=/mine'] }), '/ld'));
   assert.equal(own.out, '/mine\n', 'a HOME of the workload is kept');
+  const none = await runToEnd(encodeSimLaunch(description({ args: ['sh', '-c', 'env | sort'], env: [] }), '/ld'));
+  assert.equal(none.out.split('\n').filter((l) => !l.startsWith('PWD=')).join('\n'), 'HOME=/home/of-init\n', 'an empty env gets only HOME (and what sh sets itself)');
 });
 
 test('a bare program name is found in the workload\'s PATH; a missing or non-executable one fails as the sim runtime says', async () => {
