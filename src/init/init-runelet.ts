@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { describeError } from '../errors/errors.ts';
 import { loadEnclaveRuntime } from '../pal/registry.ts';
 import type { EnclaveRuntime, LoadEnclaveRuntimeOptions, PalLogLevel, PalProcessSpec } from '../pal/types.ts';
-import { CONTROL, IN_CONTAINER, type EnclaveDescription, type InitStatus, type StartStatus } from '../runelet/description.ts';
+import { CONTROL, IN_CONTAINER, workloadEnv, type EnclaveDescription, type InitStatus, type StartStatus } from '../runelet/description.ts';
 import { ownChildren, startReaper } from './reaper.ts';
 import { handlesSignal } from './signals.ts';
 import { runStartContainerHooks } from './start-hooks.ts';
@@ -48,11 +48,6 @@ function writeControl(name: string, value: unknown): void {
 function fail(message: string): never {
   process.stderr.write(`init-runelet: ${message}\n`);
   process.exit(1);
-}
-
-/** The workload's env: its own, plus where to ask for evidence. */
-function workloadEnv(description: EnclaveDescription, env: string[]): string[] {
-  return description.attestationSocket ? env.concat(`INCLAVARE_ATTESTATION_SOCKET=${description.attestationSocket}`) : env;
 }
 
 /** runc adds HOME (the user's home in the container's /etc/passwd, or /) to an env without one; it did so for init-runelet. */

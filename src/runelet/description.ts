@@ -105,6 +105,11 @@ export const CONTROL = {
   launch: 'launch',
 } as const;
 
+/** The workload's env as PID 1 gives it: its own, plus where to ask for evidence. */
+export function workloadEnv(description: Pick<EnclaveDescription, 'attestationSocket'>, env: string[]): string[] {
+  return description.attestationSocket ? env.concat(`INCLAVARE_ATTESTATION_SOCKET=${description.attestationSocket}`) : env;
+}
+
 /** init-runelet's report after PAL init. */
 export type InitStatus = { state: 'ready' } | { state: 'error'; message: string; code?: 'secrets' };
 

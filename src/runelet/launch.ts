@@ -7,7 +7,7 @@
  */
 import { basename, join } from 'node:path';
 import { rlimitArg } from '../pal/sim/runtime.ts';
-import { IN_CONTAINER, type EnclaveDescription } from './description.ts';
+import { IN_CONTAINER, workloadEnv, type EnclaveDescription } from './description.ts';
 
 /** The first token: the format's name and version (init-runelet-sim refuses any other). */
 export const SIM_LAUNCH_MAGIC = 'inclavare-init-sim/1';
@@ -30,8 +30,7 @@ export function encodeSimLaunch(description: EnclaveDescription, loader: string)
   add('path', p.path, 'process.args[0]');
   add('cwd', p.cwd, 'process.cwd');
   p.args.forEach((arg, i) => add('arg', arg, `process.args[${i}]`));
-  const env = description.attestationSocket !== undefined ? [...p.env, `INCLAVARE_ATTESTATION_SOCKET=${description.attestationSocket}`] : p.env;
-  env.forEach((entry, i) => add('env', entry, `process.env[${i}]`));
+  workloadEnv(description, p.env).forEach((entry, i) => add('env', entry, `process.env[${i}]`));
   if (p.rlimits !== undefined && p.rlimits.length > 0) {
     for (const word of [join(IN_CONTAINER.libDir, basename(loader)), '--library-path', IN_CONTAINER.libDir, IN_CONTAINER.rlimitExec]) add('through', word, 'the rlimit-exec command');
     for (const limit of p.rlimits) add('rlimit', rlimitArg(limit), 'process.rlimits');

@@ -79,8 +79,8 @@ export function hostNode(sys: Sys, nodePath: string = process.execPath): HostNod
 }
 
 /**
- * The command line of PID 1 inside the container: the loader runs node, node runs init-runelet; or, for a
- * `sim` container that can use it (`sim`), the loader runs init-runelet-sim.
+ * The command line of PID 1 inside the container: the loader runs node, node runs init-runelet; or, with
+ * `sim` (a sim container that needs no Node.js in PID 1), the loader runs init-runelet-sim.
  */
 export function initCommand(host: HostNode, sim = false): string[] {
   const loader = [join(IN_CONTAINER.libDir, basename(host.loader)), '--library-path', IN_CONTAINER.libDir];
