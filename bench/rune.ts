@@ -169,7 +169,7 @@ async function main(): Promise<void> {
   }
 }
 
-/** Times each rune call of a sim enclave container's lifecycle and reads init-runelet's peak memory. */
+/** Times each rune call of a sim enclave container's lifecycle and reads PID 1's (init-runelet-sim's) peak memory. */
 async function enclavePhases(work: string): Promise<void> {
   // rune starts inclavared for enclave containers: keep it in the temp dir, and stop it afterwards.
   const confined = inclavaredEnv(work);
@@ -194,7 +194,7 @@ function enclavePhasesIn(work: string): void {
       c.root = { path: rootfs, readonly: false };
     },
   });
-  const phases: Record<string, number[]> = { 'rune create (Node.js + runc create + init-runelet start + PAL init)': [], 'rune start': [], 'wait for exit': [], 'rune delete': [] };
+  const phases: Record<string, number[]> = { 'rune create (Node.js + runc create + init-runelet start)': [], 'rune start': [], 'wait for exit': [], 'rune delete': [] };
   const names = Object.keys(phases);
   const timed = (name: string, fn: () => void): void => {
     const t0 = process.hrtime.bigint();
@@ -211,8 +211,8 @@ function enclavePhasesIn(work: string): void {
   }
   console.log('sim enclave container, direct rune calls (median):');
   for (const name of names) console.log(`  ${name}: ${median(phases[name]!).toFixed(1)} ms`);
-  console.log('  Node.js starts per container: 2 (rune create; init-runelet); start, kill and delete stay in the launcher');
-  console.log(`  init-runelet peak memory: ${readFileSync(join(rootfs, 'tmp/hwm'), 'utf8').trim().replace(/\s+/g, ' ')}`);
+  console.log('  Node.js starts per container: 1 (rune create; PID 1 is init-runelet\'s C build); start, kill and delete stay in the launcher');
+  console.log(`  PID 1 (init-runelet-sim) peak memory: ${readFileSync(join(rootfs, 'tmp/hwm'), 'utf8').trim().replace(/\s+/g, ' ')}`);
 }
 
 await main();
