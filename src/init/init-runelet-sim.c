@@ -196,14 +196,6 @@ static void fault_point(const struct launch *l, const char *step) {
 
 static void exit_on_signal(int sig) { _exit(128 + sig); }
 
-static int has_env(const struct list *env, const char *name) {
-  size_t n = strlen(name);
-  for (size_t i = 0; i < env->len; i++) {
-    if (strncmp(env->items[i], name, n) == 0 && env->items[i][n] == '=') return 1;
-  }
-  return 0;
-}
-
 static const char *env_value(const struct list *env, const char *name) {
   size_t n = strlen(name);
   for (size_t i = 0; i < env->len; i++) {
@@ -225,37 +217,37 @@ static char *joined(const char *base, const char *path) {
  * slash is taken relative to cwd, a bare name is looked up in the workload's PATH (or runc's default).
  * Fails with the sim runtime's message.
  */
+/* `candidate` when it is an executable regular file; else frees it and says why in `reason` (NULL: skipped). */
+static char *executable(char *candidate, const char **reason) {
+  struct stat st;
+  if (candidate == NULL) return NULL;
+  if (stat(candidate, &st) == 0) {
+    if (!S_ISREG(st.st_mode)) *reason = "is not a regular file";
+    else if (access(candidate, X_OK) == 0) return candidate;
+    else if (errno == EACCES) *reason = "is not executable";
+  }
+  free(candidate);
+  return NULL;
+}
+
 static char *resolve_program(const struct launch *l, char *message, size_t size) {
   const char *reason = "does not exist";
   int slash = strchr(l->path, '/') != NULL;
-  char *dirs = strdup(slash ? "" : (env_value(&l->env, "PATH") != NULL ? env_value(&l->env, "PATH") : DEFAULT_PATH));
-  char *save = NULL;
-  for (char *dir = slash ? dirs : strtok_r(dirs, ":", &save); dir != NULL; dir = slash ? NULL : strtok_r(NULL, ":", &save)) {
-    char *candidate;
-    if (slash) {
-      candidate = joined(l->cwd, l->path);
-    } else {
+  char *found = NULL;
+  if (slash) {
+    found = executable(joined(l->cwd, l->path), &reason);
+  } else {
+    const char *path = env_value(&l->env, "PATH");
+    char *dirs = strdup(path != NULL ? path : DEFAULT_PATH), *save = NULL;
+    for (char *dir = strtok_r(dirs, ":", &save); dir != NULL && found == NULL; dir = strtok_r(NULL, ":", &save)) {
       char *inner = joined(dir, l->path);
-      candidate = inner == NULL ? NULL : joined(l->cwd, inner);
+      found = inner == NULL ? NULL : executable(joined(l->cwd, inner), &reason);
       free(inner);
     }
-    if (candidate == NULL) break;
-    struct stat st;
-    if (stat(candidate, &st) == 0) {
-      if (!S_ISREG(st.st_mode)) {
-        reason = "is not a regular file";
-      } else if (access(candidate, X_OK) == 0) {
-        free(dirs);
-        return candidate;
-      } else if (errno == EACCES) {
-        reason = "is not executable";
-      }
-    }
-    free(candidate);
+    free(dirs);
   }
-  free(dirs);
-  snprintf(message, size, "Cannot create process: entrypoint %s%s %s", l->path, slash ? "" : " in PATH", reason);
-  return NULL;
+  if (found == NULL) snprintf(message, size, "Cannot create process: entrypoint %s%s %s", l->path, slash ? "" : " in PATH", reason);
+  return found;
 }
 
 /* True when process pid catches or ignores sig (/proc/PID/status SigCgt, SigIgn; src/init/signals.ts). */
@@ -377,7 +369,7 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < COUNT(EXIT_BEFORE_START); i++) signal(EXIT_BEFORE_START[i], SIG_DFL);
   close(fifo);
 
-  if (!has_env(&l.env, "HOME") && getenv("HOME") != NULL) {
+  if (env_value(&l.env, "HOME") == NULL && getenv("HOME") != NULL) {
     char *home;
     if (asprintf(&home, "HOME=%s", getenv("HOME")) > 0) push(&l.env, home);
   }
