@@ -5,9 +5,11 @@
  * enclave pool (RUNE_CACHE=off, RUNE_POOL=0), cold (cache emptied before each run, no pool: a first start),
  * the cache warm without the pool, and both warm (inclavared's pool has a worker of the container's kind
  * ready before each run), also with the Node.js init-runelet as PID 1 of sim containers (RUNE_SIM_INIT=node,
- * as before init-runelet's C build; wasm containers always have it). Each round runs every mode once, in a rotating order; the figures are medians of
- * the times and of the per-round ratios against plain/runc. Flatness: time at the largest size over time at
- * the smallest.
+ * as before init-runelet's C build; wasm containers always have it), measured first (RUNE_CREATE_OVERLAP=0).
+ * Each round runs every mode once, in a rotating order; the figures are medians of the times and of the
+ * per-round ratios against plain/runc. Flatness: time at the largest size over time at the smallest. A second
+ * table gives the CPU time the whole machine used during each start (every process: the root cgroup's
+ * cpuacct.usage): the work a mode adds, which on a machine with few CPUs decides its time.
  *
  * To add a mode, append to MODES: a name, the runtime, the variables conmon hands rune (RUNE_*), and what to
  * do before each run.
@@ -20,7 +22,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { podmanEnv, podmanReset, removeTempDir, repoRoot, type OciImage } from '../test/support/fixtures.ts';
 import { writebackMarginNs } from '../src/rune/enclave/digest-cache.ts';
-import { arg, loadImage, makeSizedImage, makeSizedWasm, median, modeConfs, RUNC, startPoolDaemon, timedRun, type Mode } from './start-support.ts';
+import { arg, loadImage, makeSizedImage, makeSizedWasm, median, modeConfs, RUNC, startPoolDaemon, timedRun, type Mode, type RunResult } from './start-support.ts';
 
 const RUNE = join(repoRoot, 'dist/rune');
 const ROUNDS = Number(arg('--rounds', '7'));
@@ -77,23 +79,25 @@ async function main(): Promise<void> {
       { kind: 'wasm', label: 'module', sizes: WASM_SIZES, enclave: (mb: number) => ['--env', 'ENCLAVE_TYPE=sim', '--env', 'ENCLAVE_RUNTIME_PATH=wasm', images.get(`wasm-${mb}`)!.reference, '/app.wasm'], plain: (mb: number) => [images.get(`wasm-${mb}`)!.reference, 'true'] },
     ];
     for (const { kind, label, sizes, enclave, plain } of kinds) {
-      const results = new Map<number, Map<string, { ms: number[]; ratio: number[] }>>();
+      const results = new Map<number, Map<string, { ms: number[]; ratio: number[]; cpuMs: number[] }>>();
       for (const mb of sizes) {
-        const byMode = new Map(MODES.map((m) => [m.name, { ms: [] as number[], ratio: [] as number[] }]));
-        const runOnce = async (mode: Mode): Promise<number> => {
+        const byMode = new Map(MODES.map((m) => [m.name, { ms: [] as number[], ratio: [] as number[], cpuMs: [] as number[] }]));
+        const runOnce = async (mode: Mode): Promise<RunResult> => {
           await mode.before?.(kind);
           const r = timedRun(envs.get(mode.name)!, mode.runtime === 'runc' ? RUNC : RUNE, work, mode.runtime === 'runc' ? plain(mb) : enclave(mb));
           if (kind === 'wasm' && mode.runtime === 'rune' && r.stdout !== 'hello from wasm\n') throw new Error(`wasm ${mb} MB printed ${JSON.stringify(r.stdout.slice(0, 200))}`);
-          return r.ms;
+          return r;
         };
         for (const mode of MODES) await runOnce(mode); // warm-up: page cache, Node.js, the digest cache filled
         for (let round = 0; round < ROUNDS; round++) {
           const order = MODES.map((_, i) => MODES[(i + round) % MODES.length]!);
-          const t = new Map<string, number>();
+          const t = new Map<string, RunResult>();
           for (const mode of order) t.set(mode.name, await runOnce(mode));
           for (const mode of MODES) {
-            byMode.get(mode.name)!.ms.push(t.get(mode.name)!);
-            byMode.get(mode.name)!.ratio.push(t.get(mode.name)! / t.get('plain/runc')!);
+            const r = byMode.get(mode.name)!;
+            r.ms.push(t.get(mode.name)!.ms);
+            r.ratio.push(t.get(mode.name)!.ms / t.get('plain/runc')!.ms);
+            r.cpuMs.push(t.get(mode.name)!.cpuMs);
           }
         }
         results.set(mb, byMode);
@@ -109,6 +113,11 @@ async function main(): Promise<void> {
         });
         console.log(`| ${mb} MB | ${cells.join(' | ')} |`);
       }
+      // The work behind the time: on a machine with few CPUs a start is as fast as the work it needs allows.
+      console.log(`\n${kind}: CPU time of the whole machine (every process) during the start, median ms, by ${label} size\n`);
+      console.log(`| ${label} | ${MODES.map((m) => m.name).join(' | ')} |`);
+      console.log(`|---|${MODES.map(() => '---').join('|')}|`);
+      for (const mb of sizes) console.log(`| ${mb} MB | ${MODES.map((m) => median(results.get(mb)!.get(m.name)!.cpuMs).toFixed(0)).join(' | ')} |`);
       const first = sizes[0]!;
       const last = sizes[sizes.length - 1]!;
       const flat = MODES.map((m) => `${m.name} ${(median(results.get(last)!.get(m.name)!.ms) / median(results.get(first)!.get(m.name)!.ms)).toFixed(2)}`);

@@ -118,9 +118,27 @@ export function modeConfs(base: NodeJS.ProcessEnv, modes: readonly Mode[], dir: 
 /** Loads an image into podman's store. */
 export const loadImage = podmanLoadImage;
 
+/**
+ * CPU time used so far by every process of the machine, in ms: the root cgroup's cpuacct.usage (cgroup v1,
+ * ns), else /proc/stat's busy time (user, nice, system, irq, softirq, steal; in clock ticks of 10 ms).
+ */
+export function machineCpuMs(): number {
+  for (const file of ['/sys/fs/cgroup/cpuacct/cpuacct.usage', '/sys/fs/cgroup/cpu,cpuacct/cpuacct.usage']) {
+    try {
+      return Number(readFileSync(file, 'utf8').trim()) / 1e6;
+    } catch {
+      // not cgroup v1 here
+    }
+  }
+  const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return (user! + nice! + system! + irq! + softirq! + steal!) * 10;
+}
+
 /** What one timed `podman run --rm` gave. */
 export interface RunResult {
   ms: number;
+  /** CPU time the whole machine used meanwhile (every process: podman, conmon, runc, rune, inclavared, the workload). */
+  cpuMs: number;
   startEpochMs: number;
   endEpochMs: number;
   id: string;
@@ -131,12 +149,14 @@ export interface RunResult {
 export function timedRun(env: NodeJS.ProcessEnv, runtime: string, work: string, args: string[]): RunResult {
   const cidfile = join(work, `cid-${randomBytes(6).toString('hex')}`);
   const startEpochMs = performance.timeOrigin + performance.now();
+  const cpu0 = machineCpuMs();
   const t0 = process.hrtime.bigint();
   const stdout = must('podman', ['--runtime', runtime, 'run', '--rm', '--network', 'none', '--pull', 'never', '--cidfile', cidfile, ...args], env);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const cpuMs = machineCpuMs() - cpu0;
   const id = existsSync(cidfile) ? readFileSync(cidfile, 'utf8').trim() : '';
   rmSync(cidfile, { force: true });
-  return { ms, startEpochMs, endEpochMs: startEpochMs + ms, id, stdout };
+  return { ms, cpuMs, startEpochMs, endEpochMs: startEpochMs + ms, id, stdout };
 }
 
 /** The step times rune (create) and init-runelet (init) wrote for container `id` under RUNE_TIMINGS's directory. */
