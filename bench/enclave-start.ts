@@ -9,7 +9,8 @@
  * Each round runs every mode once, in a rotating order; the figures are medians of the times and of the
  * per-round ratios against plain/runc. Flatness: time at the largest size over time at the smallest. A second
  * table gives the CPU time the whole machine used during each start (every process: the root cgroup's
- * cpuacct.usage): the work a mode adds, which on a machine with few CPUs decides its time.
+ * cpuacct.usage): the work a mode adds, which on a machine with few CPUs decides its time. Every run, of
+ * every mode, waits until the pool has a worker of its kind ready, so that no refill runs during it.
  *
  * To add a mode, append to MODES: a name, the runtime, the variables conmon hands rune (RUNE_*), and what to
  * do before each run.
@@ -45,10 +46,10 @@ async function main(): Promise<void> {
       { name: 'no cache, no pool', runtime: 'rune', env: { RUNE_CACHE: 'off', RUNE_POOL: '0' } },
       { name: 'cold', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir, RUNE_POOL: '0' }, before: () => rmSync(join(cacheDir, 'digests'), { recursive: true, force: true }) },
       { name: 'cache warm, no pool', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir, RUNE_POOL: '0' } },
-      { name: 'cache + pool warm', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir }, before: pool.ready },
+      { name: 'cache + pool warm', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir } },
       // The same with the Node.js init-runelet as PID 1 of sim containers (before it had a C build; wasm: unchanged).
-      { name: 'cache + pool warm (measured first)', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir, RUNE_CREATE_OVERLAP: '0' }, before: pool.ready },
-      { name: 'cache + pool warm (Node.js PID 1)', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir, RUNE_SIM_INIT: 'node' }, before: pool.ready },
+      { name: 'cache + pool warm (measured first)', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir, RUNE_CREATE_OVERLAP: '0' } },
+      { name: 'cache + pool warm (Node.js PID 1)', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir, RUNE_SIM_INIT: 'node' } },
     ];
     // --modes NAME,NAME: only these (plain/runc is always run: the ratios are to it).
     const only = arg('--modes', '').split(',').filter((m) => m !== '');
@@ -83,6 +84,9 @@ async function main(): Promise<void> {
       for (const mb of sizes) {
         const byMode = new Map(MODES.map((m) => [m.name, { ms: [] as number[], ratio: [] as number[], cpuMs: [] as number[] }]));
         const runOnce = async (mode: Mode): Promise<RunResult> => {
+          // Every mode, plain runc's too, starts once the pool has refilled: a refill (a worker's Node.js
+          // start and warm-up, a second after a worker was taken) must not land in another mode's run.
+          await pool.ready(kind);
           await mode.before?.(kind);
           const r = timedRun(envs.get(mode.name)!, mode.runtime === 'runc' ? RUNC : RUNE, work, mode.runtime === 'runc' ? plain(mb) : enclave(mb));
           if (kind === 'wasm' && mode.runtime === 'rune' && r.stdout !== 'hello from wasm\n') throw new Error(`wasm ${mb} MB printed ${JSON.stringify(r.stdout.slice(0, 200))}`);
