@@ -130,5 +130,6 @@ if (path === undefined || warmDir === undefined) {
   process.exit(2);
 }
 // Warmed before it reports ready: the measurement code compiled by V8's optimizing tier, by measuring this
-// program's own directory without its chunks, through a digest cache in WARM-UP-DIR (src/rune/enclave/warm-up.ts).
-void warmMeasurement(dirname(fileURLToPath(import.meta.url)), { skip: ['/chunks'], workDir: warmDir }).finally(() => start(path));
+// program's own directory without its chunks, through a digest cache in WARM-UP-DIR (src/rune/enclave/warm-up.ts),
+// after walking system directories (symlinks, hard links: what images have and that directory lacks).
+void warmMeasurement(dirname(fileURLToPath(import.meta.url)), { skip: ['/chunks'], workDir: warmDir, shapes: ['/usr/bin', '/usr/sbin', '/etc'] }).finally(() => start(path));

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { warmMeasurement } from '../../../src/rune/enclave/warm-up.ts';
@@ -29,5 +29,28 @@ test('warmMeasurement() removes its work directory, never throws, and a measurem
   } finally {
     rmSync(scratch, { recursive: true, force: true });
     rmSync(tree, { recursive: true, force: true });
+  }
+});
+
+test('issue #15 - warmMeasurement() walks its shapes directories without reading their files (a 1 TB sparse file would take an hour) and skips the ones it cannot walk', { timeout: 60_000 }, async () => {
+  const shapes = mkdtempSync(join(tmpdir(), 'warm-shapes-'));
+  const scratch = mkdtempSync(join(tmpdir(), 'warm-scratch-'));
+  try {
+    mkdirSync(join(shapes, 'bin'));
+    writeFileSync(join(shapes, 'bin/busybox'), 'not read\n');
+    linkSync(join(shapes, 'bin/busybox'), join(shapes, 'bin/sh'));
+    symlinkSync('busybox', join(shapes, 'bin/ls'));
+    symlinkSync('/nowhere', join(shapes, 'dangling'));
+    writeFileSync(join(shapes, 'huge'), '');
+    truncateSync(join(shapes, 'huge'), 2 ** 40);
+    // The measured tree is another one (the shapes walk reads no content; the measurement would read `huge`).
+    const tree = join(shapes, 'bin');
+    const started = Date.now();
+    await warmMeasurement(tree, { workDir: join(scratch, 'w'), rounds: 1, shapes: [shapes, join(shapes, 'missing'), join(shapes, 'bin/busybox')] });
+    assert.ok(Date.now() - started < 30_000, 'the warm-up read the sparse file');
+    assert.deepEqual(readdirSync(scratch), []);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+    rmSync(shapes, { recursive: true, force: true });
   }
 });
