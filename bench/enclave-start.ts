@@ -47,8 +47,9 @@ async function main(): Promise<void> {
       { name: 'cold', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir, RUNE_POOL: '0' }, before: () => rmSync(join(cacheDir, 'digests'), { recursive: true, force: true }) },
       { name: 'cache warm, no pool', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir, RUNE_POOL: '0' } },
       { name: 'cache + pool warm', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir } },
-      // The same with the Node.js init-runelet as PID 1 of sim containers (before it had a C build; wasm: unchanged).
+      // The same with the rootfs measured before runc creates the container instead of meanwhile.
       { name: 'cache + pool warm (measured first)', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir, RUNE_CREATE_OVERLAP: '0' } },
+      // The same with the Node.js init-runelet as PID 1 of sim containers (before it had a C build; wasm: unchanged).
       { name: 'cache + pool warm (Node.js PID 1)', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir, RUNE_SIM_INIT: 'node' } },
     ];
     // --modes NAME,NAME: only these (plain/runc is always run: the ratios are to it).
@@ -107,21 +108,17 @@ async function main(): Promise<void> {
         results.set(mb, byMode);
         console.log(`  ${kind} ${mb} MB done`);
       }
-      console.log(`\n${kind}: podman run --rm to exit, median ms (median ratio to plain/runc), by ${label} size\n`);
-      console.log(`| ${label} | ${MODES.map((m) => m.name).join(' | ')} |`);
-      console.log(`|---|${MODES.map(() => '---').join('|')}|`);
-      for (const mb of sizes) {
-        const cells = MODES.map((m) => {
-          const r = results.get(mb)!.get(m.name)!;
-          return m.runtime === 'runc' ? `${median(r.ms).toFixed(0)}` : `${median(r.ms).toFixed(0)} (${median(r.ratio).toFixed(2)})`;
-        });
-        console.log(`| ${mb} MB | ${cells.join(' | ')} |`);
-      }
+      // One table per figure: a row per size, a column per mode.
+      const table = (title: string, cell: (r: { ms: number[]; ratio: number[]; cpuMs: number[] }, mode: Mode) => string): void => {
+        console.log(`\n${kind}: ${title}, by ${label} size\n`);
+        console.log(`| ${label} | ${MODES.map((m) => m.name).join(' | ')} |`);
+        console.log(`|---|${MODES.map(() => '---').join('|')}|`);
+        for (const mb of sizes) console.log(`| ${mb} MB | ${MODES.map((m) => cell(results.get(mb)!.get(m.name)!, m)).join(' | ')} |`);
+      };
+      table('podman run --rm to exit, median ms (median ratio to plain/runc)', (r, m) =>
+        m.runtime === 'runc' ? `${median(r.ms).toFixed(0)}` : `${median(r.ms).toFixed(0)} (${median(r.ratio).toFixed(2)})`);
       // The work behind the time: on a machine with few CPUs a start is as fast as the work it needs allows.
-      console.log(`\n${kind}: CPU time of the whole machine (every process) during the start, median ms, by ${label} size\n`);
-      console.log(`| ${label} | ${MODES.map((m) => m.name).join(' | ')} |`);
-      console.log(`|---|${MODES.map(() => '---').join('|')}|`);
-      for (const mb of sizes) console.log(`| ${mb} MB | ${MODES.map((m) => median(results.get(mb)!.get(m.name)!.cpuMs).toFixed(0)).join(' | ')} |`);
+      table('CPU time of the whole machine (every process) during the start, median ms', (r) => median(r.cpuMs).toFixed(0));
       const first = sizes[0]!;
       const last = sizes[sizes.length - 1]!;
       const flat = MODES.map((m) => `${m.name} ${(median(results.get(last)!.get(m.name)!.ms) / median(results.get(first)!.get(m.name)!.ms)).toFixed(2)}`);

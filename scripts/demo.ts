@@ -44,16 +44,17 @@ function step(title: string, cmd: string, args: string[], opts: { env?: NodeJS.P
 /** Waits until `podman logs NAME` matches `pattern` (the workload writes asynchronously). */
 function waitForLogs(env: NodeJS.ProcessEnv, name: string, pattern: RegExp): void {
   const deadline = Date.now() + 20_000;
+  let printed = '';
   while (Date.now() < deadline) {
     const res = spawnSync('podman', ['logs', name], { env, encoding: 'utf8' });
-    if (pattern.test(res.stdout + res.stderr)) return;
+    printed = res.stdout + res.stderr;
+    if (pattern.test(printed)) return;
     spawnSync('sleep', ['0.1']);
   }
-  // What the container printed, and its state (a workload that exited says so with its status).
-  const logs = spawnSync('podman', ['logs', name], { env, encoding: 'utf8' });
+  // What the container printed last, and its state (a workload that exited says so with its status).
   const state = spawnSync('podman', ['inspect', '--format', '{{.State.Status}} (exit code {{.State.ExitCode}}) {{.State.Error}}', name], { env, encoding: 'utf8' });
-  const printed = `${logs.stdout}${logs.stderr}`.trim().split('\n').slice(-20).join('\n      ');
-  throw new DemoFailure(`container ${name} did not print ${pattern} within 20 s; it is ${`${state.stdout}${state.stderr}`.trim()}; it printed:\n      ${printed}`);
+  const tail = printed.trim().split('\n').slice(-20).join('\n      ');
+  throw new DemoFailure(`container ${name} did not print ${pattern} within 20 s; it is ${`${state.stdout}${state.stderr}`.trim()}; it printed:\n      ${tail}`);
 }
 
 /** The containers of a `rune list --format json` output (`null` when there are none, as with runc). */

@@ -212,11 +212,6 @@ static char *joined(const char *base, const char *path) {
   return out;
 }
 
-/*
- * The program to run, as execvp(3) finds it and as the sim runtime's resolveProgram does: a path with a
- * slash is taken relative to cwd, a bare name is looked up in the workload's PATH (or runc's default).
- * Fails with the sim runtime's message.
- */
 /* `candidate` when it is an executable regular file; else frees it and says why in `reason` (NULL: skipped). */
 static char *executable(char *candidate, const char **reason) {
   struct stat st;
@@ -230,6 +225,11 @@ static char *executable(char *candidate, const char **reason) {
   return NULL;
 }
 
+/*
+ * The program to run, as execvp(3) finds it and as the sim runtime's resolveProgram does: a path with a
+ * slash is taken relative to cwd, a bare name is looked up in the workload's PATH (or runc's default).
+ * Fails with the sim runtime's message.
+ */
 static char *resolve_program(const struct launch *l, char *message, size_t size) {
   const char *reason = "does not exist";
   int slash = strchr(l->path, '/') != NULL;
