@@ -5,7 +5,8 @@
  * enclave pool (RUNE_CACHE=off, RUNE_POOL=0), cold (cache emptied before each run, no pool: a first start),
  * the cache warm without the pool, and both warm (inclavared's pool has a worker of the container's kind
  * ready before each run), also with the Node.js init-runelet as PID 1 of sim containers (RUNE_SIM_INIT=node,
- * as before init-runelet's C build; wasm containers always have it), measured first (RUNE_CREATE_OVERLAP=0).
+ * as before init-runelet's C build; wasm containers always have it), measured first (RUNE_CREATE_OVERLAP=0),
+ * with the rootfs walked in JavaScript only (RUNE_NATIVE_WALK=0, as before the C walk).
  * Each round runs every mode once, in a rotating order; the figures are medians of the times and of the
  * per-round ratios against plain/runc. Flatness: time at the largest size over time at the smallest. A second
  * table gives the CPU time the whole machine used during each start (every process: the root cgroup's
@@ -51,6 +52,8 @@ async function main(): Promise<void> {
       { name: 'cache + pool warm (measured first)', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir, RUNE_CREATE_OVERLAP: '0' } },
       // The same with the Node.js init-runelet as PID 1 of sim containers (before it had a C build; wasm: unchanged).
       { name: 'cache + pool warm (Node.js PID 1)', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir, RUNE_SIM_INIT: 'node' } },
+      // The same with the rootfs walked in JavaScript only (before the C walk of the warm path).
+      { name: 'cache + pool warm (JavaScript walk)', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir, RUNE_NATIVE_WALK: '0' } },
     ];
     // --modes NAME,NAME: only these (plain/runc is always run: the ratios are to it).
     const only = arg('--modes', '').split(',').filter((m) => m !== '');

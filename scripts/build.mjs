@@ -139,10 +139,14 @@ execFileSync(cc, ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-D_FORTIF
 // on the host for most hooks, inside the container through the injected loader for startContainer.
 execFileSync(cc, ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong',
   '-o', join(dist, 'hook-exec'), join(root, 'src/init/hook-exec.c')], { stdio: 'inherit' });
+// The warm path of the rootfs digest (src/rune/enclave/tree-walk.c), loaded by rune and the pool's workers
+// through koffi (src/rune/enclave/native-walk.ts).
+execFileSync(cc, ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong', '-shared', '-fPIC',
+  '-o', join(dist, 'lib', 'libinclavare-walk.so'), join(root, 'src/rune/enclave/tree-walk.c')], { stdio: 'inherit' });
 // The shim's launcher (what containerd finds on PATH) and its process monitor (src/shim/monitor.c).
 execFileSync(cc, ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong',
   `-DRUNE_NODE_PATH=${JSON.stringify(process.execPath)}`,
   '-o', join(dist, 'containerd-shim-rune-v2'), join(root, 'src/shim/launcher.c')], { stdio: 'inherit' });
 execFileSync(cc, ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong',
   '-o', join(dist, 'rune-shim-monitor'), join(root, 'src/shim/monitor.c')], { stdio: 'inherit' });
-console.log(`built dist/rune (launcher), dist/rlimit-exec, dist/init-runelet-sim, dist/hook-exec, dist/containerd-shim-rune-v2 (launcher), dist/rune-shim-monitor, ${Object.keys(entries).map((n) => `dist/${n}.mjs`).join(', ')}, and dist/lib/{${Object.keys(libraries).join(',')}}.mjs with dist/types/`);
+console.log(`built dist/rune (launcher), dist/rlimit-exec, dist/init-runelet-sim, dist/hook-exec, dist/containerd-shim-rune-v2 (launcher), dist/rune-shim-monitor, dist/lib/libinclavare-walk.so, ${Object.keys(entries).map((n) => `dist/${n}.mjs`).join(', ')}, and dist/lib/{${Object.keys(libraries).join(',')}}.mjs with dist/types/`);

@@ -81,8 +81,11 @@ export function encodeVolume(volume: string, records: readonly DigestRecord[]): 
   return out;
 }
 
-/** The records of a volume file, or undefined when it is not a complete, intact file of `volume`. Never throws. */
-export function decodeVolume(bytes: Uint8Array, volume: string): DigestRecord[] | undefined {
+/**
+ * The record region of a volume file (`count` records of 88 bytes, see the module comment), or undefined when
+ * it is not a complete, intact file of `volume`. Never throws.
+ */
+export function verifyVolume(bytes: Uint8Array, volume: string): { table: Buffer; count: number } | undefined {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (b.length < MAGIC.length + 8 + CHECKSUM || !b.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
   const nameLength = b.readUInt32BE(MAGIC.length);
@@ -93,18 +96,27 @@ export function decodeVolume(bytes: Uint8Array, volume: string): DigestRecord[] 
   if (end + CHECKSUM !== b.length) return undefined;
   if (!createHash('sha256').update(b.subarray(0, end)).digest().equals(b.subarray(end))) return undefined;
   if (!b.subarray(MAGIC.length + 4, countAt).equals(Buffer.from(volume, 'utf8'))) return undefined;
-  const records: DigestRecord[] = [];
-  for (let o = countAt + 4; o < end; o += RECORD) {
-    records.push({
-      ino: b.readBigUInt64BE(o),
-      size: b.readBigUInt64BE(o + 8),
-      mtimeNs: b.readBigUInt64BE(o + 16),
-      ctimeNs: b.readBigUInt64BE(o + 24),
-      btimeNs: b.readBigUInt64BE(o + 32),
-      digest: Buffer.from(b.subarray(o + 40, o + RECORD)),
-    });
-  }
-  return records;
+  return { table: b.subarray(countAt + 4, end), count };
+}
+
+/** Record `i` of a verified record region. */
+function recordAt(table: Buffer, i: number): DigestRecord {
+  const o = i * RECORD;
+  return {
+    ino: table.readBigUInt64BE(o),
+    size: table.readBigUInt64BE(o + 8),
+    mtimeNs: table.readBigUInt64BE(o + 16),
+    ctimeNs: table.readBigUInt64BE(o + 24),
+    btimeNs: table.readBigUInt64BE(o + 32),
+    digest: Buffer.from(table.subarray(o + 40, o + RECORD)),
+  };
+}
+
+/** The records of a volume file, or undefined when it is not a complete, intact file of `volume`. Never throws. */
+export function decodeVolume(bytes: Uint8Array, volume: string): DigestRecord[] | undefined {
+  const verified = verifyVolume(bytes, volume);
+  if (verified === undefined) return undefined;
+  return Array.from({ length: verified.count }, (_, i) => recordAt(verified.table, i));
 }
 
 /** Where the cache is and how it behaves. */
@@ -253,13 +265,13 @@ export class DigestCache {
     }
     if (typeof volume === 'string') return new CacheSession(undefined, startNs - margin, volume);
     const file = join(store, `${createHash('sha256').update(volume.name).digest('hex')}.v1`);
-    let records: DigestRecord[] = [];
+    let records: { table: Buffer; count: number } = { table: Buffer.alloc(0), count: 0 };
     try {
-      records = decodeVolume(readFileSync(file), volume.name) ?? [];
+      records = verifyVolume(readFileSync(file), volume.name) ?? records;
     } catch {
       // missing or unreadable: a cold cache
     }
-    return new CacheSession({ volume, file, records, cache: this, root: Buffer.from(root) }, startNs - margin);
+    return new CacheSession({ volume, file, ...records, cache: this, root: Buffer.from(root) }, startNs - margin);
   }
 
   /** Removes volume files, least recently used first, until the store is at most `maxBytes`; returns what went. */
@@ -331,7 +343,9 @@ export interface CacheListEntry {
 interface OpenVolume {
   volume: Volume;
   file: string;
-  records: DigestRecord[];
+  /** The volume file's records (verified, not decoded: see verifyVolume) and their number. */
+  table: Buffer;
+  count: number;
   cache: DigestCache;
   /** The measured root as given (host paths of its files start with it). */
   root: Buffer;
@@ -341,8 +355,12 @@ interface OpenVolume {
 export class CacheSession implements ContentDigester {
   readonly stats: CacheStats = { hits: 0, hitBytes: 0, misses: 0, recorded: 0 };
   readonly #open: OpenVolume | undefined;
-  readonly #byIno = new Map<bigint, DigestRecord>();
-  readonly #used = new Map<bigint, DigestRecord>();
+  /** Inode number → index of its record in the volume file's table (the later one when two share it); built at the first lookup. */
+  #index: Map<bigint, number> | undefined;
+  /** Per table record: used by this measurement (then written back). */
+  readonly #used: Uint8Array;
+  /** Records made by this measurement (they replace the table's record of the same inode). */
+  readonly #recorded = new Map<bigint, DigestRecord>();
   /** Files changed at or after this (ns since the epoch) are not recorded. */
   readonly #recordBefore: bigint;
   #changed = false;
@@ -350,8 +368,26 @@ export class CacheSession implements ContentDigester {
   constructor(open: OpenVolume | undefined, recordBefore: bigint, untrusted?: string) {
     this.#open = open;
     this.#recordBefore = recordBefore;
+    this.#used = new Uint8Array(open?.count ?? 0);
     if (untrusted !== undefined) this.stats.untrusted = untrusted;
-    for (const r of open?.records ?? []) this.#byIno.set(r.ino, r);
+  }
+
+  #indexOf(ino: bigint): number | undefined {
+    const open = this.#open;
+    if (open === undefined) return undefined;
+    if (this.#index === undefined) {
+      this.#index = new Map();
+      for (let i = 0; i < open.count; i++) this.#index.set(open.table.readBigUInt64BE(i * RECORD), i);
+    }
+    return this.#index.get(ino);
+  }
+
+  /** The record this session holds for an inode: made by this measurement, else the volume file's. */
+  #lookup(ino: bigint): { record: DigestRecord; index?: number } | undefined {
+    const made = this.#recorded.get(ino);
+    if (made !== undefined) return { record: made };
+    const index = this.#indexOf(ino);
+    return index === undefined ? undefined : { record: recordAt(this.#open!.table, index), index };
   }
 
   /** True when a file with this identity, at this host path, may be looked up and recorded. */
@@ -370,12 +406,45 @@ export class CacheSession implements ContentDigester {
   cached(path: Buffer, st: TreeStat): Buffer | undefined {
     const id = st.identity;
     if (!this.#cacheable(path, id)) return undefined;
-    const r = this.#byIno.get(id.ino);
+    const found = this.#lookup(id.ino);
+    const r = found?.record;
     if (r === undefined || r.size !== id.size || r.mtimeNs !== id.mtimeNs || r.ctimeNs !== id.ctimeNs || r.btimeNs !== id.btimeNs) return undefined;
     this.stats.hits++;
     this.stats.hitBytes += Number(id.size);
-    this.#used.set(id.ino, r);
+    if (found!.index !== undefined) this.#used[found!.index] = 1;
     return r.digest;
+  }
+
+  /** True when this measurement used or made a record for the inode. */
+  #holds(ino: bigint): boolean {
+    if (this.#recorded.has(ino)) return true;
+    const index = this.#indexOf(ino);
+    return index !== undefined && this.#used[index] === 1;
+  }
+
+  /** Drops whatever this measurement used or made for the inode. */
+  #drop(ino: bigint): void {
+    this.#recorded.delete(ino);
+    const index = this.#indexOf(ino);
+    if (index !== undefined) this.#used[index] = 0;
+  }
+
+  /**
+   * What the C walk (./native-walk.ts) needs: the volume's device, its verified record table, and the
+   * in-container paths its overlay's upper directory holds; undefined when the root is not cached.
+   */
+  nativeInput(): { dev: bigint; table: Buffer; count: number; upper: Buffer[] } | undefined {
+    const open = this.#open;
+    if (open === undefined) return undefined;
+    const upper = [...(open.volume.upper ?? [])].map((p) => Buffer.from(p, 'latin1'));
+    return { dev: open.volume.dev, table: open.table, count: open.count, upper };
+  }
+
+  /** Accounts a C walk that found every file in the table: `used` marks the records it took digests from. */
+  nativeDone(used: Uint8Array, hits: number, hitBytes: number): void {
+    for (let i = 0; i < used.length && i < this.#used.length; i++) if (used[i] === 1) this.#used[i] = 1;
+    this.stats.hits += hits;
+    this.stats.hitBytes += hitBytes;
   }
 
   /** The SHA-384 of a regular file's content: from the cache when its key matches, else read and hashed. */
@@ -393,14 +462,13 @@ export class CacheSession implements ContentDigester {
     const stable = sameFile(before, id) && sameFile(after, id);
     const old = [id.mtimeNs, id.ctimeNs, id.btimeNs].every((t) => t < this.#recordBefore);
     if (stable && old) {
-      const record: DigestRecord = { ino: id.ino, size: id.size, mtimeNs: id.mtimeNs, ctimeNs: id.ctimeNs, btimeNs: id.btimeNs, digest };
-      this.#used.set(id.ino, record);
-      this.#byIno.set(id.ino, record);
+      this.#drop(id.ino);
+      this.#recorded.set(id.ino, { ino: id.ino, size: id.size, mtimeNs: id.mtimeNs, ctimeNs: id.ctimeNs, btimeNs: id.btimeNs, digest });
       this.#changed = true;
       this.stats.recorded++;
-    } else if (this.#used.has(id.ino)) {
+    } else if (this.#holds(id.ino)) {
       // A hard link of this inode was recorded earlier in this walk under other times: keep neither.
-      this.#used.delete(id.ino);
+      this.#drop(id.ino);
       this.#changed = true;
     }
     return digest;
@@ -442,7 +510,7 @@ export class CacheSession implements ContentDigester {
   save(): string | undefined {
     const open = this.#open;
     if (open === undefined) return this.stats.untrusted;
-    const forgotten = [...this.#byIno.keys()].some((ino) => !this.#used.has(ino));
+    const forgotten = this.#used.includes(0);
     if (!this.#changed && !forgotten) {
       try {
         const now = new Date();
@@ -452,7 +520,14 @@ export class CacheSession implements ContentDigester {
       }
       return undefined;
     }
-    const data = encodeVolume(open.volume.name, [...this.#used.values()]);
+    const kept: DigestRecord[] = [];
+    for (let i = 0; i < open.count; i++) {
+      if (this.#used[i] !== 1) continue;
+      const record = recordAt(open.table, i);
+      // A table record replaced by one of this measurement is written once, as the new one.
+      if (!this.#recorded.has(record.ino) && this.#indexOf(record.ino) === i) kept.push(record);
+    }
+    const data = encodeVolume(open.volume.name, [...kept, ...this.#recorded.values()]);
     if (data.length > open.cache.config.maxBytes) return `the digests of this rootfs (${data.length} bytes) exceed the cache's limit`;
     const tmp = `${open.file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
     let fd: number | undefined;

@@ -20,7 +20,8 @@ import { basename, dirname, posix } from 'node:path';
 import type { Sys } from '../../sys/sys.ts';
 import { runeError } from '../codes.ts';
 import { resolveInRootfs, type MountLike } from './rootfs-path.ts';
-import { exclusionList, treeDigest, type TreeDigest } from './tree-digest.ts';
+import { exclusionList, type TreeDigest } from './tree-digest.ts';
+import { rootfsDigest } from './native-walk.ts';
 import type { CacheStats, DigestCache } from './digest-cache.ts';
 
 /** What a software enclave's measurement covers. */
@@ -138,7 +139,7 @@ export async function measureWorkload(w: WorkloadToMeasure, fs: MeasurementFs, o
   // An entrypoint on another file system (a volume) is looked up in that file system's volume.
   const entrySession = session !== undefined && !(await session.holds(w.entrypoint.host)) ? await options.cache!.session(dirname(w.entrypoint.host)) : session;
   const [tree, entrypointDigest] = await Promise.all([
-    treeDigest(w.rootfs, { excluded, reader: fs.tree, ...(options.absent !== undefined ? { absent: options.absent } : {}), ...(session !== undefined ? { contents: session } : {}) }),
+    rootfsDigest(w.rootfs, { excluded, reader: fs.tree, ...(options.absent !== undefined ? { absent: options.absent } : {}), ...(session !== undefined ? { contents: session } : {}) }, session),
     (entrySession !== undefined ? entrySession.digestPath(Buffer.from(w.entrypoint.host)) : fs.tree.hashFile(Buffer.from(w.entrypoint.host), 'sha384')).catch((err: unknown) => {
       throw runeError('RUNE_ERR_MEASUREMENT', `Cannot measure the entrypoint ${w.entrypoint.inContainer} (${w.entrypoint.host}): ${(err as Error).message}`, { cause: err });
     }),

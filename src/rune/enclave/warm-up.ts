@@ -12,6 +12,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeTreeReader } from '../../sys/tree.ts';
 import { DigestCache } from './digest-cache.ts';
+import { loadNativeWalk, rootfsDigest } from './native-walk.ts';
 import { exclusionList, treeDigest } from './tree-digest.ts';
 
 /**
@@ -28,6 +29,7 @@ import { exclusionList, treeDigest } from './tree-digest.ts';
 export async function warmMeasurement(tree: string, options: { workDir: string; skip?: readonly string[]; rounds?: number; shapes?: readonly string[] }): Promise<void> {
   const { workDir, skip = [], rounds = 12, shapes = [] } = options;
   const nothing = Buffer.alloc(48);
+  await loadNativeWalk();
   for (let round = 0; round < 3; round++) {
     for (const dir of shapes) {
       await treeDigest(dir, { excluded: [], reader: nodeTreeReader, contents: { digest: async () => nothing, cached: () => nothing } }).catch(() => undefined);
@@ -43,7 +45,7 @@ export async function warmMeasurement(tree: string, options: { workDir: string; 
     const excluded = exclusionList(skip);
     for (let round = 0; round < rounds; round++) {
       const session = await cache.session(tree);
-      await treeDigest(tree, { excluded, reader: nodeTreeReader, contents: session });
+      await rootfsDigest(tree, { excluded, reader: nodeTreeReader, contents: session }, session);
       session.save();
     }
   } catch {

@@ -112,12 +112,14 @@ void describe('digest cache on ext4', { skip: spawnSync('stat', ['-f', '-c', '%T
     const cold = await measure(root, cache);
     assert.equal(cold.measurement, plain.measurement);
     assert.equal(cold.cache?.untrusted, undefined);
-    assert.ok(cold.cache!.recorded >= 3, `recorded ${cold.cache!.recorded}`);
+    // bin/app (and its link) and etc/passwd: /etc/hosts is excluded. bin/app is also the entrypoint, hashed
+    // once or twice (its two lookups may both miss before either records it).
+    assert.ok(cold.cache!.recorded >= 2, `recorded ${cold.cache!.recorded}`);
     const warm = await measure(root, cache);
     assert.equal(warm.measurement, plain.measurement);
     assert.deepEqual(warm.input, plain.input);
     assert.equal(warm.cache!.misses, 0);
-    assert.ok(warm.cache!.hits >= 3);
+    assert.ok(warm.cache!.hits >= 2);
   });
 
   void test('a 100 MB rootfs: one byte changed, size and mtime restored, measures differently (and as uncached)', async () => {
