@@ -77,7 +77,8 @@ function exitOnSignalsUntilStart(fifoFd: number): () => void {
 
 /** How the workload's process is started: through rlimit-exec (run by the injected loader) when it has limits. */
 function runtimeOptions(): LoadEnclaveRuntimeOptions {
-  return { rlimitExec: [process.execPath, '--library-path', IN_CONTAINER.libDir, IN_CONTAINER.rlimitExec] };
+  // wasmValidateFirst: init-runelet runs nothing but its one runtime (see the option).
+  return { rlimitExec: [process.execPath, '--library-path', IN_CONTAINER.libDir, IN_CONTAINER.rlimitExec], wasmValidateFirst: true };
 }
 
 /**

@@ -21,6 +21,7 @@ export interface CompiledWasmModule {
 
 interface WebAssemblyApi {
   compile(bytes: Uint8Array): Promise<CompiledWasmModule>;
+  validate(bytes: Uint8Array): boolean;
   Module: {
     exports(module: CompiledWasmModule): WasmDescriptor[];
     imports(module: CompiledWasmModule): WasmImportDescriptor[];

@@ -177,6 +177,28 @@ describe('wasm runtime', () => {
     await rt.destroy();
   });
 
+  test('wasmValidateFirst (init-runelet): a function body that is never called but invalid is refused at load, with V8\'s message; valid modules run; V8\'s lazy validation is off again afterwards', async () => {
+    // _start (valid, returns) and function #2: i32.add on an empty stack (invalid), never called.
+    const invalidBody = Uint8Array.from([
+      0, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
+      1, 4, 1, 0x60, 0, 0, // type () -> ()
+      3, 3, 2, 0, 0, // two functions
+      5, 3, 1, 0, 1, // memory 1 page
+      7, 19, 2, 6, 0x5f, 0x73, 0x74, 0x61, 0x72, 0x74, 0, 0, 6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 2, 0, // exports _start, memory
+      10, 8, 2, 2, 0, 0x0b, 3, 0, 0x6a, 0x0b, // bodies: end; i32.add end
+    ]);
+    writeFileSync(dir.file('invalid-body.wasm'), invalidBody);
+    assert.equal(WebAssembly.validate(invalidBody), false);
+    const rt = await loadEnclaveRuntime('wasm', { wasmValidateFirst: true });
+    await rt.init({ args: '', logLevel: 'info' });
+    await rejectsWith(rt.createProcess({ path: dir.file('invalid-body.wasm'), argv: [], env: [], stdio: { stdin: 0, stdout: 1, stderr: 2 } }), PAL_ERR_WASM, /is not a valid WebAssembly module \(.*Compiling function #1 failed/);
+    const r = await run(rt, 'hello-validated', { path: wasm('hello'), argv: ['hello'], env: [] });
+    assert.deepEqual([r.code, r.out], [7, 'hello from wasm\n']);
+    await rt.destroy();
+    // Were lazy validation still on, this compile would succeed.
+    await assert.rejects(WebAssembly.compile(invalidBody), /Compiling function #1 failed/);
+  });
+
   test('runtime arguments: unknown keys and missing preopen directories fail init with PAL_ERR_ARGS', async () => {
     const rt = await loadEnclaveRuntime('wasm');
     await rejectsWith(rt.init({ args: 'preopen=/data,mount=/x', logLevel: 'info' }), PAL_ERR_ARGS, /unknown key "mount" \(allowed: preopen\)/);
