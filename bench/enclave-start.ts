@@ -17,7 +17,7 @@
  * do before each run.
  *
  * Usage (root, after npm run build): node --import tsx bench/enclave-start.ts [--rounds N] [--sizes 1,10,100,500] [--wasm-sizes 1,10,50]
- *   [--modes "cache + pool warm,..."] (plain/runc always runs)
+ *   [--modes "cache + pool warm,..."] (";" separates names that contain commas; plain/runc always runs)
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -55,8 +55,9 @@ async function main(): Promise<void> {
       // The same with the rootfs walked in JavaScript only (before the C walk of the warm path).
       { name: 'cache + pool warm (JavaScript walk)', runtime: 'rune', env: { RUNE_CACHE_DIR: cacheDir, RUNE_NATIVE_WALK: '0' } },
     ];
-    // --modes NAME,NAME: only these (plain/runc is always run: the ratios are to it).
-    const only = arg('--modes', '').split(',').filter((m) => m !== '');
+    // --modes NAME,NAME (or NAME;NAME, for names with commas): only these (plain/runc is always run: the ratios are to it).
+    const modesArg = arg('--modes', '');
+    const only = modesArg.split(modesArg.includes(';') ? ';' : ',').map((m) => m.trim()).filter((m) => m !== '');
     if (only.length > 0) {
       const unknown = only.filter((m) => !MODES.some((mode) => mode.name === m));
       if (unknown.length > 0) throw new Error(`unknown mode(s) ${unknown.join(', ')}: the modes are ${MODES.map((m) => m.name).join(', ')}`);

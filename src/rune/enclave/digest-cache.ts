@@ -431,11 +431,12 @@ export class CacheSession implements ContentDigester {
 
   /**
    * What the C walk (./native-walk.ts) needs: the volume's device, its verified record table, and the
-   * in-container paths its overlay's upper directory holds; undefined when the root is not cached.
+   * in-container paths its overlay's upper directory holds; undefined when the root is not cached or its
+   * volume has no record yet (the C walk would give up at the first file).
    */
   nativeInput(): { dev: bigint; table: Buffer; count: number; upper: Buffer[] } | undefined {
     const open = this.#open;
-    if (open === undefined) return undefined;
+    if (open === undefined || open.count === 0) return undefined;
     const upper = [...(open.volume.upper ?? [])].map((p) => Buffer.from(p, 'latin1'));
     return { dev: open.volume.dev, table: open.table, count: open.count, upper };
   }

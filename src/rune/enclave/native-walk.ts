@@ -117,7 +117,8 @@ export function nativeTreeDigest(root: string, options: { excluded: readonly str
  * cache) may answer for every file, else (or when the C walk gives up) treeDigest. The same digest either way.
  */
 export async function rootfsDigest(root: string, options: TreeDigestOptions, session?: CacheSession): Promise<TreeDigest> {
-  if (session !== undefined && options.reader === nodeTreeReader && (await loadNativeWalk())) {
+  // The library is loaded (koffi: about 8 ms in a fresh rune) only when the cache may answer.
+  if (session?.nativeInput() !== undefined && options.reader === nodeTreeReader && (await loadNativeWalk())) {
     const fast = nativeTreeDigest(root, { excluded: options.excluded, ...(options.absent !== undefined ? { absent: options.absent } : {}), session });
     if (fast !== undefined) return fast;
   }

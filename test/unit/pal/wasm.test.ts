@@ -6,6 +6,7 @@ import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:f
 import { loadEnclaveRuntime } from '../../../src/pal/registry.ts';
 import { PAL_ERR_ARGS, PAL_ERR_CALL, PAL_ERR_ENTRYPOINT, PAL_ERR_STATE, PAL_ERR_WASM } from '../../../src/pal/codes.ts';
 import { WASM_TRAP_EXIT_CODE } from '../../../src/pal/wasm/runtime.ts';
+import { webAssembly } from '../../../src/pal/wasm/webassembly.ts';
 import type { EnclaveRuntime, PalProcessSpec } from '../../../src/pal/types.ts';
 import { CapturedStdio, rejectsWith, TempDir, waitFor } from './support.ts';
 import * as programs from './wasi-programs.ts';
@@ -188,7 +189,7 @@ describe('wasm runtime', () => {
       10, 8, 2, 2, 0, 0x0b, 3, 0, 0x6a, 0x0b, // bodies: end; i32.add end
     ]);
     writeFileSync(dir.file('invalid-body.wasm'), invalidBody);
-    assert.equal(WebAssembly.validate(invalidBody), false);
+    assert.equal(webAssembly.validate(invalidBody), false);
     const rt = await loadEnclaveRuntime('wasm', { wasmValidateFirst: true });
     await rt.init({ args: '', logLevel: 'info' });
     await rejectsWith(rt.createProcess({ path: dir.file('invalid-body.wasm'), argv: [], env: [], stdio: { stdin: 0, stdout: 1, stderr: 2 } }), PAL_ERR_WASM, /is not a valid WebAssembly module \(.*Compiling function #1 failed/);
@@ -196,7 +197,7 @@ describe('wasm runtime', () => {
     assert.deepEqual([r.code, r.out], [7, 'hello from wasm\n']);
     await rt.destroy();
     // Were lazy validation still on, this compile would succeed.
-    await assert.rejects(WebAssembly.compile(invalidBody), /Compiling function #1 failed/);
+    await assert.rejects(webAssembly.compile(invalidBody), /Compiling function #1 failed/);
   });
 
   test('runtime arguments: unknown keys and missing preopen directories fail init with PAL_ERR_ARGS', async () => {

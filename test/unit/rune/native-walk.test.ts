@@ -98,6 +98,8 @@ void describe('the C walk of the warm path', () => {
       fc.asyncProperty(fc.uniqueArray(fc.tuple(name, node), { minLength: 1, maxLength: 6, selector: ([k]) => k }), async (top) => {
         const root = join(tmp, `random-${n++}`);
         mkdirSync(root);
+        // At least one regular file: with none, the cache's volume has no record and the C walk is not tried.
+        writeFileSync(join(root, '~file'), 'always');
         let firstFile: string | undefined;
         const paths: string[] = [];
         const make = (dir: string, children: [string, Node][]): void => {
