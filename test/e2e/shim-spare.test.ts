@@ -5,7 +5,7 @@
 // never used; a spare whose containerd's socket is gone exits; nothing is left behind.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync, utimesSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
@@ -49,11 +49,38 @@ void describe('containerd-shim-rune-v2: the spare daemon', { timeout: 300_000 },
         }
         return { pid: p.pid, control };
       });
-  /** A spare that listens (its control socket exists). */
+  /** The inode of the socket listening at `control` (/proc/net/unix: Num RefCount Protocol Flags Type St Inode Path), if any. */
+  const listeningInode = (control: string): string | undefined =>
+    readFileSync('/proc/net/unix', 'utf8')
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .find((f) => f[7] === control && f[3] === '00010000')?.[6];
+  /** True when process `pid` holds the socket `inode`. */
+  const holdsSocket = (pid: number, inode: string): boolean => {
+    try {
+      return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+        try {
+          return readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`;
+        } catch {
+          return false;
+        }
+      });
+    } catch {
+      return false;
+    }
+  };
+  /**
+   * The spare that listens: the process holding the control socket. Not merely a spare whose control path
+   * exists: a second spare may be starting (it leaves when it finds the socket taken), and signalling it
+   * would leave the socket to the first.
+   */
   const readySpare = async (): Promise<{ pid: number; control: string }> => {
     let found: { pid: number; control: string } | undefined;
     await waitFor('a spare to listen', async () => {
-      found = (await spares()).find((s) => s.control !== '' && existsSync(s.control));
+      found = (await spares()).find((s) => {
+        const inode = s.control !== '' ? listeningInode(s.control) : undefined;
+        return inode !== undefined && holdsSocket(s.pid, inode);
+      });
       return found !== undefined;
     }, { timeoutMs: 20_000 });
     return found!;
