@@ -278,6 +278,8 @@ describe('enclave pool', { timeout: 240_000 }, () => {
     await warm('sim', 2);
     const old = workerPids();
     assert.equal(old.length, 2);
+    // Started with V8's eager compilation (defaultWorkerCommand): create's code compiled before it is asked for.
+    for (const pid of old) assert.ok(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--no-lazy'), `worker ${pid} runs without --no-lazy`);
     await stopDaemon('SIGKILL');
     await until('the orphaned workers to exit', () => old.every((pid) => !alive(pid)), 10_000);
     // What a worker killed in the middle of its warm-up leaves: its scratch digest cache.

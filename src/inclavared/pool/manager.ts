@@ -45,7 +45,7 @@ export interface PoolConfig {
 export interface PoolEnvironment {
   /** inclavared's ROOT (the pool lives in ROOT/pool). */
   root: string;
-  /** The command that starts a worker, before the socket path: [node, dist/rune-worker.mjs]. */
+  /** The command that starts a worker, before the socket path: [node, --no-lazy, dist/rune-worker.mjs] (defaultWorkerCommand). */
   workerCommand: string[];
   log: DaemonLog;
 }
