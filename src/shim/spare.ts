@@ -325,7 +325,9 @@ export function startSpare(shimScript: string, address: string, control: string)
   if (!isSparePath(control)) return undefined;
   // Room in argv for the shim's title once it takes over (process.title cannot grow past argv).
   const room = ' '.repeat(320);
-  const child = spawn(process.execPath, [shimScript, 'spare', '-address', address, room], {
+  // V8's eager compilation (--no-lazy): the daemon's code is compiled while the spare boots, off the path of
+  // the start that takes it (docs/shim.md "The spare daemon"; as inclavared's pool workers).
+  const child = spawn(process.execPath, ['--no-lazy', shimScript, 'spare', '-address', address, room], {
     argv0: SPARE_ARGV0,
     cwd: '/',
     detached: true,

@@ -155,6 +155,8 @@ void describe('containerd-shim-rune-v2: the spare daemon', { timeout: 300_000 },
     // It waits niced, and so does its session's autogroup (which the scheduler weighs against other sessions).
     const autogroup = (pid: number): string => (existsSync(`/proc/${pid}/autogroup`) ? readFileSync(`/proc/${pid}/autogroup`, 'utf8') : 'none');
     assert.match(autogroup(spare.pid), /nice 10|none/);
+    // Its code compiled while it boots, not on the path of the start that takes it.
+    assert.ok(readFileSync(`/proc/${spare.pid}/cmdline`, 'utf8').split('\0').includes('--no-lazy'), 'the spare runs without --no-lazy');
     await cd().ctrOk(runArgs('sp-2', ['-d'], ['sh', '-c', 'sleep 1000']), { namespace: NS, timeoutMs: 60_000 });
     assert.equal(await shimPid('sp-2'), spare.pid, 'the second shim is not the former spare');
     assert.equal(existsSync(spare.control), false, 'the spare kept its control socket after the handoff');
