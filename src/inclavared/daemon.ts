@@ -84,11 +84,9 @@ export interface Daemon {
  * How inclavared starts a pool worker: this node, with V8's eager compilation (`--no-lazy`), running
  * dist/rune-worker.mjs. A worker serves one create; without the flag, every function that create calls for
  * the first time (argument parsing, the config checks, the registration's HTTP client, the derived bundle)
- * is parsed and compiled then, on the container's path. With it, V8 compiles the whole program to bytecode
- * while the worker starts, off any container's path: its create's own steps took about 4 ms less, and a warm
- * `sim` start 1.17-1.27 of plain runc against 1.21-1.37, for 2-4 MB more memory per waiting worker and no
- * slower a worker start
- * (docs/benchmarks.md, "Eager compilation in the pool's workers").
+ * is parsed and compiled then, on the container's path. With it, V8 compiles the whole program while the
+ * worker starts, off any container's path (figures: docs/benchmarks.md, "Eager compilation in the pool's
+ * workers").
  */
 export function defaultWorkerCommand(): string[] {
   return [process.execPath, '--no-lazy', join(distDir(), 'rune-worker.mjs')];

@@ -30,7 +30,6 @@ export async function warmMeasurement(tree: string, options: { workDir: string; 
   const { workDir, skip = [], rounds = 12, shapes = [] } = options;
   const nothing = Buffer.alloc(48);
   await loadNativeWalk(); // the C walk of the warm path (./native-walk.ts), loaded once per process
-
   for (let round = 0; round < 3; round++) {
     for (const dir of shapes) {
       await treeDigest(dir, { excluded: [], reader: nodeTreeReader, contents: { digest: async () => nothing, cached: () => nothing } }).catch(() => undefined);
